@@ -1,0 +1,134 @@
+// Package metrics defines poller's Prometheus metrics, as the contract lists them. Every metric is
+// labelled with the pipeline. Metrics are registered on an injected Registerer, never the global one.
+package metrics
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds every collector. Pipelines take the label-curried view of Pipeline.
+type Metrics struct {
+	RecordsPolled      *prometheus.CounterVec
+	RecordsFilteredOut *prometheus.CounterVec
+	RecordsDelivered   *prometheus.CounterVec
+	RecordsDropped     *prometheus.CounterVec // reason = max_age | retries_exhausted
+	RecordsTrimmed     *prometheus.CounterVec // positions lost to the stream's 24 h trimming
+	SinkInvocations    *prometheus.CounterVec // result = ok | error | partial
+	SinkDuration       *prometheus.HistogramVec
+	BatchBisects       *prometheus.CounterVec
+	GetRecords         *prometheus.CounterVec // result = ok | throttled | error
+	LeasesOwned        *prometheus.GaugeVec
+	LeaseTakeovers     *prometheus.CounterVec
+	Checkpoints        *prometheus.CounterVec // result = ok | lost | error
+	EndToEndLatency    *prometheus.HistogramVec
+	ShardsFinished     *prometheus.CounterVec
+
+	iteratorAge *ageCollector
+}
+
+// New creates the metrics and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append([]string{"pipeline"}, labels...))
+	}
+	m := &Metrics{
+		RecordsPolled:      counter("poller_records_polled_total", "Stream records read with GetRecords."),
+		RecordsFilteredOut: counter("poller_records_filtered_out_total", "Records that matched no filter pattern and were skipped."),
+		RecordsDelivered:   counter("poller_records_delivered_total", "Records a sink accepted."),
+		RecordsDropped:     counter("poller_records_dropped_total", "Records discarded (sent to on_failure) by reason.", "reason"),
+		RecordsTrimmed:     counter("poller_trimmed_positions_total", "Times a shard's position was trimmed from the stream and reading restarted at TRIM_HORIZON (records lost to retention)."),
+		SinkInvocations:    counter("poller_sink_invocations_total", "Sink calls by result.", "result"),
+		SinkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "poller_sink_duration_seconds", Help: "Duration of sink calls.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"pipeline"}),
+		BatchBisects:   counter("poller_batch_bisects_total", "Failed batches split in two (bisect_batch_on_error)."),
+		GetRecords:     counter("poller_getrecords_total", "GetRecords calls by result.", "result"),
+		LeasesOwned:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "poller_leases_owned", Help: "Shard leases this worker holds."}, []string{"pipeline"}),
+		LeaseTakeovers: counter("poller_lease_takeovers_total", "Leases this worker took from another (expired or stolen)."),
+		Checkpoints:    counter("poller_checkpoints_total", "Checkpoint writes by result.", "result"),
+		EndToEndLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "poller_end_to_end_latency_seconds", Help: "From a record's ApproximateCreationDateTime to its successful delivery.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+		}, []string{"pipeline"}),
+		ShardsFinished: counter("poller_shards_finished_total", "Shards read and delivered to their end."),
+		iteratorAge:    &ageCollector{shards: map[string]map[string]*ShardAge{}},
+	}
+	reg.MustRegister(m.RecordsPolled, m.RecordsFilteredOut, m.RecordsDelivered, m.RecordsDropped, m.RecordsTrimmed,
+		m.SinkInvocations, m.SinkDuration, m.BatchBisects, m.GetRecords, m.LeasesOwned, m.LeaseTakeovers,
+		m.Checkpoints, m.EndToEndLatency, m.ShardsFinished, m.iteratorAge)
+	return m
+}
+
+// ShardAge is one shard's contribution to poller_iterator_age_seconds.
+type ShardAge struct {
+	mu sync.Mutex
+	// newest is the creation time of the newest record read; zero when caught up.
+	newest time.Time
+}
+
+// Set records the creation time of the newest record read; the zero time means caught up (age 0).
+func (a *ShardAge) Set(t time.Time) {
+	a.mu.Lock()
+	a.newest = t
+	a.mu.Unlock()
+}
+
+func (a *ShardAge) age(now time.Time) float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.newest.IsZero() {
+		return 0
+	}
+	return max(0, now.Sub(a.newest).Seconds())
+}
+
+// TrackShard adds a shard to its pipeline's iterator age gauge; stop removes it.
+func (m *Metrics) TrackShard(pipeline, shardID string) (a *ShardAge, stop func()) {
+	return m.iteratorAge.track(pipeline, shardID)
+}
+
+// ageCollector exports poller_iterator_age_seconds: per pipeline, the largest iterator age over the
+// shards this worker reads, as Lambda's IteratorAge.
+type ageCollector struct {
+	mu     sync.Mutex
+	shards map[string]map[string]*ShardAge // pipeline -> shard -> age
+}
+
+var iteratorAgeDesc = prometheus.NewDesc("poller_iterator_age_seconds",
+	"Largest age of the last record read, over the shards this worker reads (Lambda's IteratorAge).", []string{"pipeline"}, nil)
+
+func (c *ageCollector) track(pipeline, shard string) (*ShardAge, func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shards[pipeline] == nil {
+		c.shards[pipeline] = map[string]*ShardAge{}
+	}
+	a := &ShardAge{}
+	c.shards[pipeline][shard] = a
+	return a, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.shards[pipeline][shard] == a {
+			delete(c.shards[pipeline], shard)
+		}
+	}
+}
+
+func (c *ageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- iteratorAgeDesc }
+
+func (c *ageCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p, shards := range c.shards {
+		var worst float64
+		for _, a := range shards {
+			worst = max(worst, a.age(now))
+		}
+		ch <- prometheus.MustNewConstMetric(iteratorAgeDesc, prometheus.GaugeValue, worst, p)
+	}
+}

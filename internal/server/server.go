@@ -1,0 +1,82 @@
+// Package server serves poller's HTTP endpoints: /metrics (Prometheus), /healthz (the process is
+// alive) and /readyz (the lease table is reachable and the pipelines have started; false again while
+// shutting down, so load balancers and Kubernetes stop counting on this replica first).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Readiness is the /readyz state; the zero value is not ready.
+type Readiness struct {
+	ready  atomic.Bool
+	reason atomic.Value // string
+}
+
+// Set marks the process ready or not, with a reason shown by /readyz.
+func (r *Readiness) Set(ready bool, reason string) {
+	r.ready.Store(ready)
+	r.reason.Store(reason)
+}
+
+func (r *Readiness) state() (bool, string) {
+	s, _ := r.reason.Load().(string)
+	return r.ready.Load(), s
+}
+
+// Server is the HTTP server.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// New listens on addr (":9464"; ":0" picks a free port) and prepares the handlers.
+func New(addr string, gatherer prometheus.Gatherer, ready *Readiness) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, reason := ready.state()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, reason)
+	})
+	return &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln}, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves until ctx is done, then shuts down (waiting up to 5 s for open requests).
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}

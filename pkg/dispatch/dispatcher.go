@@ -1,0 +1,344 @@
+// Package dispatch turns the pages of one shard into sink batches and checkpoints: it filters records,
+// spreads them over lanes by partition key (parallelization_factor), cuts batches by count, batching
+// window and event size, hands each batch to a delivery policy, and checkpoints the contiguous prefix
+// of records that are done.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"go.uber.org/zap"
+
+	"github.com/poller-dev/poller/pkg/event"
+	"github.com/poller-dev/poller/pkg/shards"
+	"github.com/poller-dev/poller/pkg/sinks"
+)
+
+// Matcher selects the records to deliver (the pipeline's filters).
+type Matcher interface {
+	Match(r *events.DynamoDBEventRecord) bool
+}
+
+// DeliverFunc delivers one batch under the pipeline's failure policy. It returns nil once every
+// record of the batch is done (delivered, or discarded to on_failure); any error means it gave up
+// without finishing (ctx canceled, or stop closed between attempts), and nothing of the batch may be
+// checkpointed.
+type DeliverFunc func(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error
+
+// CheckpointFunc durably records that every record up to seq is done. An error stops the shard (a
+// lost lease must not keep delivering).
+type CheckpointFunc func(ctx context.Context, seq string) error
+
+// Counters are the dispatcher's metrics, already labelled with the pipeline.
+type Counters struct {
+	Polled      func(n int)
+	FilteredOut func(n int)
+	Malformed   func(n int)
+	// Age is set to the creation time of the newest record read, zero when caught up.
+	Age func(t time.Time)
+}
+
+// Dispatcher handles one shard. Its fields are immutable once Run starts.
+type Dispatcher struct {
+	Pipeline  string
+	StreamARN string
+	ShardID   string
+	// BatchSize is the most records in one sink call (1..10000).
+	BatchSize int
+	// Window is max_batching_window: how long a lane waits to fill a batch. 0 sends what is read at once.
+	Window time.Duration
+	// Lanes is parallelization_factor: batches of one shard in flight at once, each lane keeping the
+	// records of its partition keys in order.
+	Lanes int
+	// MaxEventBytes caps the JSON size of one event ({"Records":[...]}), e.g. Lambda's 6 MB.
+	MaxEventBytes int
+	// HashKey is the table's partition key attribute, which picks a record's lane.
+	HashKey    string
+	Filter     Matcher // nil delivers every record
+	Deliver    DeliverFunc
+	Checkpoint CheckpointFunc
+	Counters   Counters
+	Log        *zap.Logger
+}
+
+// item is one record waiting in a lane.
+type item struct {
+	rec  events.DynamoDBEventRecord
+	id   int64
+	size int
+}
+
+type lane struct {
+	queue  []item
+	busy   bool
+	since  time.Time // when the oldest queued record arrived, for the batching window
+	notify bool
+}
+
+type completion struct {
+	lane int
+	ids  []int64
+	err  error
+}
+
+// ErrStopped is returned by Run after a graceful stop: in-flight batches finished and were
+// checkpointed, nothing else was started.
+var ErrStopped = errors.New("dispatcher stopped")
+
+// Run dispatches pages until the shard is done (the End page arrived and every record is done and
+// checkpointed: it returns nil), stop is closed (in-flight batches finish, their checkpoint is
+// written, and it returns ErrStopped), pages is closed without an End page (as for stop), ctx is
+// canceled (in-flight deliveries are canceled; ctx.Err()), or a checkpoint fails (deliveries are
+// canceled; that error). Every goroutine it starts has ended when it returns.
+func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan shards.Page) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lanes := make([]lane, max(1, d.Lanes))
+	done := make(chan completion, len(lanes))
+	var (
+		progress Progress
+		inflight int
+		queued   int
+		ended    bool
+		stopping bool
+		runErr   error
+	)
+	maxQueued := d.BatchSize*len(lanes) + 1000
+	ck := newCheckpointer(ctx, d.Checkpoint)
+	defer ck.close()
+
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	// Deliveries keep the caller's stop channel; the loop stops selecting each channel once it fired.
+	stopSel, ctxDone := stop, ctx.Done()
+
+	for {
+		now := time.Now()
+		var wake time.Time // earliest batching window to expire
+		if !stopping {
+			for i := range lanes {
+				l := &lanes[i]
+				if l.busy || len(l.queue) == 0 {
+					continue
+				}
+				deadline := l.since.Add(d.Window)
+				if d.Window > 0 && len(l.queue) < d.BatchSize && !ended && now.Before(deadline) {
+					if wake.IsZero() || deadline.Before(wake) {
+						wake = deadline
+					}
+					continue
+				}
+				b, ids := d.cut(l)
+				queued -= len(ids)
+				l.busy = true
+				inflight++
+				go func(lane int, b sinks.Batch, ids []int64) {
+					err := d.Deliver(ctx, stop, b)
+					done <- completion{lane: lane, ids: ids, err: err}
+				}(i, b, ids)
+			}
+		}
+		if inflight == 0 {
+			if stopping {
+				if err := ck.close(); err != nil && runErr == nil {
+					runErr = err
+				}
+				if runErr != nil {
+					return runErr
+				}
+				return ErrStopped
+			}
+			if ended && progress.Pending() == 0 {
+				return ck.close()
+			}
+		}
+
+		var in <-chan shards.Page
+		if !ended && !stopping && queued < maxQueued {
+			in = pages
+		}
+		var tick <-chan time.Time
+		if !wake.IsZero() {
+			timer.Reset(time.Until(wake))
+			tick = timer.C
+		}
+		select {
+		case p, ok := <-in:
+			if !ok {
+				stopping = true
+				break
+			}
+			queued += d.accept(p, lanes, &progress)
+			ended = p.End
+			d.advance(&progress, ck)
+		case c := <-done:
+			inflight--
+			lanes[c.lane].busy = false
+			if c.err != nil {
+				// The policy gave up (stop or ctx): nothing of the batch is done. Stop taking work.
+				stopping = true
+				if ctx.Err() == nil && !isClosed(stop) && runErr == nil {
+					runErr = fmt.Errorf("deliver batch of shard %s: %w", d.ShardID, c.err)
+				}
+				break
+			}
+			for _, id := range c.ids {
+				progress.Done(id)
+			}
+			d.advance(&progress, ck)
+		case err := <-ck.failed:
+			// A checkpoint was refused (lease lost) or failed: stop delivering for this shard now.
+			cancel()
+			stopping = true
+			if runErr == nil {
+				runErr = err
+			}
+		case <-stopSel:
+			stopping = true
+			stopSel = nil // a closed channel stays ready
+		case <-ctxDone:
+			stopping = true
+			ctxDone = nil
+			if runErr == nil {
+				runErr = ctx.Err()
+			}
+		case <-tick:
+		}
+		timer.Stop()
+	}
+}
+
+func isClosed(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// accept converts and filters a page's records and queues them on their lanes; it returns how many
+// it queued.
+func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress) int {
+	n := len(p.Records)
+	if n == 0 {
+		if d.Counters.Age != nil {
+			d.Counters.Age(time.Time{}) // caught up
+		}
+		return 0
+	}
+	d.Counters.Polled(n)
+	if d.Counters.Age != nil {
+		if t := p.Records[n-1].Dynamodb.ApproximateCreationDateTime; t != nil {
+			d.Counters.Age(*t)
+		}
+	}
+	var queued, filtered, malformed int
+	now := time.Now()
+	for _, r := range p.Records {
+		seq := aws.ToString(r.Dynamodb.SequenceNumber)
+		id := progress.Add(seq)
+		rec, err := event.FromStreams(r, d.StreamARN)
+		if err != nil {
+			// The SDK decoded a record poller cannot express as Lambda's event. It cannot be delivered;
+			// say exactly which and why, and move on rather than stall the shard.
+			d.Log.Error("record cannot be converted to Lambda's event shape; skipped",
+				zap.String("sequence_number", seq), zap.Error(err))
+			progress.Done(id)
+			malformed++
+			continue
+		}
+		if d.Filter != nil && !d.Filter.Match(&rec) {
+			progress.Done(id)
+			filtered++
+			continue
+		}
+		size, err := recordSize(&rec)
+		if err != nil {
+			d.Log.Error("record cannot be encoded as JSON; skipped", zap.String("sequence_number", seq), zap.Error(err))
+			progress.Done(id)
+			malformed++
+			continue
+		}
+		l := &lanes[d.laneOf(&rec, len(lanes))]
+		if len(l.queue) == 0 {
+			l.since = now
+		}
+		l.queue = append(l.queue, item{rec: rec, id: id, size: size})
+		queued++
+	}
+	if filtered > 0 && d.Counters.FilteredOut != nil {
+		d.Counters.FilteredOut(filtered)
+	}
+	if malformed > 0 && d.Counters.Malformed != nil {
+		d.Counters.Malformed(malformed)
+	}
+	return queued
+}
+
+// envelopeBytes is the size of {"Records":[]} around the records.
+const envelopeBytes = len(`{"Records":[]}`)
+
+// cut takes the next batch off a lane: at most BatchSize records and at most MaxEventBytes of event
+// JSON, and always at least one record.
+func (d *Dispatcher) cut(l *lane) (sinks.Batch, []int64) {
+	n, size := 0, envelopeBytes
+	for n < len(l.queue) && n < d.BatchSize {
+		next := l.queue[n].size
+		if n > 0 {
+			next++ // the comma
+		}
+		if n > 0 && d.MaxEventBytes > 0 && size+next > d.MaxEventBytes {
+			break
+		}
+		size += next
+		n++
+	}
+	b := sinks.Batch{Pipeline: d.Pipeline, StreamARN: d.StreamARN, ShardID: d.ShardID, Records: make([]events.DynamoDBEventRecord, n)}
+	ids := make([]int64, n)
+	for i := range n {
+		b.Records[i] = l.queue[i].rec
+		ids[i] = l.queue[i].id
+	}
+	rest := copy(l.queue, l.queue[n:])
+	clear(l.queue[rest:])
+	l.queue = l.queue[:rest]
+	l.since = time.Now()
+	return b, ids
+}
+
+// laneOf picks a record's lane from its partition key, so one key's records stay in one lane, in order.
+func (d *Dispatcher) laneOf(r *events.DynamoDBEventRecord, n int) int {
+	if n == 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	if v, ok := r.Change.Keys[d.HashKey]; ok && d.HashKey != "" {
+		b, _ := v.MarshalJSON()
+		h.Write(b)
+	} else {
+		// Unknown key schema: hash every key attribute, which keeps at least each item in order.
+		b, _ := json.Marshal(r.Change.Keys)
+		h.Write(b)
+	}
+	return int(h.Sum32() % uint32(n))
+}
+
+func (d *Dispatcher) advance(p *Progress, ck *checkpointer) {
+	if seq, moved := p.Advance(); moved {
+		ck.set(seq)
+	}
+}
+
+func recordSize(r *events.DynamoDBEventRecord) (int, error) {
+	b, err := json.Marshal(r)
+	return len(b), err
+}

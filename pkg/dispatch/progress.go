@@ -1,0 +1,56 @@
+package dispatch
+
+// Progress tracks the records of one shard in read order and which of them are done: delivered,
+// filtered out, or discarded to on_failure. Its checkpoint is the sequence number of the last record
+// of the contiguous done prefix.
+//
+// Invariant: a checkpoint never passes a record that is not done. With several lanes in flight, a
+// record done out of order waits until every record before it is done.
+type Progress struct {
+	base    int64   // id of entries[head]
+	head    int     // entries[:head] are passed and free
+	entries []entry // entries[head:] are not yet passed by the checkpoint, in read order
+	last    string  // the last checkpoint Advance returned
+}
+
+type entry struct {
+	seq  string
+	done bool
+}
+
+// Add appends a record and returns its id.
+func (p *Progress) Add(seq string) int64 {
+	p.entries = append(p.entries, entry{seq: seq})
+	return p.base + int64(len(p.entries)-1-p.head)
+}
+
+// Done marks the record with id done. Ids already passed are ignored.
+func (p *Progress) Done(id int64) {
+	if i := id - p.base; i >= 0 && i < int64(len(p.entries)-p.head) {
+		p.entries[p.head+int(i)].done = true
+	}
+}
+
+// Advance passes the done prefix and reports the new checkpoint, if it moved.
+func (p *Progress) Advance() (seq string, moved bool) {
+	start := p.head
+	for p.head < len(p.entries) && p.entries[p.head].done {
+		p.head++
+	}
+	if p.head == start {
+		return p.last, false
+	}
+	p.last = p.entries[p.head-1].seq
+	p.base += int64(p.head - start)
+	// Compact once the passed part outweighs the rest, so memory follows what is pending.
+	if p.head > len(p.entries)/2 {
+		n := copy(p.entries, p.entries[p.head:])
+		clear(p.entries[n:])
+		p.entries = p.entries[:n]
+		p.head = 0
+	}
+	return p.last, true
+}
+
+// Pending is the number of records not yet passed by the checkpoint.
+func (p *Progress) Pending() int { return len(p.entries) - p.head }
