@@ -5,13 +5,15 @@ import (
 	"sync"
 )
 
-// checkpointer writes checkpoints in the background so that dispatch never waits on the lease
-// table. Writes are coalesced: while one write is in flight only the newest checkpoint is kept, so
-// the table's write load follows batches that complete, at most one write in flight per shard.
+// checkpointer writes checkpoints in the background so that the dispatch loop keeps reading and
+// filtering while a write is in flight. Writes are coalesced: while one write is in flight only the
+// newest checkpoint is kept, so the table's write load follows completed batches, with at most one
+// write in flight per shard.
 type checkpointer struct {
 	write  CheckpointFunc
 	ctx    context.Context
 	next   chan string // capacity 1: the newest checkpoint not yet written
+	wrote  chan string // each checkpoint written, for the loop (which must keep receiving)
 	failed chan error  // the first failed write
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -19,7 +21,7 @@ type checkpointer struct {
 }
 
 func newCheckpointer(ctx context.Context, write CheckpointFunc) *checkpointer {
-	c := &checkpointer{write: write, ctx: ctx, next: make(chan string, 1), failed: make(chan error, 1)}
+	c := &checkpointer{write: write, ctx: ctx, next: make(chan string, 1), wrote: make(chan string, 1), failed: make(chan error, 1)}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -34,6 +36,20 @@ func (c *checkpointer) loop() {
 		if err := c.write(c.ctx, seq); err != nil {
 			c.err = err
 			c.failed <- err
+			continue
+		}
+		// Tell the loop, replacing an older notice it has not read yet.
+		select {
+		case c.wrote <- seq:
+		default:
+			select {
+			case <-c.wrote:
+			default:
+			}
+			select {
+			case c.wrote <- seq:
+			default:
+			}
 		}
 	}
 }

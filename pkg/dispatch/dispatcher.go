@@ -104,6 +104,10 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 	done := make(chan completion, len(lanes))
 	var (
 		progress Progress
+		// pendingCk is the newest checkpoint handed to the checkpointer and not yet known written.
+		// No batch starts while one is pending, so a crash redelivers at most the batches that were
+		// in flight (one per lane), never batches whose successors were already acknowledged.
+		pendingCk string
 		inflight int
 		queued   int
 		ended    bool
@@ -123,7 +127,7 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 	for {
 		now := time.Now()
 		var wake time.Time // earliest batching window to expire
-		if !stopping {
+		if !stopping && pendingCk == "" {
 			for i := range lanes {
 				l := &lanes[i]
 				if l.busy || len(l.queue) == 0 {
@@ -178,7 +182,10 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 			}
 			queued += d.accept(p, lanes, &progress)
 			ended = p.End
-			d.advance(&progress, ck)
+			if seq, moved := progress.Advance(); moved {
+				ck.set(seq)
+				pendingCk = seq
+			}
 		case c := <-done:
 			inflight--
 			lanes[c.lane].busy = false
@@ -193,7 +200,14 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 			for _, id := range c.ids {
 				progress.Done(id)
 			}
-			d.advance(&progress, ck)
+			if seq, moved := progress.Advance(); moved {
+				ck.set(seq)
+				pendingCk = seq
+			}
+		case seq := <-ck.wrote:
+			if seq == pendingCk {
+				pendingCk = ""
+			}
 		case err := <-ck.failed:
 			// A checkpoint was refused (lease lost) or failed: stop delivering for this shard now.
 			cancel()
@@ -330,12 +344,6 @@ func (d *Dispatcher) laneOf(r *events.DynamoDBEventRecord, n int) int {
 		h.Write(b)
 	}
 	return int(h.Sum32() % uint32(n))
-}
-
-func (d *Dispatcher) advance(p *Progress, ck *checkpointer) {
-	if seq, moved := p.Advance(); moved {
-		ck.set(seq)
-	}
 }
 
 func recordSize(r *events.DynamoDBEventRecord) (int, error) {

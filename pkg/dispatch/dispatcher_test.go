@@ -1,0 +1,205 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/poller-dev/poller/pkg/shards"
+	"github.com/poller-dev/poller/pkg/sinks"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// rec builds a stream record with a 25-digit sequence number (longer than 20 digits on purpose).
+func rec(i int, key string, pad int) types.Record {
+	now := time.Now()
+	return types.Record{
+		EventID: aws.String(fmt.Sprint("ev", i)), EventName: types.OperationTypeInsert, EventVersion: aws.String("1.1"),
+		EventSource: aws.String("aws:dynamodb"), AwsRegion: aws.String("us-east-1"),
+		Dynamodb: &types.StreamRecord{
+			ApproximateCreationDateTime: &now,
+			Keys:                        map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}},
+			NewImage: map[string]types.AttributeValue{
+				"pk": &types.AttributeValueMemberS{Value: key}, "pad": &types.AttributeValueMemberS{Value: strings.Repeat("x", pad)},
+			},
+			SequenceNumber: aws.String(fmt.Sprintf("1%024d", i)), SizeBytes: aws.Int64(10), StreamViewType: types.StreamViewTypeNewImage,
+		},
+	}
+}
+
+func pagesOf(recs []types.Record, per int, end bool) chan shards.Page {
+	ch := make(chan shards.Page, len(recs)/per+2)
+	for i := 0; i < len(recs); i += per {
+		ch <- shards.Page{Records: recs[i:min(i+per, len(recs))]}
+	}
+	if end {
+		ch <- shards.Page{End: true}
+	}
+	return ch
+}
+
+// recorder is a sink-side record of what was delivered and checkpointed.
+type recorder struct {
+	mu          sync.Mutex
+	batches     [][]string // sequence numbers per batch
+	checkpoints []string
+}
+
+func (r *recorder) deliver(_ context.Context, _ <-chan struct{}, b sinks.Batch) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var seqs []string
+	for _, x := range b.Records {
+		seqs = append(seqs, x.Change.SequenceNumber)
+	}
+	r.batches = append(r.batches, seqs)
+	return nil
+}
+
+func (r *recorder) checkpoint(_ context.Context, seq string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.checkpoints = append(r.checkpoints, seq)
+	return nil
+}
+
+func newDispatcher(t *testing.T, r *recorder) *Dispatcher {
+	return &Dispatcher{
+		Pipeline: "p", StreamARN: "arn:stream", ShardID: "shard-1", BatchSize: 10, Lanes: 1,
+		MaxEventBytes: 6 * 1024 * 1024, HashKey: "pk", Deliver: r.deliver, Checkpoint: r.checkpoint,
+		Counters: Counters{Polled: func(int) {}, FilteredOut: func(int) {}, Malformed: func(int) {}},
+		Log:      zaptest.NewLogger(t),
+	}
+}
+
+type keyFilter string
+
+func (k keyFilter) Match(r *events.DynamoDBEventRecord) bool {
+	return r.Change.Keys["pk"].String() == string(k)
+}
+
+func TestDispatcherRun(t *testing.T) {
+	many := make([]types.Record, 95)
+	for i := range many {
+		many[i] = rec(i, fmt.Sprint("k", i%7), 0)
+	}
+	mixed := make([]types.Record, 20)
+	for i := range mixed {
+		mixed[i] = rec(i, map[bool]string{true: "keep", false: "drop"}[i%4 == 0], 0)
+	}
+	allDropped := make([]types.Record, 5)
+	for i := range allDropped {
+		allDropped[i] = rec(i, "drop", 0)
+	}
+	big := make([]types.Record, 10)
+	for i := range big {
+		big[i] = rec(i, "k", 300_000) // ~300 KB each: three fit in a 1 MB event
+	}
+	tests := []struct {
+		name        string
+		recs        []types.Record
+		perPage     int
+		setup       func(*Dispatcher)
+		wantBatches []int // records per batch
+		wantLast    string
+	}{
+		{name: "a shard's records arrive in order in batches of batch_size", recs: many, perPage: 30, wantBatches: []int{10, 10, 10, 10, 10, 10, 10, 10, 10, 5}, wantLast: "1" + fmt.Sprintf("%024d", 94)},
+		{name: "filtered-out records are not sent but the checkpoint passes them", recs: mixed, perPage: 20,
+			setup: func(d *Dispatcher) { d.Filter = keyFilter("keep") }, wantBatches: []int{5}, wantLast: "1" + fmt.Sprintf("%024d", 19)},
+		{name: "a shard whose records are all filtered out still advances", recs: allDropped, perPage: 5,
+			setup: func(d *Dispatcher) { d.Filter = keyFilter("keep") }, wantBatches: nil, wantLast: "1" + fmt.Sprintf("%024d", 4)},
+		{name: "a batch is cut before it would exceed the event size limit", recs: big, perPage: 10,
+			setup: func(d *Dispatcher) { d.MaxEventBytes = 1 << 20 }, wantBatches: []int{3, 3, 3, 1}, wantLast: "1" + fmt.Sprintf("%024d", 9)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &recorder{}
+			d := newDispatcher(t, r)
+			if tt.setup != nil {
+				tt.setup(d)
+			}
+			if err := d.Run(context.Background(), make(chan struct{}), pagesOf(tt.recs, tt.perPage, true)); err != nil {
+				t.Fatalf("Run() = %v, want nil (shard done)", err)
+			}
+			var sizes []int
+			var all []string
+			for _, b := range r.batches {
+				sizes = append(sizes, len(b))
+				all = append(all, b...)
+			}
+			if fmt.Sprint(sizes) != fmt.Sprint(tt.wantBatches) {
+				t.Errorf("batch sizes = %v, want %v", sizes, tt.wantBatches)
+			}
+			for i := 1; i < len(all); i++ {
+				if all[i] <= all[i-1] { // equal-length numbers: string order is numeric order here
+					t.Fatalf("records out of order: %s after %s", all[i], all[i-1])
+				}
+			}
+			if n := len(r.checkpoints); n == 0 || r.checkpoints[n-1] != tt.wantLast {
+				t.Errorf("checkpoints = %v, want last %s", r.checkpoints, tt.wantLast)
+			}
+		})
+	}
+}
+
+func TestDispatcherStopFinishesTheBatchInFlight(t *testing.T) {
+	recs := make([]types.Record, 50)
+	for i := range recs {
+		recs[i] = rec(i, "k", 0)
+	}
+	r := &recorder{}
+	d := newDispatcher(t, r)
+	stop := make(chan struct{})
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	d.Deliver = func(ctx context.Context, s <-chan struct{}, b sinks.Batch) error {
+		once.Do(func() { close(entered); <-release })
+		return r.deliver(ctx, s, b)
+	}
+	pages := pagesOf(recs, 50, false) // no End: the shard stays open
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(context.Background(), stop, pages) }()
+	<-entered
+	close(stop)
+	close(release)
+	if err := <-errc; !errors.Is(err, ErrStopped) {
+		t.Fatalf("Run() = %v, want ErrStopped", err)
+	}
+	if len(r.batches) != 1 {
+		t.Fatalf("delivered %d batches, want only the one in flight at stop", len(r.batches))
+	}
+	want := r.batches[0][len(r.batches[0])-1]
+	if n := len(r.checkpoints); n == 0 || r.checkpoints[n-1] != want {
+		t.Errorf("checkpoints = %v, want the in-flight batch's last record %s", r.checkpoints, want)
+	}
+}
+
+func TestDispatcherLostCheckpointStopsTheShard(t *testing.T) {
+	recs := make([]types.Record, 30)
+	for i := range recs {
+		recs[i] = rec(i, "k", 0)
+	}
+	r := &recorder{}
+	d := newDispatcher(t, r)
+	lost := errors.New("lease lost")
+	d.Checkpoint = func(context.Context, string) error { return lost }
+	err := d.Run(context.Background(), make(chan struct{}), pagesOf(recs, 30, false))
+	if !errors.Is(err, lost) {
+		t.Fatalf("Run() = %v, want the checkpoint error", err)
+	}
+	if len(r.batches) != 1 {
+		t.Errorf("delivered %d batches after the checkpoint failed, want 1 (none after the failure)", len(r.batches))
+	}
+}
