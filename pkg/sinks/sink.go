@@ -59,3 +59,9 @@ func (e *ConfigError) Error() string { return e.Key + ": " + e.Msg }
 
 // ConfigKey returns the key the error is about.
 func (e *ConfigError) ConfigKey() string { return e.Key }
+
+// Limiter is implemented by a sink that accepts events only up to a size: the poller closes a batch
+// before its event JSON ({"Records": [...]}) would pass MaxEventBytes, as Lambda does at 6 MB.
+type Limiter interface {
+	MaxEventBytes() int
+}

@@ -1,0 +1,259 @@
+package sinks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+func init() {
+	Register(Registration{
+		Type:      "http",
+		NewConfig: func() any { return DefaultHTTPConfig() },
+		New: func(cfg any, deps Deps) (Sink, error) {
+			c, err := configAs[HTTPConfig](cfg)
+			if err != nil {
+				return nil, err
+			}
+			return NewHTTP(*c, deps)
+		},
+	})
+}
+
+// LambdaMaxEventBytes is Lambda's synchronous invocation payload limit (6 MB), which the http sink
+// keeps so that an endpoint written for Lambda never sees a larger event.
+const LambdaMaxEventBytes = 6 * 1024 * 1024
+
+// maxAnswerBytes bounds how much of an answer is read: Lambda's response payload limit is 6 MB too.
+// Without report_batch_item_failures only the start of the body matters (for error messages), but
+// reading a little more lets a short answer's connection be reused.
+const (
+	maxAnswerBytes       = LambdaMaxEventBytes
+	maxIgnoredAnswer     = 64 << 10
+	errorBodySnippetSize = 512
+)
+
+// HTTPConfig is the http sink's config.
+type HTTPConfig struct {
+	// URL receives each batch as a POST; required, an absolute http or https URL.
+	URL string `yaml:"url"`
+	// Timeout bounds one delivery, from connecting to reading the answer; default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Headers are sent with every request, e.g. Authorization; default none. Host sets the
+	// request's Host; Content-Type and Content-Length belong to the sink.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// DefaultHTTPConfig returns the defaults: timeout 30s, no headers.
+func DefaultHTTPConfig() *HTTPConfig {
+	return &HTTPConfig{Timeout: 30 * time.Second}
+}
+
+// Validate checks every key; errors are *ConfigError.
+func (c *HTTPConfig) Validate() error {
+	var errs []error
+	if c.URL == "" {
+		errs = append(errs, &ConfigError{Key: "url", Msg: "required"})
+	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, &ConfigError{Key: "url", Msg: fmt.Sprintf("must be an absolute http or https URL, got %q", c.URL)})
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, &ConfigError{Key: "timeout", Msg: fmt.Sprintf("must be positive, got %s", c.Timeout)})
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
+		key := "headers." + name
+		switch {
+		case !validHeaderName(name):
+			errs = append(errs, &ConfigError{Key: key, Msg: fmt.Sprintf("%q is not a valid header name", name)})
+		case strings.EqualFold(name, "Content-Type"), strings.EqualFold(name, "Content-Length"), strings.EqualFold(name, "Transfer-Encoding"):
+			errs = append(errs, &ConfigError{Key: key, Msg: "is set by the sink (the body is the Lambda event, application/json)"})
+		case strings.ContainsAny(c.Headers[name], "\r\n\x00"):
+			errs = append(errs, &ConfigError{Key: key, Msg: "must not contain CR, LF or NUL"})
+		}
+	}
+	return joinConfigErrors(errs)
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// HTTPError is a delivery the endpoint answered with a status other than 2xx.
+type HTTPError struct {
+	// URL is the sink's URL, with any password redacted.
+	URL        string
+	StatusCode int
+	// Body is the start of the answer's body (at most 512 bytes).
+	Body string
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("POST %s: status %d %s, body %q", e.URL, e.StatusCode, http.StatusText(e.StatusCode), e.Body)
+}
+
+// HTTP POSTs each batch as Lambda's event JSON, {"Records": [...]}, and takes a 2xx answer as
+// success. It is safe for concurrent use; all deliveries share one client, whose connections are
+// reused. With Deps.ReportBatchItemFailures it reads a 2xx answer as Lambda's partial batch response.
+type HTTP struct {
+	// All fields are immutable after NewHTTP.
+	url       string
+	redacted  string
+	timeout   time.Duration
+	header    http.Header
+	host      string
+	rbif      bool
+	client    *http.Client
+	transport *http.Transport
+}
+
+var (
+	_ Sink    = (*HTTP)(nil)
+	_ Limiter = (*HTTP)(nil)
+)
+
+// NewHTTP builds an http sink. It does not contact the endpoint.
+func NewHTTP(cfg HTTPConfig, deps Deps) (*HTTP, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse url: %w", err)
+	}
+	h := &HTTP{
+		url:      cfg.URL,
+		redacted: u.Redacted(),
+		timeout:  cfg.Timeout,
+		header:   make(http.Header, len(cfg.Headers)+1),
+		rbif:     deps.ReportBatchItemFailures,
+	}
+	for k, v := range cfg.Headers {
+		if strings.EqualFold(k, "Host") {
+			h.host = v
+			continue
+		}
+		h.header.Set(k, v)
+	}
+	h.header.Set("Content-Type", "application/json")
+
+	// Every shard's batches go to one host, so keep many idle connections to it: the default of
+	// 2 per host would make parallel deliveries reconnect all the time.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	h.transport = t
+	// The timeout is applied per delivery through the request's context, so that it and the
+	// caller's cancellation end a delivery the same way.
+	h.client = &http.Client{Transport: t}
+	return h, nil
+}
+
+// MaxEventBytes is Lambda's 6 MB payload limit.
+func (h *HTTP) MaxEventBytes() int { return LambdaMaxEventBytes }
+
+// Deliver POSTs the batch. It returns nil for a 2xx answer; an *HTTPError for another status; the
+// transport's error (which names the URL) for a refused connection, a timeout or a cancellation;
+// and, with ReportBatchItemFailures, a *BatchError for a partial batch response, or an error saying
+// why the answer made the whole batch fail.
+func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
+	body, err := encodeEvent(b)
+	if err != nil {
+		return err
+	}
+	if len(body) > LambdaMaxEventBytes {
+		return fmt.Errorf("POST %s: event of %d records is %d bytes, over the %d byte limit", h.redacted, len(b.Records), len(body), LambdaMaxEventBytes)
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("build request for %s: %w", h.redacted, err)
+	}
+	req.Header = h.header.Clone()
+	if h.host != "" {
+		req.Host = h.host
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("no answer within %s: %w", h.timeout, err)
+		}
+		return err // a *url.Error: `Post "<url>": dial tcp ...: connection refused`
+	}
+	defer resp.Body.Close()
+
+	limit := int64(maxIgnoredAnswer)
+	if h.rbif {
+		limit = maxAnswerBytes
+	}
+	answer, readErr := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &HTTPError{URL: h.redacted, StatusCode: resp.StatusCode, Body: snippet(answer)}
+	}
+	if !h.rbif {
+		return nil // Lambda ignores the answer unless ReportBatchItemFailures is on.
+	}
+	if readErr != nil {
+		return fmt.Errorf("POST %s: read answer: %w", h.redacted, readErr)
+	}
+	if int64(len(answer)) > limit {
+		return fmt.Errorf("POST %s: answer over %d bytes; the whole batch failed", h.redacted, limit)
+	}
+	failed, err := ParseBatchItemFailures(answer, b)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w; the whole batch failed", h.redacted, err)
+	}
+	if len(failed) > 0 {
+		return &BatchError{Failed: failed}
+	}
+	return nil
+}
+
+// Close closes idle connections. Deliveries still in flight finish.
+func (h *HTTP) Close(context.Context) error {
+	h.transport.CloseIdleConnections()
+	return nil
+}
+
+// encodeEvent returns the batch's event JSON. Records is never null.
+func encodeEvent(b Batch) ([]byte, error) {
+	recs := b.Records
+	if recs == nil {
+		recs = []events.DynamoDBEventRecord{}
+	}
+	body, err := json.Marshal(events.DynamoDBEvent{Records: recs})
+	if err != nil {
+		return nil, fmt.Errorf("encode event of %d records from %s: %w", len(recs), b.ShardID, err)
+	}
+	return body, nil
+}
+
+// snippet returns the start of an answer for an error message.
+func snippet(b []byte) string {
+	if len(b) > errorBodySnippetSize {
+		return string(b[:errorBodySnippetSize]) + "..."
+	}
+	return string(b)
+}
