@@ -1,18 +1,20 @@
 package config
 
 import (
+	"fmt"
 	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
 // Config is the whole poller configuration, as read from one YAML file. Start from Default().
+// Values are immutable once Parse returns: the pipelines read them concurrently.
 type Config struct {
 	AWS       AWS        `yaml:"aws"`
 	Leases    Leases     `yaml:"leases"`
 	Server    Server     `yaml:"server"`
 	Log       Log        `yaml:"log"`
-	Pipelines []Pipeline `yaml:"pipelines"`
+	Pipelines []Pipeline `yaml:"pipelines"` // required, at least one
 
 	// File is the path the config was read from (not a YAML key).
 	File string `yaml:"-"`
@@ -20,19 +22,21 @@ type Config struct {
 
 // AWS says how to reach AWS.
 type AWS struct {
-	// Region; empty means the SDK's default chain (AWS_REGION, profile, ECS/EKS metadata).
+	// Region; empty (the default) means the SDK's default chain (AWS_REGION, profile, ECS/EKS metadata).
 	Region string `yaml:"region"`
-	// EndpointURL, if set, is used for DynamoDB and DynamoDB Streams alike (DynamoDB Local).
+	// EndpointURL, if set, is used for DynamoDB and DynamoDB Streams alike (DynamoDB Local). Default empty.
 	EndpointURL string `yaml:"endpoint_url"`
 }
 
 // Leases configures the lease table that holds leases and checkpoints.
 type Leases struct {
-	Table         string        `yaml:"table"`          // default poller-leases
-	CreateTable   bool          `yaml:"create_table"`   // default true
-	WorkerID      string        `yaml:"worker_id"`      // default hostname plus a random suffix
-	LeaseDuration time.Duration `yaml:"lease_duration"` // default 10s
-	RenewInterval time.Duration `yaml:"renew_interval"` // default 2s
+	Table       string `yaml:"table"`        // default poller-leases
+	CreateTable bool   `yaml:"create_table"` // default true
+	// WorkerID names this replica in the lease table. Default empty, which means hostname plus a random
+	// suffix, chosen at start by the lease coordinator (not here, so Default() stays deterministic).
+	WorkerID      string        `yaml:"worker_id"`
+	LeaseDuration time.Duration `yaml:"lease_duration"` // default 10s; must exceed RenewInterval
+	RenewInterval time.Duration `yaml:"renew_interval"` // default 2s; > 0
 }
 
 // Server is the HTTP server for /metrics, /healthz and /readyz.
@@ -46,11 +50,12 @@ type Log struct {
 	Format LogFormat `yaml:"format"` // default json
 }
 
-// Pipeline is one stream feeding one sink.
+// Pipeline is one stream feeding one sink. A pipeline written in the file starts from
+// DefaultPipeline().
 type Pipeline struct {
-	Name                    string        `yaml:"name"`
+	Name                    string        `yaml:"name"` // required, unique, [A-Za-z0-9_.-]{1,100}
 	Source                  Source        `yaml:"source"`
-	PollInterval            time.Duration `yaml:"poll_interval"`              // default 250ms
+	PollInterval            time.Duration `yaml:"poll_interval"`              // default 250ms, 10ms..5m
 	BatchSize               int           `yaml:"batch_size"`                 // default 100, 1..10000
 	MaxBatchingWindow       time.Duration `yaml:"max_batching_window"`        // default 0, 0..300s
 	ParallelizationFactor   int           `yaml:"parallelization_factor"`     // default 1, 1..10
@@ -58,20 +63,22 @@ type Pipeline struct {
 	MaxRecordAge            RecordAge     `yaml:"max_record_age"`             // default -1 (no limit), else 60s..168h
 	BisectBatchOnError      bool          `yaml:"bisect_batch_on_error"`      // default false
 	ReportBatchItemFailures bool          `yaml:"report_batch_item_failures"` // default false
-	Filters                 []Filter      `yaml:"filters"`
-	Sink                    Plugin        `yaml:"sink"`
-	OnFailure               *Plugin       `yaml:"on_failure"` // optional
+	Filters                 []Filter      `yaml:"filters"`                    // default none: every record passes
+	// Sink is required. The plugin tag names the registry (Registries.Sinks) its type is looked up in.
+	Sink Plugin `yaml:"sink" plugin:"sink"`
+	// OnFailure is optional (nil when absent); its type is looked up in Registries.Destinations.
+	OnFailure *Plugin `yaml:"on_failure" plugin:"destination"`
 }
 
 // Source names the stream: exactly one of Table and StreamARN.
 type Source struct {
-	Table            string           `yaml:"table"`
-	StreamARN        string           `yaml:"stream_arn"`
+	Table            string           `yaml:"table"`             // a table name (3..255 of [A-Za-z0-9_.-]) or table ARN
+	StreamARN        string           `yaml:"stream_arn"`        // arn:aws:dynamodb:<region>:<account>:table/<T>/stream/<label>
 	StartingPosition StartingPosition `yaml:"starting_position"` // default TRIM_HORIZON
 }
 
 // Filter is one Lambda filter pattern, written in YAML as a JSON string or as a mapping. Pattern holds
-// it as JSON either way.
+// it as compact JSON either way, already accepted by Registries.CheckFilter.
 type Filter struct {
 	Pattern string `yaml:"pattern"`
 	// Line is where the pattern stands in the file, for error messages.
@@ -82,7 +89,8 @@ type Filter struct {
 // registered config decodes and validates.
 type Plugin struct {
 	Type string
-	// Config is the decoded, validated config of the type (the registry's NewConfig value).
+	// Config is the decoded, validated config of the type: the value the registry's constructor
+	// returned (a pointer to the type's config struct), or nil when the constructor returned nil.
 	Config any
 	// Node is the YAML mapping the plugin was written as, for error messages.
 	Node *yaml.Node
@@ -94,6 +102,21 @@ type RecordAge time.Duration
 // NoLimit is the RecordAge that disables the age check.
 const NoLimit RecordAge = -1
 
+// Limit returns the maximum record age, and false when there is none.
+func (a RecordAge) Limit() (time.Duration, bool) {
+	if a == NoLimit {
+		return 0, false
+	}
+	return time.Duration(a), true
+}
+
+func (a RecordAge) String() string {
+	if a == NoLimit {
+		return "-1"
+	}
+	return time.Duration(a).String()
+}
+
 // StartingPosition is where a shard without a checkpoint starts.
 type StartingPosition string
 
@@ -102,8 +125,50 @@ const (
 	Latest      StartingPosition = "LATEST"
 )
 
+// UnmarshalText accepts TRIM_HORIZON or LATEST, spelled exactly so (as in Lambda's API).
+func (p *StartingPosition) UnmarshalText(b []byte) error {
+	switch s := StartingPosition(b); s {
+	case TrimHorizon, Latest:
+		*p = s
+		return nil
+	}
+	return fmt.Errorf("must be TRIM_HORIZON or LATEST, got %q", b)
+}
+
 // LogLevel is debug, info, warn or error.
 type LogLevel string
 
+const (
+	LevelDebug LogLevel = "debug"
+	LevelInfo  LogLevel = "info"
+	LevelWarn  LogLevel = "warn"
+	LevelError LogLevel = "error"
+)
+
+// UnmarshalText accepts debug, info, warn or error.
+func (l *LogLevel) UnmarshalText(b []byte) error {
+	switch s := LogLevel(b); s {
+	case LevelDebug, LevelInfo, LevelWarn, LevelError:
+		*l = s
+		return nil
+	}
+	return fmt.Errorf("must be one of debug, info, warn, error, got %q", b)
+}
+
 // LogFormat is json or console.
 type LogFormat string
+
+const (
+	FormatJSON    LogFormat = "json"
+	FormatConsole LogFormat = "console"
+)
+
+// UnmarshalText accepts json or console.
+func (f *LogFormat) UnmarshalText(b []byte) error {
+	switch s := LogFormat(b); s {
+	case FormatJSON, FormatConsole:
+		*f = s
+		return nil
+	}
+	return fmt.Errorf("must be json or console, got %q", b)
+}
