@@ -1,0 +1,62 @@
+// Package checkpoint keeps poller's leases and checkpoints in one DynamoDB table, the only coordination
+// between poller replicas.
+//
+// # The lease table
+//
+// One table (leases.table, default poller-leases), on-demand billing, holds every pipeline. Its key:
+//
+//	pipeline  S  hash key: the pipeline name (the consumer name; checkpoints are kept per pipeline)
+//	key       S  range key: "shard#<shardId>" for a lease, "worker#<workerId>" for a worker heartbeat
+//
+// A pipeline's leases and live workers are read with one paginated Query on pipeline (strongly
+// consistent), never a Scan; items whose key has another prefix are ignored, so later versions may add
+// kinds of items.
+//
+// # Lease items (key "shard#<shardId>")
+//
+//	shard_id     S     the DynamoDB Streams shard ID
+//	stream_arn   S     the stream the shard belongs to (a re-enabled stream has a new ARN)
+//	parents      L     parent shard IDs (S), so any worker can order a child after its parents
+//	owner        S     worker ID of the holder; absent when the lease is free
+//	counter      N     lease counter, 1 at creation, bumped by every write; the fencing token
+//	checkpoint   S     sequence number of the last delivered record (decimal digits, compared as a big
+//	                   integer); absent when nothing was delivered yet
+//	finished     BOOL  true once the shard is closed and every record of it was delivered
+//	finished_at  S     when finished was set (RFC 3339, UTC, the writer's wall clock; informational)
+//	updated_at   S     time of the last write (RFC 3339, UTC, the writer's wall clock; informational)
+//	takeovers    N     times the lease was taken from another owner (not from a free lease)
+//
+// A finished lease keeps its checkpoint (the last sequence number of the shard, or absent for a shard
+// that closed empty) and has no owner. The finished flag, not a SHARD_END sentinel in checkpoint, says
+// the shard is done, so checkpoint is always a sequence number.
+//
+// # Worker items (key "worker#<workerId>")
+//
+//	worker_id    S     the worker ID
+//	counter      N     heartbeat counter, bumped by every Heartbeat
+//	updated_at   S     time of the last heartbeat (informational)
+//
+// # Rules
+//
+// Every lease write is conditional: Create on the item not existing; Take on counter = the counter the
+// taker observed; Renew, Checkpoint, Finish and Release on owner = me AND counter = the counter of my
+// last write; Delete on counter = observed AND finished. Each write bumps counter, so a counter value
+// names exactly one state of the item, and a worker that lost its lease (paused, partitioned, slow) can
+// never write for it again: its counter is stale. A failed condition is reported as (false, nil), never
+// as an error.
+//
+// Expiry is judged by each observer on its own monotonic clock: a lease whose counter did not move for
+// lease_duration may be taken (see Tracker). Wall-clock times in the table are for humans only.
+//
+// A checkpoint never moves backwards: Held knows the item's checkpoint exactly (its writes are
+// conditional on the counter of its own last write) and refuses a smaller sequence number.
+//
+// Finished leases are deleted by the caller, with Delete, once their children run and the stream's
+// 24-hour retention has passed; a child whose parent lease is gone treats the parent as finished.
+//
+// # Load
+//
+// The table's load is proportional to shards and workers, never to records: one write per lease per
+// renewal or checkpoint, one write per worker per heartbeat, and one Query (about 3,000 lease items per
+// 1 MB page) per List. Each method's comment gives its DynamoDB calls.
+package checkpoint

@@ -1,0 +1,258 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+type heldState int
+
+const (
+	stateHeld heldState = iota
+	stateLost
+	stateReleased
+	stateFinished
+)
+
+// Held is a lease this worker holds, shared by its renew ticker and the shard's checkpointing.
+//
+// Its writes are serialized, one at a time, and each is conditional on owner = this worker AND
+// counter = the counter of its own last write: concurrent Renew and Checkpoint calls never fail
+// because of each other, and a worker whose lease was taken (it was paused, partitioned, slow) can
+// never write for it again. Once a write finds the lease taken, the Held is lost for good and every
+// call returns (false, nil) without calling DynamoDB; after Release or Finish it is no longer held
+// either.
+//
+// Invariant: the stored checkpoint is the end of the contiguous delivered prefix of the shard. Callers
+// pass the sequence number below which (inclusive) every record was delivered, and Held refuses to
+// move it backwards. Held knows the stored checkpoint exactly, because the item cannot change without
+// its counter moving.
+//
+// A write whose answer was lost (timeout, canceled ctx, broken connection, or an SDK retry of a request
+// that had landed) may still have changed the item. Held counts such writes; when a later write fails
+// its condition on an item that still names this worker as owner, with a counter no further ahead than
+// those writes, the item's state is Held's own doing (only the owner writes while it owns), so Held
+// adopts it and retries once.
+type Held struct {
+	store *Store
+	owner string // immutable
+
+	// turn has one slot, held for the whole of a write; waiting for it can be canceled.
+	// Lock order: turn, then mu.
+	turn chan struct{}
+	// unknown counts the writes, since the last known state, whose answer was lost. Guarded by turn.
+	unknown int64
+
+	mu    sync.Mutex // guards lease and state for readers; both are written holding turn and mu
+	lease Lease
+	state heldState
+}
+
+func newHeld(s *Store, l Lease, owner string) *Held {
+	return &Held{store: s, owner: owner, turn: make(chan struct{}, 1), lease: l}
+}
+
+// Lease returns the lease as of this Held's last known write. Its Counter is the fencing token of the
+// holder.
+func (h *Held) Lease() Lease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l := h.lease
+	l.Parents = slices.Clone(l.Parents)
+	return l
+}
+
+// Owned says whether this worker still holds the lease as far as it knows: no write found it taken,
+// and it was not released or finished.
+func (h *Held) Owned() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.state == stateHeld
+}
+
+// Renew bumps the lease counter so that observers see the lease alive. (false, nil): the lease is no
+// longer held. Call it every renew_interval. Calls: one UpdateItem (two after a lost answer).
+func (h *Held) Renew(ctx context.Context) (bool, error) {
+	return h.do(ctx, write{
+		op:     "renew",
+		update: func(_ Lease, ub expression.UpdateBuilder) (expression.UpdateBuilder, error) { return ub, nil },
+		landed: func(Lease) bool { return true },
+		after:  stateHeld,
+	})
+}
+
+// Checkpoint stores seq, the sequence number of the last record of the contiguous delivered prefix, and
+// renews the lease. A seq below the current checkpoint is refused with ErrBackwards, one that is not a
+// sequence number with ErrBadSequence; an equal one is written again. (false, nil): the lease is no
+// longer held, nothing was written. Calls: one UpdateItem (two after a lost answer).
+func (h *Held) Checkpoint(ctx context.Context, seq string) (bool, error) {
+	if !validSeq(seq) {
+		return false, h.errorf("checkpoint", fmt.Errorf("%q: %w", seq, ErrBadSequence))
+	}
+	return h.do(ctx, write{
+		op: "checkpoint",
+		update: func(cur Lease, ub expression.UpdateBuilder) (expression.UpdateBuilder, error) {
+			if CompareSeq(seq, cur.Checkpoint) < 0 {
+				return ub, fmt.Errorf("%w: %s is before %s", ErrBackwards, seq, cur.Checkpoint)
+			}
+			return ub.Set(expression.Name(attrCheckpoint), expression.Value(seq)), nil
+		},
+		landed: func(got Lease) bool { return CompareSeq(got.Checkpoint, seq) == 0 },
+		after:  stateHeld,
+	})
+}
+
+// Finish marks the shard fully delivered and frees the lease: finished = true, finished_at, no owner,
+// and, when lastSeq is not empty, checkpoint = lastSeq (the shard's last record; same rules as
+// Checkpoint). Children of the shard may start once it is finished. (false, nil): the lease is no
+// longer held. Calls: one UpdateItem (two after a lost answer).
+func (h *Held) Finish(ctx context.Context, lastSeq string) (bool, error) {
+	if lastSeq != "" && !validSeq(lastSeq) {
+		return false, h.errorf("finish", fmt.Errorf("%q: %w", lastSeq, ErrBadSequence))
+	}
+	return h.do(ctx, write{
+		op: "finish",
+		update: func(cur Lease, ub expression.UpdateBuilder) (expression.UpdateBuilder, error) {
+			if lastSeq != "" {
+				if CompareSeq(lastSeq, cur.Checkpoint) < 0 {
+					return ub, fmt.Errorf("%w: %s is before %s", ErrBackwards, lastSeq, cur.Checkpoint)
+				}
+				ub = ub.Set(expression.Name(attrCheckpoint), expression.Value(lastSeq))
+			}
+			return ub.Set(expression.Name(attrFinished), expression.Value(true)).
+				Set(expression.Name(attrFinishedAt), expression.Value(stamp(h.store.now()))).
+				Remove(expression.Name(attrOwner)), nil
+		},
+		landed: func(got Lease) bool { return got.Finished && got.Owner == "" },
+		after:  stateFinished,
+	})
+}
+
+// Release frees the lease so that another worker may take it at once, without waiting for expiry:
+// on a clean stop, checkpoint, then release. (false, nil): the lease was no longer held. Calls: one
+// UpdateItem (two after a lost answer).
+func (h *Held) Release(ctx context.Context) (bool, error) {
+	return h.do(ctx, write{
+		op: "release",
+		update: func(_ Lease, ub expression.UpdateBuilder) (expression.UpdateBuilder, error) {
+			return ub.Remove(expression.Name(attrOwner)), nil
+		},
+		landed: func(got Lease) bool { return got.Owner == "" },
+		after:  stateReleased,
+	})
+}
+
+// write is one kind of conditional write on the held lease.
+type write struct {
+	op string // for error messages
+	// update adds the write's changes to ub, given the lease as Held knows it, or refuses.
+	update func(cur Lease, ub expression.UpdateBuilder) (expression.UpdateBuilder, error)
+	// landed says whether got, an item written by this Held, already shows this write's effect.
+	landed func(got Lease) bool
+	// after is the state once the write succeeded.
+	after heldState
+}
+
+func (h *Held) errorf(op string, err error) error {
+	return fmt.Errorf("%s shard %s of pipeline %s: %w", op, h.lease.ShardID, h.lease.Pipeline, err)
+}
+
+// set records a known state of the lease. The caller holds turn.
+func (h *Held) set(l Lease, st heldState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lease, h.state, h.unknown = l, st, 0
+}
+
+func (h *Held) lose() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.state = stateLost
+}
+
+// do runs w: at most two conditional UpdateItem calls, the second only after adopting a write of ours
+// whose answer was lost.
+func (h *Held) do(ctx context.Context, w write) (bool, error) {
+	select {
+	case h.turn <- struct{}{}:
+	case <-ctx.Done():
+		return false, h.errorf(w.op, context.Cause(ctx))
+	}
+	defer func() { <-h.turn }()
+
+	for range 2 {
+		// lease and state change only under turn, which this goroutine holds.
+		if h.state != stateHeld {
+			return false, nil
+		}
+		cur := h.lease
+		now := stamp(h.store.now())
+		ub := expression.Set(expression.Name(attrUpdatedAt), expression.Value(now)).
+			Add(expression.Name(attrCounter), expression.Value(1))
+		ub, err := w.update(cur, ub)
+		if err != nil {
+			return false, h.errorf(w.op, err)
+		}
+		cond := expression.Name(attrOwner).Equal(expression.Value(h.owner)).
+			And(expression.Name(attrCounter).Equal(expression.Value(cur.Counter)))
+		expr, err := expression.NewBuilder().WithUpdate(ub).WithCondition(cond).Build()
+		if err != nil {
+			return false, h.errorf(w.op, err)
+		}
+		out, err := h.store.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                           aws.String(h.store.table),
+			Key:                                 itemKey(cur.Pipeline, leaseKey(cur.ShardID)),
+			UpdateExpression:                    expr.Update(),
+			ConditionExpression:                 expr.Condition(),
+			ExpressionAttributeNames:            expr.Names(),
+			ExpressionAttributeValues:           expr.Values(),
+			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		if err == nil {
+			got, err := decodeLease(out.Attributes)
+			if err != nil {
+				h.unknown++
+				return false, h.errorf(w.op, err)
+			}
+			h.set(got, w.after)
+			return true, nil
+		}
+		ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err)
+		if !ok {
+			h.unknown++
+			return false, h.errorf(w.op, err)
+		}
+		if ccf.Item == nil { // the item is gone
+			h.lose()
+			return false, nil
+		}
+		got, err := decodeLease(ccf.Item)
+		ours := err == nil && got.Counter > cur.Counter && got.Counter <= cur.Counter+h.unknown+1
+		switch {
+		case ours && got.Owner == h.owner:
+			h.set(got, stateHeld)
+			if w.landed(got) {
+				return true, nil
+			}
+		case ours && got.Owner == "" && w.landed(got):
+			h.set(got, w.after)
+			return true, nil
+		default:
+			h.lose()
+			return false, nil
+		}
+	}
+	// The retry with the adopted counter failed its condition on an item of ours without this write's
+	// effect: nothing explains that but another writer using our worker ID. Stop writing.
+	h.lose()
+	return false, nil
+}

@@ -1,0 +1,151 @@
+package checkpoint
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Attribute names and key prefixes of the lease table; doc.go describes each.
+const (
+	attrPipeline   = "pipeline"
+	attrKey        = "key"
+	attrOwner      = "owner"
+	attrCounter    = "counter"
+	attrCheckpoint = "checkpoint"
+	attrFinished   = "finished"
+	attrFinishedAt = "finished_at"
+	attrUpdatedAt  = "updated_at"
+	attrTakeovers  = "takeovers"
+
+	leasePrefix  = "shard#"
+	workerPrefix = "worker#"
+)
+
+// Lease is one shard's lease and checkpoint, as read from the table.
+type Lease struct {
+	Pipeline  string
+	ShardID   string
+	StreamARN string
+	// Parents are the IDs of the shard's parent shards (none for a shard without parents).
+	Parents []string
+	// Owner is the worker ID holding the lease, "" when the lease is free.
+	Owner string
+	// Counter is bumped by every write; it names exactly one state of the lease and is the fencing
+	// token of its holder.
+	Counter int64
+	// Checkpoint is the sequence number of the last delivered record, "" when none was.
+	Checkpoint string
+	// Finished says every record of the (closed) shard was delivered; a finished lease has no owner.
+	Finished bool
+	// FinishedAt and UpdatedAt are the writers' wall-clock times: informational, never compared with
+	// another machine's clock to judge a lease.
+	FinishedAt time.Time
+	UpdatedAt  time.Time
+	// Takeovers counts the times the lease was taken from another owner.
+	Takeovers int64
+}
+
+// Worker is a worker's heartbeat item: Counter moves while the worker is alive.
+type Worker struct {
+	Pipeline  string
+	ID        string
+	Counter   int64
+	UpdatedAt time.Time // informational
+}
+
+// leaseItem is a lease as stored. Times are RFC 3339 strings so that the table reads well in the console.
+type leaseItem struct {
+	Pipeline   string   `dynamodbav:"pipeline"`
+	Key        string   `dynamodbav:"key"`
+	ShardID    string   `dynamodbav:"shard_id"`
+	StreamARN  string   `dynamodbav:"stream_arn,omitempty"`
+	Parents    []string `dynamodbav:"parents,omitempty"`
+	Owner      string   `dynamodbav:"owner,omitempty"`
+	Counter    int64    `dynamodbav:"counter"`
+	Checkpoint string   `dynamodbav:"checkpoint,omitempty"`
+	Finished   bool     `dynamodbav:"finished"`
+	FinishedAt string   `dynamodbav:"finished_at,omitempty"`
+	UpdatedAt  string   `dynamodbav:"updated_at,omitempty"`
+	Takeovers  int64    `dynamodbav:"takeovers"`
+}
+
+type workerItem struct {
+	Pipeline  string `dynamodbav:"pipeline"`
+	Key       string `dynamodbav:"key"`
+	WorkerID  string `dynamodbav:"worker_id"`
+	Counter   int64  `dynamodbav:"counter"`
+	UpdatedAt string `dynamodbav:"updated_at,omitempty"`
+}
+
+func leaseKey(shardID string) string   { return leasePrefix + shardID }
+func workerKey(workerID string) string { return workerPrefix + workerID }
+
+func itemKey(pipeline, key string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrPipeline: &types.AttributeValueMemberS{Value: pipeline},
+		attrKey:      &types.AttributeValueMemberS{Value: key},
+	}
+}
+
+// stamp formats a wall-clock time as stored in updated_at and finished_at.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseStamp(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return t, nil
+}
+
+func decodeLease(av map[string]types.AttributeValue) (Lease, error) {
+	var it leaseItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return Lease{}, fmt.Errorf("decode lease item: %w", err)
+	}
+	l := Lease{
+		Pipeline:   it.Pipeline,
+		ShardID:    it.ShardID,
+		StreamARN:  it.StreamARN,
+		Parents:    it.Parents,
+		Owner:      it.Owner,
+		Counter:    it.Counter,
+		Checkpoint: it.Checkpoint,
+		Finished:   it.Finished,
+		Takeovers:  it.Takeovers,
+	}
+	if l.ShardID == "" {
+		l.ShardID = strings.TrimPrefix(it.Key, leasePrefix)
+	}
+	var err error
+	if l.FinishedAt, err = parseStamp(attrFinishedAt, it.FinishedAt); err != nil {
+		return Lease{}, fmt.Errorf("decode lease item %s: %w", it.Key, err)
+	}
+	if l.UpdatedAt, err = parseStamp(attrUpdatedAt, it.UpdatedAt); err != nil {
+		return Lease{}, fmt.Errorf("decode lease item %s: %w", it.Key, err)
+	}
+	return l, nil
+}
+
+func decodeWorker(av map[string]types.AttributeValue) (Worker, error) {
+	var it workerItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return Worker{}, fmt.Errorf("decode worker item: %w", err)
+	}
+	w := Worker{Pipeline: it.Pipeline, ID: it.WorkerID, Counter: it.Counter}
+	if w.ID == "" {
+		w.ID = strings.TrimPrefix(it.Key, workerPrefix)
+	}
+	var err error
+	if w.UpdatedAt, err = parseStamp(attrUpdatedAt, it.UpdatedAt); err != nil {
+		return Worker{}, fmt.Errorf("decode worker item %s: %w", it.Key, err)
+	}
+	return w, nil
+}

@@ -1,0 +1,248 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// DynamoAPI is the part of the DynamoDB API the store calls; *dynamodb.Client satisfies it.
+type DynamoAPI interface {
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+var _ DynamoAPI = (*dynamodb.Client)(nil)
+
+// maxListPages bounds List: at about 3,000 leases per 1 MB page it allows millions of leases, and it
+// stops a pagination loop that never ends.
+const maxListPages = 1000
+
+// Store reads and writes the lease table. It is safe for concurrent use; its fields are immutable
+// after New (tests in this package set pageLimit and now before use).
+type Store struct {
+	api   DynamoAPI
+	table string
+	// now is the wall clock for the informational updated_at and finished_at; never used to judge a lease.
+	now func() time.Time
+	// pageLimit is the Query page size of List; 0 means DynamoDB's 1 MB pages.
+	pageLimit int32
+	// tableWait bounds EnsureTable's wait for the table to become ACTIVE.
+	tableWait time.Duration
+}
+
+// New returns a store for the lease table named table, reached through api.
+func New(api DynamoAPI, table string) *Store {
+	return &Store{api: api, table: table, now: time.Now, tableWait: 2 * time.Minute}
+}
+
+// isConditionFailed says whether err is a failed write condition, the normal way to lose a race.
+func isConditionFailed(err error) bool {
+	_, ok := errors.AsType[*types.ConditionalCheckFailedException](err)
+	return ok
+}
+
+// List returns a pipeline's leases and worker heartbeats, read with a strongly consistent Query
+// (calls: one Query per 1 MB page, about 3,000 leases).
+func (s *Store) List(ctx context.Context, pipeline string) ([]Lease, []Worker, error) {
+	expr, err := expression.NewBuilder().
+		WithKeyCondition(expression.Key(attrPipeline).Equal(expression.Value(pipeline))).
+		Build()
+	if err != nil {
+		return nil, nil, fmt.Errorf("list leases of pipeline %s: %w", pipeline, err)
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    expr.KeyCondition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ConsistentRead:            aws.Bool(true),
+	}
+	if s.pageLimit > 0 {
+		in.Limit = aws.Int32(s.pageLimit)
+	}
+	var (
+		leases  []Lease
+		workers []Worker
+		cursor  string
+	)
+	for page := 0; ; page++ {
+		if page == maxListPages {
+			return nil, nil, fmt.Errorf("list leases of pipeline %s: more than %d pages", pipeline, maxListPages)
+		}
+		out, err := s.api.Query(ctx, in)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list leases of pipeline %s: %w", pipeline, err)
+		}
+		for _, av := range out.Items {
+			key, _ := av[attrKey].(*types.AttributeValueMemberS)
+			switch {
+			case key == nil:
+				return nil, nil, fmt.Errorf("list leases of pipeline %s: an item without a string key", pipeline)
+			case strings.HasPrefix(key.Value, leasePrefix):
+				l, err := decodeLease(av)
+				if err != nil {
+					return nil, nil, fmt.Errorf("list leases of pipeline %s: %w", pipeline, err)
+				}
+				leases = append(leases, l)
+			case strings.HasPrefix(key.Value, workerPrefix):
+				w, err := decodeWorker(av)
+				if err != nil {
+					return nil, nil, fmt.Errorf("list leases of pipeline %s: %w", pipeline, err)
+				}
+				workers = append(workers, w)
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return leases, workers, nil
+		}
+		next, _ := out.LastEvaluatedKey[attrKey].(*types.AttributeValueMemberS)
+		if next == nil || next.Value == cursor {
+			return nil, nil, fmt.Errorf("list leases of pipeline %s: repeated or missing page cursor after %q", pipeline, cursor)
+		}
+		cursor = next.Value
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// Create writes l as a new free, unfinished lease with counter 1, and says whether it did: an existing
+// lease is left as it is and gives (false, nil), so Create is idempotent. Pipeline and ShardID are
+// required; StreamARN, Parents and Checkpoint (a seed, e.g. imported from another consumer) are
+// stored; Owner, Counter, Finished and the times are ignored. Calls: one PutItem.
+func (s *Store) Create(ctx context.Context, l Lease) (bool, error) {
+	if l.Pipeline == "" || l.ShardID == "" {
+		return false, fmt.Errorf("create lease %q of pipeline %q: pipeline and shard ID are required", l.ShardID, l.Pipeline)
+	}
+	if l.Checkpoint != "" && !validSeq(l.Checkpoint) {
+		return false, fmt.Errorf("create lease for shard %s of pipeline %s: checkpoint %q: %w", l.ShardID, l.Pipeline, l.Checkpoint, ErrBadSequence)
+	}
+	av, err := attributevalue.MarshalMap(leaseItem{
+		Pipeline:   l.Pipeline,
+		Key:        leaseKey(l.ShardID),
+		ShardID:    l.ShardID,
+		StreamARN:  l.StreamARN,
+		Parents:    l.Parents,
+		Counter:    1,
+		Checkpoint: l.Checkpoint,
+		UpdatedAt:  stamp(s.now()),
+	})
+	if err != nil {
+		return false, fmt.Errorf("create lease for shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	expr, err := expression.NewBuilder().
+		WithCondition(expression.AttributeNotExists(expression.Name(attrPipeline))).
+		Build()
+	if err != nil {
+		return false, fmt.Errorf("create lease for shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.table),
+		Item:                     av,
+		ConditionExpression:      expr.Condition(),
+		ExpressionAttributeNames: expr.Names(),
+	})
+	switch {
+	case isConditionFailed(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("create lease for shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	return true, nil
+}
+
+// Take takes lease l for owner, on the condition that its counter is still l.Counter, the counter the
+// caller observed (in List): a free lease, or one whose counter the caller saw stand still for
+// lease_duration (Tracker). It fails with (nil, false, nil) when someone wrote the lease since, or the
+// lease is finished or gone. The returned Held resumes from the lease's checkpoint. Calls: one
+// UpdateItem.
+func (s *Store) Take(ctx context.Context, l Lease, owner string) (*Held, bool, error) {
+	if owner == "" {
+		return nil, false, fmt.Errorf("take shard %s of pipeline %s: empty owner", l.ShardID, l.Pipeline)
+	}
+	now := stamp(s.now())
+	upd := expression.Set(expression.Name(attrOwner), expression.Value(owner)).
+		Set(expression.Name(attrUpdatedAt), expression.Value(now)).
+		Add(expression.Name(attrCounter), expression.Value(1))
+	if l.Owner != "" && l.Owner != owner {
+		upd = upd.Add(expression.Name(attrTakeovers), expression.Value(1))
+	}
+	cond := expression.Name(attrCounter).Equal(expression.Value(l.Counter)).And(expression.Or(
+		expression.AttributeNotExists(expression.Name(attrFinished)),
+		expression.Name(attrFinished).Equal(expression.Value(false)),
+	))
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.table),
+		Key:                                 itemKey(l.Pipeline, leaseKey(l.ShardID)),
+		UpdateExpression:                    expr.Update(),
+		ConditionExpression:                 expr.Condition(),
+		ExpressionAttributeNames:            expr.Names(),
+		ExpressionAttributeValues:           expr.Values(),
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var attrs map[string]types.AttributeValue
+	switch {
+	case err == nil:
+		attrs = out.Attributes
+	case isConditionFailed(err):
+		// The SDK retries a request whose answer was lost; if the first attempt landed, the retry fails
+		// its condition on our own write. Our write is recognised by owner, counter and its exact
+		// updated_at.
+		ccf, _ := errors.AsType[*types.ConditionalCheckFailedException](err)
+		got, derr := decodeLease(ccf.Item)
+		if ccf.Item == nil || derr != nil || got.Owner != owner || got.Counter != l.Counter+1 || stamp(got.UpdatedAt) != now {
+			return nil, false, nil
+		}
+		attrs = ccf.Item
+	default:
+		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	got, err := decodeLease(attrs)
+	if err != nil {
+		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	return newHeld(s, got, owner), true, nil
+}
+
+// Delete removes a finished lease, on the condition that its counter is still l.Counter; (false, nil)
+// when it is not finished or was written since. The caller deletes a lease only once the shard's
+// children are running and the stream's 24-hour retention has passed since FinishedAt. Calls: one
+// DeleteItem.
+func (s *Store) Delete(ctx context.Context, l Lease) (bool, error) {
+	cond := expression.Name(attrCounter).Equal(expression.Value(l.Counter)).
+		And(expression.Name(attrFinished).Equal(expression.Value(true)))
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		return false, fmt.Errorf("delete lease of shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	_, err = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       itemKey(l.Pipeline, leaseKey(l.ShardID)),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	switch {
+	case isConditionFailed(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("delete lease of shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	return true, nil
+}

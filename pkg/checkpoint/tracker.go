@@ -1,0 +1,68 @@
+package checkpoint
+
+import "time"
+
+// Tracker judges expiry the way the lease table's rules require: on the observer's own monotonic
+// clock, by how long a counter has stood still, never by comparing wall-clock times written by other
+// machines. Feed it every List of one pipeline, with now from time.Now() (which carries the monotonic
+// reading). It is pure (no clock, no I/O), keeps one entry per item of the last List, and is not safe
+// for concurrent use: one Tracker per pipeline, owned by the loop that lists.
+//
+// A counter first seen, or seen to change, starts a lease_duration wait, so a worker that just started
+// waits a full lease_duration before it takes any owned lease.
+type Tracker struct {
+	leaseDuration time.Duration
+	seen          map[string]sighting
+}
+
+// sighting is when a counter value was first seen.
+type sighting struct {
+	counter int64
+	since   time.Time
+}
+
+// View is what one List says once judged.
+type View struct {
+	// Expired are the owned, unfinished leases whose counter has not moved for lease_duration: they may
+	// be taken with Take (their Counter is the one observed). Free leases are never listed here; they
+	// may be taken at once.
+	Expired []Lease
+	// Live are the workers whose heartbeat counter moved within lease_duration (or that were first seen
+	// less than lease_duration ago); Dead are the others, whose items DeleteWorker may remove.
+	Live, Dead []Worker
+}
+
+// NewTracker returns a Tracker for leases and heartbeats expiring after leaseDuration (> 0).
+func NewTracker(leaseDuration time.Duration) *Tracker {
+	return &Tracker{leaseDuration: leaseDuration, seen: map[string]sighting{}}
+}
+
+// Observe records one List (leases and workers of one pipeline) taken at now, and returns which
+// leases have expired and which workers are alive. Items missing from the List are forgotten.
+func (t *Tracker) Observe(now time.Time, leases []Lease, workers []Worker) View {
+	seen := make(map[string]sighting, len(leases)+len(workers))
+	// stale records c under key and says whether it has not moved for leaseDuration.
+	stale := func(key string, c int64) bool {
+		s, ok := t.seen[key]
+		if !ok || s.counter != c {
+			s = sighting{counter: c, since: now}
+		}
+		seen[key] = s
+		return now.Sub(s.since) >= t.leaseDuration
+	}
+	var v View
+	for _, l := range leases {
+		if stale(leaseKey(l.ShardID), l.Counter) && l.Owner != "" && !l.Finished {
+			v.Expired = append(v.Expired, l)
+		}
+	}
+	for _, w := range workers {
+		if stale(workerKey(w.ID), w.Counter) {
+			v.Dead = append(v.Dead, w)
+		} else {
+			v.Live = append(v.Live, w)
+		}
+	}
+	t.seen = seen
+	return v
+}
