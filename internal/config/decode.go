@@ -78,7 +78,6 @@ type validator interface {
 
 var (
 	durationType        = reflect.TypeFor[time.Duration]()
-	pluginType          = reflect.TypeFor[Plugin]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 	nodeDecoderType     = reflect.TypeFor[nodeDecoder]()
 )
@@ -132,10 +131,14 @@ func describe(n *yaml.Node) string {
 			return describe(n.Alias)
 		}
 	case yaml.ScalarNode:
-		if n.ShortTag() == "!!str" {
-			return strconv.Quote(n.Value)
+		v := n.Value
+		if r := []rune(v); len(r) > 80 {
+			v = string(r[:80]) + "..."
 		}
-		return n.Value
+		if n.ShortTag() == "!!str" {
+			return strconv.Quote(v)
+		}
+		return v
 	}
 	return "nothing"
 }
@@ -360,7 +363,11 @@ func (d *decoder) decodeEntries(es []entry, path string, v reflect.Value) {
 		p := joinKey(path, e.key.Value)
 		f, ok := fields[e.key.Value]
 		if !ok {
-			d.errorf(e.key.Line, p, "unknown key (valid keys: %s)", strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
+			if len(fields) == 0 {
+				d.errorf(e.key.Line, p, "unknown key (no keys are allowed here)")
+			} else {
+				d.errorf(e.key.Line, p, "unknown key (valid keys: %s)", strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
+			}
 			continue
 		}
 		d.lines[p] = e.key.Line

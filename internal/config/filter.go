@@ -144,7 +144,8 @@ func (a *RecordAge) decodeNode(d *decoder, n *yaml.Node, path string) {
 		return
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
-		if dur, err := time.ParseDuration(n.Value); err == nil {
+		// A negative duration is refused, so "-1ns" cannot pass for NoLimit.
+		if dur, err := time.ParseDuration(n.Value); err == nil && dur >= 0 {
 			*a = RecordAge(dur)
 			return
 		}
