@@ -424,7 +424,7 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	start := time.Now()
 	_, err := config.Parse([]byte(b.String()), "laughs.yaml", testRegistries())
 	require.Error(t, err)
-	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Less(t, time.Since(start), 10*time.Second, "alias expansion must stop at the node budget")
 	assert.ErrorContains(t, err, "document too large")
 }
 
