@@ -42,8 +42,8 @@ const (
 // those writes, the item's state is Held's own doing (only the owner writes while it owns), so Held
 // adopts it and retries once.
 type Held struct {
-	store *Store
-	owner string // immutable
+	store                    *Store
+	owner, pipeline, shardID string // immutable
 
 	// turn has one slot, held for the whole of a write; waiting for it can be canceled.
 	// Lock order: turn, then mu.
@@ -57,7 +57,7 @@ type Held struct {
 }
 
 func newHeld(s *Store, l Lease, owner string) *Held {
-	return &Held{store: s, owner: owner, turn: make(chan struct{}, 1), lease: l}
+	return &Held{store: s, owner: owner, pipeline: l.Pipeline, shardID: l.ShardID, turn: make(chan struct{}, 1), lease: l}
 }
 
 // Lease returns the lease as of this Held's last known write. Its Counter is the fencing token of the
@@ -162,7 +162,7 @@ type write struct {
 }
 
 func (h *Held) errorf(op string, err error) error {
-	return fmt.Errorf("%s shard %s of pipeline %s: %w", op, h.lease.ShardID, h.lease.Pipeline, err)
+	return fmt.Errorf("%s shard %s of pipeline %s: %w", op, h.shardID, h.pipeline, err)
 }
 
 // set records a known state of the lease. The caller holds turn.
@@ -209,7 +209,7 @@ func (h *Held) do(ctx context.Context, w write) (bool, error) {
 		}
 		out, err := h.store.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                           aws.String(h.store.table),
-			Key:                                 itemKey(cur.Pipeline, leaseKey(cur.ShardID)),
+			Key:                                 itemKey(h.pipeline, leaseKey(h.shardID)),
 			UpdateExpression:                    expr.Update(),
 			ConditionExpression:                 expr.Condition(),
 			ExpressionAttributeNames:            expr.Names(),

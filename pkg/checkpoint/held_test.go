@@ -37,6 +37,18 @@ func TestConcurrentRenewAndCheckpoint(t *testing.T) {
 			}
 		}
 	})
+	wg.Go(func() { // readers and refused writes do not disturb the writers
+		for range n {
+			if !h.Owned() || h.Lease().Owner != "me" {
+				t.Errorf("Held = owned %v, lease %+v, want owned by me", h.Owned(), h.Lease())
+				return
+			}
+			if _, err := h.Checkpoint(t.Context(), "x"); !errors.Is(err, ErrBadSequence) {
+				t.Errorf("Checkpoint(x) = %v, want ErrBadSequence", err)
+				return
+			}
+		}
+	})
 	wg.Wait()
 	got := mustGet(t, s, "shardId-1")
 	if got.Counter != start+2*n || got.Checkpoint != fmt.Sprintf("%d", 1000+n-1) || got.Owner != "me" {
