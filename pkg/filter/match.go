@@ -28,15 +28,13 @@ type leafRule struct {
 // match evaluates the object pattern n at v. When v is an array, one element must match all of
 // n: fields are never combined across elements of an array (Lambda's array-consistent matching).
 // An empty array has no elements, so it is matched like a missing value.
-func (n *node) match(v *value) bool {
+func (n *node) match(v value) bool {
 	if l, ok := v.array(); ok {
 		if l == 0 {
-			var missing value
-			return n.matchOne(&missing)
+			return n.matchOne(value{})
 		}
 		for i := range l {
-			e := v.elem(i)
-			if n.match(&e) {
+			if n.match(v.elem(i)) {
 				return true
 			}
 		}
@@ -45,14 +43,14 @@ func (n *node) match(v *value) bool {
 	return n.matchOne(v)
 }
 
-func (n *node) matchOne(v *value) bool {
+func (n *node) matchOne(v value) bool {
 	for i := range n.fields {
 		f := &n.fields[i]
 		fv := v.field(f.name)
-		if f.leaf != nil && !f.leaf.match(&fv) {
+		if f.leaf != nil && !f.leaf.match(fv) {
 			return false
 		}
-		if f.child != nil && !f.child.match(&fv) {
+		if f.child != nil && !f.child.match(fv) {
 			return false
 		}
 	}
@@ -75,16 +73,15 @@ func (n *node) matchOne(v *value) bool {
 // elements; objects (and so DynamoDB's {"S": ...} wrappers) are not leaves, which is why
 // {"exists": true} on an attribute name never matches and {"exists": false} always does, as
 // in Lambda. A missing field has no leaf value: only {"exists": false} matches it.
-func (r *leafRule) match(v *value) bool {
+func (r *leafRule) match(v value) bool {
 	found, matched := r.scan(v)
 	return matched || found && r.exists || !found && r.absent
 }
 
-func (r *leafRule) scan(v *value) (found, matched bool) {
+func (r *leafRule) scan(v value) (found, matched bool) {
 	if n, ok := v.array(); ok {
 		for i := range n {
-			e := v.elem(i)
-			f, m := r.scan(&e) // arrays nest only in decoded JSON, never in a record
+			f, m := r.scan(v.elem(i)) // arrays nest only in decoded JSON, never in a record
 			if m {
 				return true, true
 			}
@@ -97,7 +94,7 @@ func (r *leafRule) scan(v *value) (found, matched bool) {
 		return false, false
 	}
 	for _, m := range r.matchers {
-		if m.match(&l) {
+		if m.match(l) {
 			return true, true
 		}
 	}
@@ -111,15 +108,13 @@ func (p *Pattern) Match(r *events.DynamoDBEventRecord) bool {
 	if p == nil || r == nil {
 		return false
 	}
-	root := value{k: kRecord, rec: r}
-	return p.root.matchOne(&root)
+	return p.root.matchOne(value{k: kRecord, rec: r})
 }
 
 // matchJSON is Match on a record given as decoded JSON (decoded with UseNumber): the reference
 // that tests hold Match to, since it reads exactly what Lambda's filter reads.
 func (p *Pattern) matchJSON(doc map[string]any) bool {
-	root := value{k: kJSON, j: doc}
-	return p.root.matchOne(&root)
+	return p.root.matchOne(value{k: kJSON, j: doc})
 }
 
 // Set is the OR of several patterns (a pipeline's filters list).

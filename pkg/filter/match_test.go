@@ -276,3 +276,58 @@ func TestSet(t *testing.T) {
 		t.Errorf("String() = %s, want the pattern as given", got)
 	}
 }
+
+func TestUnusualRecords(t *testing.T) {
+	runMatchCases(t, []matchCase{
+		{
+			name: "a zero attribute value neither panics nor matches a value", pattern: `{"dynamodb": {"NewImage": {"Zero": {"B": [{"prefix": ""}]}}}}`,
+			edit: func(r *events.DynamoDBEventRecord) { r.Change.NewImage["Zero"] = events.DynamoDBAttributeValue{} }, want: false, noJSON: true,
+		},
+		{
+			name: "a zero creation time counts as absent", pattern: `{"dynamodb": {"ApproximateCreationDateTime": [{"exists": false}]}}`,
+			edit: func(r *events.DynamoDBEventRecord) { r.Change.ApproximateCreationDateTime = events.SecondsEpochTime{} }, want: true,
+		},
+		{
+			name: "a nil list is null", pattern: `{"dynamodb": {"NewImage": {"History": {"L": [null]}}}}`,
+			edit: func(r *events.DynamoDBEventRecord) { r.Change.NewImage["History"] = events.NewListAttribute(nil) }, want: true,
+		},
+		{
+			name: "an empty list matches an object pattern as a missing value", pattern: `{"dynamodb": {"NewImage": {"History": {"L": {"S": [{"exists": false}]}}}}}`,
+			edit: func(r *events.DynamoDBEventRecord) { r.Change.NewImage["History"] = L() }, want: true,
+		},
+		{
+			name: "an empty map has no leaf", pattern: `{"dynamodb": {"NewImage": {"Profile": {"M": [{"exists": true}]}}}}`,
+			edit: func(r *events.DynamoDBEventRecord) { r.Change.NewImage["Profile"] = M(item{}) }, want: false,
+		},
+		{
+			name: "empty Keys are absent", pattern: `{"dynamodb": {"Keys": {"UserId": {"S": [{"exists": false}]}}}}`,
+			edit: func(r *events.DynamoDBEventRecord) { r.Change.Keys = item{} }, want: true,
+		},
+		{
+			name: "a binary set element matches its base64 text", pattern: `{"dynamodb": {"NewImage": {"Blobs": {"BS": ["AQID"]}}}}`,
+			edit: func(r *events.DynamoDBEventRecord) {
+				r.Change.NewImage["Blobs"] = events.NewBinarySetAttribute([][]byte{{9}, {1, 2, 3}})
+			},
+			want: true,
+		},
+	})
+}
+
+func TestEpochSeconds(t *testing.T) {
+	cases := []struct {
+		sec  int64
+		nsec int
+		want string
+	}{
+		{1700000000, 0, "1700000000"},
+		{1700000000, 500000000, "1700000000.5"},
+		{1700000000, 1, "1700000000.000000001"},
+		{-2, 500000000, "-1.5"},
+		{-1, 250000000, "-0.75"},
+	}
+	for _, tc := range cases {
+		if got := epochSeconds(tc.sec, tc.nsec); got != tc.want {
+			t.Errorf("epochSeconds(%d, %d) = %s, want %s", tc.sec, tc.nsec, got, tc.want)
+		}
+	}
+}

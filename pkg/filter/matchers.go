@@ -10,19 +10,19 @@ import (
 // matcher is one value of a pattern's value list: an exact value or an operator such as
 // {"prefix": "us-"}. It is tried on each leaf value found at the field's path.
 type matcher interface {
-	match(l *leaf) bool
+	match(l leaf) bool
 }
 
 // exactString is a string value: the leaf is that string, case and all.
 type exactString string
 
-func (m exactString) match(l *leaf) bool { return l.k == lString && l.s == string(m) }
+func (m exactString) match(l leaf) bool { return l.k == lString && l.s == string(m) }
 
 // exactNumber is a number value: the leaf is a JSON number of the same value. A DynamoDB number
 // ({"N": "42"}) is a string in the record's JSON, so a bare number never matches it, as in Lambda.
 type exactNumber struct{ d decimal }
 
-func (m exactNumber) match(l *leaf) bool {
+func (m exactNumber) match(l leaf) bool {
 	if l.k != lNumber {
 		return false
 	}
@@ -32,11 +32,11 @@ func (m exactNumber) match(l *leaf) bool {
 
 type exactBool bool
 
-func (m exactBool) match(l *leaf) bool { return l.k == lBool && l.b == bool(m) }
+func (m exactBool) match(l leaf) bool { return l.k == lBool && l.b == bool(m) }
 
 type exactNull struct{}
 
-func (exactNull) match(l *leaf) bool { return l.k == lNull }
+func (exactNull) match(l leaf) bool { return l.k == lNull }
 
 // prefix is {"prefix": "x"}, or with fold {"prefix": {"equals-ignore-case": "x"}}.
 type prefix struct {
@@ -44,7 +44,7 @@ type prefix struct {
 	fold bool
 }
 
-func (m prefix) match(l *leaf) bool {
+func (m prefix) match(l leaf) bool {
 	if l.k != lString {
 		return false
 	}
@@ -60,7 +60,7 @@ type suffix struct {
 	fold bool
 }
 
-func (m suffix) match(l *leaf) bool {
+func (m suffix) match(l leaf) bool {
 	if l.k != lString {
 		return false
 	}
@@ -73,7 +73,7 @@ func (m suffix) match(l *leaf) bool {
 // equalsIgnoreCase is {"equals-ignore-case": "x"}: Unicode simple case folding.
 type equalsIgnoreCase string
 
-func (m equalsIgnoreCase) match(l *leaf) bool {
+func (m equalsIgnoreCase) match(l leaf) bool {
 	return l.k == lString && strings.EqualFold(l.s, string(m))
 }
 
@@ -81,7 +81,7 @@ func (m equalsIgnoreCase) match(l *leaf) bool {
 // without a star has one segment and "*" has two empty ones.
 type wildcard struct{ segs []string }
 
-func (m wildcard) match(l *leaf) bool { return l.k == lString && m.matches(l.s) }
+func (m wildcard) match(l leaf) bool { return l.k == lString && m.matches(l.s) }
 
 func (m wildcard) matches(s string) bool {
 	if len(m.segs) == 1 {
@@ -113,7 +113,7 @@ type numeric struct {
 	loIncl, hiIncl bool
 }
 
-func (m numeric) match(l *leaf) bool {
+func (m numeric) match(l leaf) bool {
 	if l.k != lNumber && !(l.k == lString && l.num) {
 		return false
 	}
@@ -144,7 +144,7 @@ type anythingBut struct {
 	nums []decimal
 }
 
-func (m anythingBut) match(l *leaf) bool {
+func (m anythingBut) match(l leaf) bool {
 	switch l.k {
 	case lString:
 		for _, s := range m.strs {
@@ -173,7 +173,7 @@ func (m anythingBut) match(l *leaf) bool {
 // every leaf matches except strings that one of the excluded matchers matches.
 type anythingButString []matcher
 
-func (m anythingButString) match(l *leaf) bool {
+func (m anythingButString) match(l leaf) bool {
 	if l.k != lString {
 		return true
 	}
@@ -188,7 +188,7 @@ func (m anythingButString) match(l *leaf) bool {
 // cidr is {"cidr": "10.0.0.0/24"}: a string holding an IP address inside the prefix.
 type cidr struct{ p netip.Prefix }
 
-func (m cidr) match(l *leaf) bool {
+func (m cidr) match(l leaf) bool {
 	if l.k != lString {
 		return false
 	}

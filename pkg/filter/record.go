@@ -25,26 +25,25 @@ const (
 	kIdentity             // rec.UserIdentity: the "userIdentity" object
 	kItem                 // item: attribute values by name (Keys, NewImage, OldImage, an "M" payload)
 	kAttr                 // av: one attribute value, the object {"<type>": payload}
-	kList                 // list: an "L" payload, an array of attribute values
-	kStrings              // strs: an "SS" payload, or an "NS" payload when num is set
-	kBinaries             // bins: a "BS" payload, an array of base64 strings
+	kList                 // av.List(): an "L" payload, an array of attribute values
+	kStrings              // av.StringSet(), or av.NumberSet() when num is set: an "SS" or "NS" payload
+	kBinaries             // av.BinarySet(): a "BS" payload, an array of base64 strings
 	kJSON                 // j: decoded JSON (map[string]any, []any); num marks the payload of "NS"
 )
 
 // value is one node of the record's JSON, viewed in place: walking the record this way costs
-// no marshalling and, except for binary values and JSON numbers, no allocation. A value refers to
-// the record and must not outlive the Match call that made it.
+// no marshalling and, except for binary values and JSON numbers, no allocation. Values are small
+// and passed by value: a pointer to one, passed down the recursive match, would make the compiler
+// move every value to the heap. A value refers to the record and must not outlive the Match call
+// that made it.
 type value struct {
 	k    kind
 	num  bool
 	b    bool
 	s    string
 	bin  []byte
-	strs []string
-	bins [][]byte
-	list []events.DynamoDBAttributeValue
 	item map[string]events.DynamoDBAttributeValue
-	av   events.DynamoDBAttributeValue
+	av   events.DynamoDBAttributeValue // the attribute value of kAttr, and the holder of payload arrays
 	rec  *events.DynamoDBEventRecord
 	j    any
 }
@@ -54,7 +53,7 @@ func str(s string) value { return value{k: kString, s: s} }
 // field returns the member name of an object, or a missing value when v is not an object or has no
 // such member. Members follow the JSON encoding of aws-lambda-go's types: strings without omitempty
 // are always present, even empty; Keys, NewImage, OldImage and userIdentity only when set.
-func (v *value) field(name string) value {
+func (v value) field(name string) value {
 	switch v.k {
 	case kRecord:
 		r := v.rec
@@ -162,29 +161,29 @@ func payload(av events.DynamoDBAttributeValue, tag string) value {
 		}
 	case events.DataTypeStringSet:
 		if tag == "SS" {
-			if ss := av.StringSet(); ss != nil {
-				return value{k: kStrings, strs: ss}
+			if av.StringSet() != nil {
+				return value{k: kStrings, av: av}
 			}
 			return value{k: kNull}
 		}
 	case events.DataTypeNumberSet:
 		if tag == "NS" {
-			if ns := av.NumberSet(); ns != nil {
-				return value{k: kStrings, strs: ns, num: true}
+			if av.NumberSet() != nil {
+				return value{k: kStrings, av: av, num: true}
 			}
 			return value{k: kNull}
 		}
 	case events.DataTypeBinarySet:
 		if tag == "BS" {
-			if bs := av.BinarySet(); bs != nil {
-				return value{k: kBinaries, bins: bs}
+			if av.BinarySet() != nil {
+				return value{k: kBinaries, av: av}
 			}
 			return value{k: kNull}
 		}
 	case events.DataTypeList:
 		if tag == "L" {
-			if l := av.List(); l != nil {
-				return value{k: kList, list: l}
+			if av.List() != nil {
+				return value{k: kList, av: av}
 			}
 			return value{k: kNull}
 		}
@@ -222,14 +221,14 @@ func jsonValue(x any, key string) value {
 }
 
 // array reports whether v is a JSON array, and its length.
-func (v *value) array() (int, bool) {
+func (v value) array() (int, bool) {
 	switch v.k {
 	case kList:
-		return len(v.list), true
+		return len(v.av.List()), true
 	case kStrings:
-		return len(v.strs), true
+		return len(v.strings()), true
 	case kBinaries:
-		return len(v.bins), true
+		return len(v.av.BinarySet()), true
 	case kJSON:
 		if a, ok := v.j.([]any); ok {
 			return len(a), true
@@ -238,18 +237,27 @@ func (v *value) array() (int, bool) {
 	return 0, false
 }
 
+// strings is the payload of kStrings.
+func (v value) strings() []string {
+	if v.num {
+		return v.av.NumberSet()
+	}
+	return v.av.StringSet()
+}
+
 // elem returns element i of the array v.
-func (v *value) elem(i int) value {
+func (v value) elem(i int) value {
 	switch v.k {
 	case kList:
-		return value{k: kAttr, av: v.list[i]}
+		return value{k: kAttr, av: v.av.List()[i]}
 	case kStrings:
-		return value{k: kString, s: v.strs[i], num: v.num}
+		return value{k: kString, s: v.strings()[i], num: v.num}
 	case kBinaries:
-		if v.bins[i] == nil {
+		b := v.av.BinarySet()[i]
+		if b == nil {
 			return value{k: kNull}
 		}
-		return value{k: kBinary, bin: v.bins[i]}
+		return value{k: kBinary, bin: b}
 	case kJSON:
 		key := ""
 		if v.num {
@@ -279,7 +287,7 @@ type leaf struct {
 }
 
 // asLeaf returns v as a leaf, or false when v is an object, an array or missing.
-func (v *value) asLeaf() (leaf, bool) {
+func (v value) asLeaf() (leaf, bool) {
 	switch v.k {
 	case kString:
 		return leaf{k: lString, s: v.s, num: v.num}, true
