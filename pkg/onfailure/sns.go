@@ -1,0 +1,85 @@
+package onfailure
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/poller-dev/poller/pkg/sinks"
+)
+
+func init() {
+	Register(Registration{
+		Type:      "sns",
+		NewConfig: func() any { return &SNSConfig{} },
+		New: func(cfg any, deps Deps) (Destination, error) {
+			c, err := configAs[SNSConfig](cfg)
+			if err != nil {
+				return nil, err
+			}
+			return NewSNS(*c, deps)
+		},
+	})
+}
+
+// SNSConfig is the sns destination's config.
+type SNSConfig struct {
+	// TopicARN is the standard topic that receives the reports; required.
+	TopicARN     string `yaml:"topic_arn"`
+	AWSOverrides `yaml:",inline"`
+}
+
+// Validate checks every key; errors are *sinks.ConfigError.
+func (c *SNSConfig) Validate() error {
+	var errs []error
+	if c.TopicARN == "" {
+		errs = append(errs, &sinks.ConfigError{Key: "topic_arn", Msg: "required"})
+	} else if p := strings.Split(c.TopicARN, ":"); len(p) != 6 || p[0] != "arn" || p[2] != "sns" || p[5] == "" {
+		errs = append(errs, &sinks.ConfigError{Key: "topic_arn", Msg: fmt.Sprintf("must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:failed, got %q", c.TopicARN)})
+	}
+	errs = append(errs, c.validate()...)
+	return joinConfigErrors(errs)
+}
+
+// snsAPI is the part of the SNS client the destination uses.
+type snsAPI interface {
+	Publish(ctx context.Context, in *sns.PublishInput, opts ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+// SNS publishes each report, without payload, as one message: the JSON record.
+type SNS struct {
+	topicARN string // immutable
+	client   snsAPI
+}
+
+var _ Destination = (*SNS)(nil)
+
+// NewSNS builds an sns destination. Without a region key, the topic's region is used when the
+// poller's region is unset. It does not contact SNS.
+func NewSNS(cfg SNSConfig, deps Deps) (*SNS, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	awsCfg := cfg.apply(deps.AWS)
+	if awsCfg.Region == "" {
+		awsCfg.Region = strings.Split(cfg.TopicARN, ":")[3]
+	}
+	return &SNS{topicARN: cfg.TopicARN, client: sns.NewFromConfig(awsCfg)}, nil
+}
+
+// Send publishes the report.
+func (d *SNS) Send(ctx context.Context, f Failure) error {
+	msg, err := metadataMessage(f)
+	if err != nil {
+		return err
+	}
+	if _, err := d.client.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(d.topicARN), Message: aws.String(msg)}); err != nil {
+		return fmt.Errorf("publish report for %s to %s: %w", f.Batch.ShardID, d.topicARN, err)
+	}
+	return nil
+}
+
+// Close does nothing: the client holds no resources that need releasing.
+func (d *SNS) Close(context.Context) error { return nil }
