@@ -25,6 +25,8 @@
 //	finished_at  S     when finished was set (RFC 3339, UTC, the writer's wall clock; informational)
 //	updated_at   S     time of the last write (RFC 3339, UTC, the writer's wall clock; informational)
 //	takeovers    N     times the lease was taken from another owner (not from a free lease)
+//	start_at     S     "LATEST" on the shards that were open at a LATEST first run, until their first
+//	                   checkpoint; absent means TRIM_HORIZON
 //
 // A finished lease keeps its checkpoint (the last sequence number of the shard, or absent for a shard
 // that closed empty) and has no owner. The finished flag, not a SHARD_END sentinel in checkpoint, says

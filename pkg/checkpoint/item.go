@@ -47,6 +47,10 @@ type Lease struct {
 	UpdatedAt  time.Time
 	// Takeovers counts the times the lease was taken from another owner.
 	Takeovers int64
+	// StartAt is where reading starts while there is no checkpoint: "" (TRIM_HORIZON) or "LATEST",
+	// which only the pipeline's very first run sets, on the shards that were open then. It is stored
+	// so that a restart before the first delivery does not replay the shard from its horizon.
+	StartAt string
 }
 
 // Worker is a worker's heartbeat item: Counter moves while the worker is alive.
@@ -71,6 +75,7 @@ type leaseItem struct {
 	FinishedAt string   `dynamodbav:"finished_at,omitempty"`
 	UpdatedAt  string   `dynamodbav:"updated_at,omitempty"`
 	Takeovers  int64    `dynamodbav:"takeovers"`
+	StartAt    string   `dynamodbav:"start_at,omitempty"`
 }
 
 type workerItem struct {
@@ -120,6 +125,7 @@ func decodeLease(av map[string]types.AttributeValue) (Lease, error) {
 		Checkpoint: it.Checkpoint,
 		Finished:   it.Finished,
 		Takeovers:  it.Takeovers,
+		StartAt:    it.StartAt,
 	}
 	if l.ShardID == "" {
 		l.ShardID = strings.TrimPrefix(it.Key, leasePrefix)

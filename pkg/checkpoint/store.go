@@ -117,10 +117,11 @@ func (s *Store) List(ctx context.Context, pipeline string) ([]Lease, []Worker, e
 	}
 }
 
-// Create writes l as a new free, unfinished lease with counter 1, and says whether it did: an existing
-// lease is left as it is and gives (false, nil), so Create is idempotent. Pipeline and ShardID are
-// required; StreamARN, Parents and Checkpoint (a seed, e.g. imported from another consumer) are
-// stored; Owner, Counter, Finished and the times are ignored. Calls: one PutItem.
+// Create writes l as a new free lease with counter 1, and says whether it did: an existing lease is
+// left as it is and gives (false, nil), so Create is idempotent. Pipeline and ShardID are required;
+// StreamARN, Parents, StartAt, Checkpoint (a seed, e.g. imported from another consumer) and Finished
+// (a shard to skip, e.g. closed before a LATEST start) are stored; Owner, Counter and the times are
+// ignored. Calls: one PutItem.
 func (s *Store) Create(ctx context.Context, l Lease) (bool, error) {
 	if l.Pipeline == "" || l.ShardID == "" {
 		return false, fmt.Errorf("create lease %q of pipeline %q: pipeline and shard ID are required", l.ShardID, l.Pipeline)
@@ -136,6 +137,8 @@ func (s *Store) Create(ctx context.Context, l Lease) (bool, error) {
 		Parents:    l.Parents,
 		Counter:    1,
 		Checkpoint: l.Checkpoint,
+		Finished:   l.Finished,
+		StartAt:    l.StartAt,
 		UpdatedAt:  stamp(s.now()),
 	})
 	if err != nil {
