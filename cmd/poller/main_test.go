@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		file     string
+		wantCode int
+		wantErr  string // a line of stderr: file:line: key path: what
+	}{
+		{file: "good.yaml", wantCode: 0},
+		{file: "unknown-key.bad.yaml", wantCode: 2, wantErr: "testdata/unknown-key.bad.yaml:8: pipelines[0].batch_sizee: unknown key"},
+		{file: "bad-type.bad.yaml", wantCode: 2, wantErr: "testdata/bad-type.bad.yaml:8: pipelines[0].batch_size:"},
+		{file: "out-of-range.bad.yaml", wantCode: 2, wantErr: "testdata/out-of-range.bad.yaml:8: pipelines[0].batch_size: must be 1..10000, got 0"},
+		{file: "bad-duration.bad.yaml", wantCode: 2, wantErr: "testdata/bad-duration.bad.yaml:8: pipelines[0].poll_interval:"},
+		{file: "missing-source.bad.yaml", wantCode: 2, wantErr: "testdata/missing-source.bad.yaml:2: pipelines[0].source:"},
+		{file: "both-sources.bad.yaml", wantCode: 2, wantErr: "testdata/both-sources.bad.yaml:3: pipelines[0].source: set exactly one of table and stream_arn"},
+		{file: "unset-var.bad.yaml", wantCode: 2, wantErr: "testdata/unset-var.bad.yaml:7: pipelines[0].sink.url: environment variable POLLER_TEST_SURELY_UNSET is not set"},
+		{file: "bad-filter.bad.yaml", wantCode: 2, wantErr: "testdata/bad-filter.bad.yaml:6: pipelines[0].filters[0].pattern:"},
+		{file: "no-such-file.yaml", wantCode: 2, wantErr: "no-such-file.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"validate", "--config", "testdata/" + tt.file}, &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Fatalf("poller validate %s = exit %d, want %d; stderr:\n%s", tt.file, code, tt.wantCode, stderr.String())
+			}
+			if tt.wantErr != "" && !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("stderr = %q, want a line containing %q", stderr.String(), tt.wantErr)
+			}
+			if tt.wantCode == 0 && !strings.Contains(stdout.String(), "valid") {
+				t.Errorf("stdout = %q, want it to say the config is valid", stdout.String())
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		env      string
+		wantCode int
+		wantOut  string
+	}{
+		{name: "version prints the version", args: []string{"version"}, wantCode: 0, wantOut: "poller "},
+		{name: "no command is bad usage", args: nil, wantCode: 2},
+		{name: "an unknown command is bad usage", args: []string{"frobnicate"}, wantCode: 2},
+		{name: "run without a config is bad usage", args: []string{"run"}, wantCode: 2},
+		{name: "the config may come from POLLER_CONFIG", args: []string{"validate"}, env: "testdata/good.yaml", wantCode: 0, wantOut: "valid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("POLLER_CONFIG", tt.env)
+			var stdout, stderr bytes.Buffer
+			if code := run(tt.args, &stdout, &stderr); code != tt.wantCode {
+				t.Fatalf("run(%q) = %d, want %d; stderr: %s", tt.args, code, tt.wantCode, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.wantOut) {
+				t.Errorf("stdout = %q, want %q in it", stdout.String(), tt.wantOut)
+			}
+		})
+	}
+}

@@ -1,0 +1,255 @@
+// Package app wires a loaded config into a running poller: logger, metrics, AWS clients, the lease
+// table, sinks, filters, pipelines and the HTTP server, run as one group.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/smithy-go/logging"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/poller-dev/poller/internal/config"
+	"github.com/poller-dev/poller/internal/metrics"
+	"github.com/poller-dev/poller/internal/server"
+	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/dispatch"
+	"github.com/poller-dev/poller/pkg/filter"
+	"github.com/poller-dev/poller/pkg/pipeline"
+	"github.com/poller-dev/poller/pkg/sinks"
+)
+
+// App is a configured poller, ready to run.
+type App struct {
+	cfg       *config.Config
+	log       *zap.Logger
+	store     *checkpoint.Store
+	pipelines []*pipeline.Pipeline
+	sinks     []sinks.Sink
+	server    *server.Server
+	ready     *server.Readiness
+	workerID  string
+}
+
+// Registries are the plugin types the config loader accepts.
+func Registries() config.Registries {
+	return config.Registries{
+		Sinks:        sinks.ConfigTypes(),
+		Destinations: config.PluginTypes{},
+		CheckFilter: func(pattern []byte) error {
+			_, err := filter.Compile(pattern)
+			return err
+		},
+	}
+}
+
+// New builds everything the config describes. Nothing runs until Run.
+func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log, ready: &server.Readiness{}}
+	a.ready.Set(false, "starting")
+	defer func() {
+		if err != nil {
+			a.closeSinks(context.WithoutCancel(ctx))
+		}
+	}()
+
+	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.AWS.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cfg.AWS.Region))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	awsCfg.Logger = sdkLogger(log)
+	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if cfg.AWS.EndpointURL != "" {
+			o.BaseEndpoint = aws.String(cfg.AWS.EndpointURL)
+		}
+	})
+	streams := dynamodbstreams.NewFromConfig(awsCfg, func(o *dynamodbstreams.Options) {
+		if cfg.AWS.EndpointURL != "" {
+			o.BaseEndpoint = aws.String(cfg.AWS.EndpointURL)
+		}
+	})
+
+	a.workerID = cfg.Leases.WorkerID
+	if a.workerID == "" {
+		a.workerID = defaultWorkerID()
+	}
+	a.log = log.With(zap.String("worker_id", a.workerID))
+	a.store = checkpoint.New(ddb, cfg.Leases.Table)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	for i, pc := range cfg.Pipelines {
+		sink, err := sinks.New(pc.Sink.Type, pc.Sink.Config, sinks.Deps{
+			Logger: a.log.With(zap.String("pipeline", pc.Name)), AWS: awsCfg,
+			ReportBatchItemFailures: pc.ReportBatchItemFailures,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("pipelines[%d] (%s): sink: %w", i, pc.Name, err)
+		}
+		a.sinks = append(a.sinks, sink)
+		var set filter.Set
+		for j, f := range pc.Filters {
+			pat, err := filter.Compile([]byte(f.Pattern))
+			if err != nil {
+				return nil, fmt.Errorf("pipelines[%d].filters[%d]: %w", i, j, err)
+			}
+			set = append(set, pat)
+		}
+		var match dispatch.Matcher // stays nil without filters: a nil Set in an interface would not be
+		if len(set) > 0 {
+			match = set
+		}
+		p, err := pipeline.New(pc, pipeline.Deps{
+			Streams: streams, Tables: ddb, Store: a.store, Sink: sink, Filter: match,
+			WorkerID: a.workerID, LeaseDuration: cfg.Leases.LeaseDuration, RenewInterval: cfg.Leases.RenewInterval,
+			Metrics: m, Log: a.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.pipelines = append(a.pipelines, p)
+	}
+	if cfg.Server.Listen != "" {
+		if a.server, err = server.New(cfg.Server.Listen, reg, a.ready); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Addr is the HTTP server's address, "" without a server.
+func (a *App) Addr() string {
+	if a.server == nil {
+		return ""
+	}
+	return a.server.Addr()
+}
+
+// Run runs until stop is closed (graceful: pipelines drain, checkpoint and release their leases;
+// Run returns nil) or ctx is canceled, or something fails (the error).
+func (a *App) Run(ctx context.Context, stop <-chan struct{}) error {
+	defer a.closeSinks(context.WithoutCancel(ctx))
+	g, gctx := errgroup.WithContext(ctx)
+	srvCtx, stopServer := context.WithCancel(gctx)
+	defer stopServer()
+	if a.server != nil {
+		g.Go(func() error { return a.server.Run(srvCtx) })
+		a.log.Info("serving /metrics, /healthz, /readyz", zap.String("listen", a.server.Addr()))
+	}
+	g.Go(func() error {
+		defer stopServer()
+		if err := a.ensureTable(gctx, stop); err != nil {
+			return err
+		}
+		a.ready.Set(true, "ready")
+		a.log.Info("poller started", zap.Int("pipelines", len(a.pipelines)), zap.String("lease_table", a.cfg.Leases.Table))
+		pg, pctx := errgroup.WithContext(gctx)
+		for _, p := range a.pipelines {
+			pg.Go(func() error {
+				if err := p.Run(pctx, stop); err != nil && !errors.Is(err, context.Canceled) {
+					return fmt.Errorf("pipeline %s: %w", p.Name, err)
+				}
+				return nil
+			})
+		}
+		// Readiness flips before draining, so traffic and probes move on while batches finish.
+		go func() {
+			select {
+			case <-stop:
+				a.ready.Set(false, "shutting down")
+			case <-pctx.Done():
+			}
+		}()
+		return pg.Wait()
+	})
+	err := g.Wait()
+	if err == nil || (errors.Is(err, context.Canceled) && isClosed(stop)) {
+		a.log.Info("poller stopped")
+		return nil
+	}
+	return err
+}
+
+// ensureTable checks (and, with create_table, creates) the lease table, retrying while it is
+// unreachable: readiness stays false meanwhile.
+func (a *App) ensureTable(ctx context.Context, stop <-chan struct{}) error {
+	for attempt := 1; ; attempt++ {
+		err := a.store.EnsureTable(ctx, a.cfg.Leases.CreateTable)
+		if err == nil {
+			return nil
+		}
+		a.ready.Set(false, "lease table unreachable: "+err.Error())
+		a.log.Warn("lease table not ready; retrying", zap.String("table", a.cfg.Leases.Table), zap.Int("attempt", attempt), zap.Error(err))
+		t := time.NewTimer(min(time.Duration(attempt)*time.Second, 15*time.Second))
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+func (a *App) closeSinks(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, s := range a.sinks {
+		if err := s.Close(ctx); err != nil {
+			a.log.Warn("closing a sink failed", zap.Error(err))
+		}
+	}
+	a.sinks = nil
+}
+
+// sdkLogger sends the AWS SDK's own log lines to zap at debug level: they are diagnostics (retries,
+// and a checksum warning DynamoDB Local's error answers always cause), not events an operator acts on;
+// every failure that matters reaches poller as an error and is logged where it is handled.
+func sdkLogger(log *zap.Logger) logging.Logger {
+	l := log.Named("aws-sdk")
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		if ce := l.Check(zap.DebugLevel, fmt.Sprintf(format, v...)); ce != nil {
+			ce.Write(zap.String("sdk_level", string(c)))
+		}
+	})
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// defaultWorkerID is the hostname plus a random suffix, so two processes on one host never share an ID.
+func defaultWorkerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "poller"
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
+}

@@ -1,0 +1,166 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/dispatch"
+	"github.com/poller-dev/poller/pkg/shards"
+)
+
+// errLeaseLost says another worker holds the lease now: this worker must not deliver or checkpoint
+// for the shard any more.
+var errLeaseLost = errors.New("lease lost")
+
+// shardWorker reads and dispatches one shard whose lease this worker holds. It is owned by the
+// Pipeline's loop: stop means close(stop) (graceful) or cancel() (at once), then <-done.
+type shardWorker struct {
+	id     string
+	held   *checkpoint.Held
+	stop   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// Written before done is closed; read after.
+	err      error
+	finished bool
+	gone     bool // the shard no longer exists in the stream
+}
+
+// runShard reads the shard from start, dispatches its records, checkpoints through held, and marks
+// the lease finished when the shard is read and delivered to its end.
+func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shards.Position, last string, stream shards.Stream) {
+	defer close(w.done)
+	log := p.Log.With(zap.String("shard_id", w.id))
+	age, untrack := p.Metrics.TrackShard(p.Name, w.id)
+	defer untrack()
+
+	pages := make(chan shards.Page, 1)
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	reader := &shards.Reader{
+		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id, Start: start,
+		PollInterval: p.Config.PollInterval, Limit: 1000,
+		Backoff: shards.Backoff(100*time.Millisecond, 10*time.Second), Observer: p.readObserver(), Log: log,
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		err := reader.Run(readCtx, pages)
+		close(pages)
+		readErr <- err
+	}()
+
+	// last is the newest checkpoint written; the checkpointer goroutine writes it, and it is read
+	// only after d.Run returned (which waits for that goroutine).
+	m := p.Metrics
+	d := &dispatch.Dispatcher{
+		Pipeline: p.Name, StreamARN: stream.ARN, ShardID: w.id,
+		BatchSize: p.Config.BatchSize, Window: p.Config.MaxBatchingWindow, Lanes: p.Config.ParallelizationFactor,
+		MaxEventBytes: p.maxEventBytes, HashKey: stream.HashKey, Filter: p.Filter,
+		Deliver: p.policy.Deliver,
+		Checkpoint: func(ctx context.Context, seq string) error {
+			err := p.checkpoint(ctx, w.held, seq)
+			if err == nil {
+				last = seq
+			}
+			return err
+		},
+		Counters: dispatch.Counters{
+			Polled:      func(n int) { m.RecordsPolled.WithLabelValues(p.Name).Add(float64(n)) },
+			FilteredOut: func(n int) { m.RecordsFilteredOut.WithLabelValues(p.Name).Add(float64(n)) },
+			Malformed:   func(n int) { m.RecordsDropped.WithLabelValues(p.Name, "malformed").Add(float64(n)) },
+			Age:         age.Set,
+		},
+		Log: log,
+	}
+	err := d.Run(ctx, w.stop, pages)
+	stopReading()
+	rerr := <-readErr
+
+	switch {
+	case err == nil:
+		// Read to its end and every record done: the lease is finished, and the children may start.
+		if err := p.finish(ctx, w.held, last); err != nil {
+			w.err = err
+			return
+		}
+		w.finished = true
+		m.ShardsFinished.WithLabelValues(p.Name).Inc()
+		log.Info("shard finished", zap.String("last_sequence_number", last))
+	case errors.Is(err, dispatch.ErrStopped) && errors.Is(rerr, shards.ErrShardGone):
+		// Everything read was delivered; the rest of the shard is gone from the stream.
+		log.Warn("shard no longer exists in the stream; treating it as finished", zap.Error(rerr))
+		if err := p.finish(ctx, w.held, last); err != nil {
+			w.err = err
+			return
+		}
+		w.finished, w.gone = true, true
+	case errors.Is(err, dispatch.ErrStopped):
+		if rerr != nil && !errors.Is(rerr, context.Canceled) {
+			w.err = fmt.Errorf("read shard %s: %w", w.id, rerr)
+		}
+	default:
+		w.err = err
+	}
+}
+
+// checkpoint writes seq for the held lease, retrying a failed write a few times; a refused write
+// (the lease was taken) is errLeaseLost at once.
+func (p *Pipeline) checkpoint(ctx context.Context, held *checkpoint.Held, seq string) error {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var owned bool
+		owned, err = held.Checkpoint(ctx, seq)
+		switch {
+		case err == nil && owned:
+			p.Metrics.Checkpoints.WithLabelValues(p.Name, "ok").Inc()
+			return nil
+		case err == nil:
+			p.Metrics.Checkpoints.WithLabelValues(p.Name, "lost").Inc()
+			return fmt.Errorf("checkpoint %s: %w", seq, errLeaseLost)
+		}
+		p.Metrics.Checkpoints.WithLabelValues(p.Name, "error").Inc()
+		if ctx.Err() != nil || !sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
+			break
+		}
+	}
+	return fmt.Errorf("checkpoint %s: %w", seq, err)
+}
+
+func (p *Pipeline) finish(ctx context.Context, held *checkpoint.Held, last string) error {
+	owned, err := held.Finish(ctx, last)
+	if err != nil {
+		return fmt.Errorf("mark shard finished: %w", err)
+	}
+	if !owned {
+		return fmt.Errorf("mark shard finished: %w", errLeaseLost)
+	}
+	return nil
+}
+
+type readObserver struct{ p *Pipeline }
+
+func (p *Pipeline) readObserver() shards.Observer { return readObserver{p} }
+
+func (o readObserver) GetRecords(result string) {
+	o.p.Metrics.GetRecords.WithLabelValues(o.p.Name, result).Inc()
+}
+
+func (o readObserver) Trimmed() { o.p.Metrics.RecordsTrimmed.WithLabelValues(o.p.Name).Inc() }
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

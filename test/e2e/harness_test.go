@@ -1,0 +1,340 @@
+// Package e2e runs the poller binary as a user would, against DynamoDB Local (and the Streams test
+// endpoint where DynamoDB Local cannot shape the stream), with an http sink that records what
+// arrives.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/poller-dev/poller/internal/testenv"
+)
+
+var pollerBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "poller-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pollerBin = filepath.Join(dir, "poller")
+	build := exec.Command("go", "build", "-race", "-o", pollerBin, "../../cmd/poller")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build poller:", err)
+		os.Exit(1)
+	}
+	code := testenv.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// received is one record as the http sink saw it, in arrival order.
+type received struct {
+	Seq     string
+	EventID string
+	Key     string
+	Batch   int // which sink call
+}
+
+// sink is an http sink that records every record it accepts. Delay slows each call down.
+type sink struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	recs  []received
+	calls int
+	delay time.Duration
+	// fail, when set, makes a call fail with 500 (before recording) when it returns true.
+	fail func(ev events.DynamoDBEvent) bool
+	// maxEvent is the largest event body seen.
+	maxEvent int
+}
+
+func newSink(t *testing.T) *sink {
+	s := &sink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "not a Lambda DynamoDB event: "+err.Error(), 400)
+		return
+	}
+	s.mu.Lock()
+	delay, fail := s.delay, s.fail
+	s.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay) // a slow handler, inside the request: not a test wait
+	}
+	if fail != nil && fail(ev) {
+		http.Error(w, "failing on command", 500)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	s.maxEvent = max(s.maxEvent, len(body))
+	for _, rec := range ev.Records {
+		s.recs = append(s.recs, received{Seq: rec.Change.SequenceNumber, EventID: rec.EventID, Key: keyOf(rec), Batch: s.calls})
+	}
+}
+
+func keyOf(r events.DynamoDBEventRecord) string {
+	for _, v := range r.Change.Keys {
+		return v.String()
+	}
+	return ""
+}
+
+func (s *sink) snapshot() []received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]received(nil), s.recs...)
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.recs)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// proc is a running poller process.
+type proc struct {
+	cmd    *exec.Cmd
+	log    *bytes
+	done   chan struct{}
+	status int
+}
+
+type bytes struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *bytes) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *bytes) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// startPoller runs `poller run` with the config text (written to a file).
+func startPoller(t *testing.T, config string) *proc {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "poller.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: exec.Command(pollerBin, "run", "--config", path), log: &bytes{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1")
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start poller: %v", err)
+	}
+	go func() {
+		err := p.cmd.Wait()
+		p.status = p.cmd.ProcessState.ExitCode()
+		_ = err
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("poller log:\n%s", tail(p.log.String(), 60))
+		}
+	})
+	return p
+}
+
+// stop sends sig and waits for the exit status.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal poller: %v", err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("poller did not exit within 60s of %s", sig)
+	}
+	return p.status
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// pipelineConfig is a one-pipeline config reading table (or stream ARN) at endpoint into the sink.
+type pipelineConfig struct {
+	Endpoint      string
+	Table         string
+	StreamARN     string
+	SinkURL       string
+	BatchSize     int
+	LeaseDuration string
+	RenewInterval string
+	Extra         string // more pipeline keys, indented by 4 spaces
+}
+
+func (c pipelineConfig) yaml(t *testing.T) string {
+	source := "table: " + c.Table
+	if c.StreamARN != "" {
+		source = "stream_arn: " + c.StreamARN
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 100
+	}
+	if c.LeaseDuration == "" {
+		c.LeaseDuration, c.RenewInterval = "3s", "500ms"
+	}
+	return fmt.Sprintf(`aws:
+  region: us-east-1
+  endpoint_url: %s
+leases:
+  table: poller-leases
+  lease_duration: %s
+  renew_interval: %s
+server:
+  listen: 127.0.0.1:%d
+log:
+  level: debug
+pipelines:
+  - name: e2e
+    source:
+      %s
+    batch_size: %d
+%s    sink:
+      type: http
+      url: %s
+`, c.Endpoint, c.LeaseDuration, c.RenewInterval, freePort(t), source, c.BatchSize, c.Extra, c.SinkURL)
+}
+
+func dynamo(endpoint string) *dynamodb.Client {
+	return dynamodb.NewFromConfig(testenv.AWSConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
+}
+
+// createTable creates a table keyed by pk (S) with a NEW_AND_OLD_IMAGES stream.
+func createTable(t testing.TB, db *dynamodb.Client, name string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+		StreamSpecification:  &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
+	})
+	if err != nil {
+		t.Fatalf("create table %s: %v", name, err)
+	}
+}
+
+// writeItems writes n items pk=item-00000.. with a payload of pad bytes, 25 per BatchWriteItem.
+func writeItems(t testing.TB, db *dynamodb.Client, table string, from, n, pad int) {
+	t.Helper()
+	ctx := context.Background()
+	payload := strings.Repeat("x", pad)
+	for i := from; i < from+n; i += 25 {
+		var reqs []types.WriteRequest
+		for j := i; j < min(i+25, from+n); j++ {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+				"pk":      &types.AttributeValueMemberS{Value: fmt.Sprintf("item-%06d", j)},
+				"payload": &types.AttributeValueMemberS{Value: payload},
+			}}})
+		}
+		in := map[string][]types.WriteRequest{table: reqs}
+		for len(in[table]) > 0 {
+			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: in})
+			if err != nil {
+				t.Fatalf("batch write: %v", err)
+			}
+			in = out.UnprocessedItems
+		}
+	}
+}
+
+// checkOrder fails unless the records' sequence numbers strictly increase as big integers.
+func checkOrder(t *testing.T, recs []received) {
+	t.Helper()
+	var prev *big.Int
+	for i, r := range recs {
+		n, ok := new(big.Int).SetString(r.Seq, 10)
+		if !ok {
+			t.Fatalf("record %d: sequence number %q is not a decimal", i, r.Seq)
+		}
+		if prev != nil && n.Cmp(prev) <= 0 {
+			t.Fatalf("record %d (%s) arrived after %s: out of sequence-number order", i, r.Seq, prev)
+		}
+		prev = n
+	}
+}
+
+// byKey counts deliveries per key.
+func byKey(recs []received) map[string]int {
+	m := map[string]int{}
+	for _, r := range recs {
+		m[r.Key]++
+	}
+	return m
+}
