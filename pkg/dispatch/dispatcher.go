@@ -108,11 +108,11 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 		// No batch starts while one is pending, so a crash redelivers at most the batches that were
 		// in flight (one per lane), never batches whose successors were already acknowledged.
 		pendingCk string
-		inflight int
-		queued   int
-		ended    bool
-		stopping bool
-		runErr   error
+		inflight  int
+		queued    int
+		ended     bool
+		stopping  bool
+		runErr    error
 	)
 	maxQueued := d.BatchSize*len(lanes) + 1000
 	ck := newCheckpointer(ctx, d.Checkpoint)
