@@ -41,7 +41,7 @@ func (g *gen) bytes() []byte {
 // str gives strings with quotes, backslashes, control characters, non-ASCII and invalid UTF-8
 // replaced by valid runes (DynamoDB strings are UTF-8).
 func (g *gen) str() string {
-	alphabet := []string{"a", "Z", "0", " ", "\"", "\\", "\n", "\t", "\x00", "é", "日", "😀", "<", "&", "\u2028", "."}
+	alphabet := []string{"a", "Z", "0", " ", "\"", "\\", "\n", "\t", "\x00", "é", "日", "😀", "<", "&", "\u2028", ".", "\b", "\f", "\x1f", "\u2029", ">"}
 	n := int(g.byte() % 6)
 	var s string
 	for range n {
@@ -130,6 +130,13 @@ func checkRoundTrip(t *testing.T, newImage map[string]types.AttributeValue) {
 	}
 	if !json.Valid(b) {
 		t.Fatalf("record JSON is not valid JSON: %s", b)
+	}
+	fast, err := AppendJSON(nil, &rec)
+	if err != nil {
+		t.Fatalf("AppendJSON() error = %v", err)
+	}
+	if !bytes.Equal(fast, b) {
+		t.Fatalf("AppendJSON() = %s\nwant (json.Marshal) %s", fast, b)
 	}
 
 	var raw struct {

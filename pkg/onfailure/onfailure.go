@@ -22,12 +22,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/poller-dev/poller/pkg/event"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
@@ -176,7 +176,7 @@ func NewRecord(f Failure, withPayload bool) (Record, error) {
 		r.ResponseContext.ErrorMessage = msg
 	}
 	if withPayload {
-		p, err := json.Marshal(f.Batch.Event())
+		p, err := event.AppendEvent(nil, f.Batch.Records)
 		if err != nil {
 			return Record{}, fmt.Errorf("encode payload of discarded batch of %s: %w", f.Batch.ShardID, err)
 		}

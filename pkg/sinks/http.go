@@ -3,7 +3,6 @@ package sinks
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/poller-dev/poller/pkg/event"
 )
 
 func init() {
@@ -239,13 +238,9 @@ func (h *HTTP) Close(context.Context) error {
 
 // encodeEvent returns the batch's event JSON. Records is never null.
 func encodeEvent(b Batch) ([]byte, error) {
-	recs := b.Records
-	if recs == nil {
-		recs = []events.DynamoDBEventRecord{}
-	}
-	body, err := json.Marshal(events.DynamoDBEvent{Records: recs})
+	body, err := event.AppendEvent(make([]byte, 0, 1024*len(b.Records)), b.Records)
 	if err != nil {
-		return nil, fmt.Errorf("encode event of %d records from %s: %w", len(recs), b.ShardID, err)
+		return nil, fmt.Errorf("encode event of %d records from %s: %w", len(b.Records), b.ShardID, err)
 	}
 	return body, nil
 }

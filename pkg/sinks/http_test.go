@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -301,4 +302,29 @@ func TestHTTPConcurrentDeliveriesAreSafe(t *testing.T) {
 	}
 	require.NoError(t, g.Wait())
 	assert.Len(t, seen, 160)
+}
+
+// BenchmarkHTTPDeliver measures deliveries of 100-record batches to a local endpoint that reads the
+// body and answers 200, one at a time and from 8 goroutines.
+func BenchmarkHTTPDeliver(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+	s, err := NewHTTP(HTTPConfig{URL: srv.URL, Timeout: 10 * time.Second}, Deps{})
+	require.NoError(b, err)
+	defer s.Close(context.Background())
+	batch := testBatch("1", 100)
+	for _, par := range []int{1, 8} {
+		b.Run(fmt.Sprintf("goroutines=%d", par), func(b *testing.B) {
+			b.SetParallelism(par)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.Deliver(context.Background(), batch); err != nil {
+						b.Error(err)
+					}
+				}
+			})
+		})
+	}
 }
