@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 // t0 is the start of every manual clock: a fixed time keeps shard IDs and labels reproducible.
 var t0 = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
 
-// env is one scenario's server, clock and real SDK client (no retries, so faults show).
+// env is one scenario's server, clock and real SDK client (srv.Client: injected faults show).
 type env struct {
 	srv    *streamstest.Server
 	clock  *streamstest.ManualClock
@@ -47,13 +47,13 @@ func newEnv(t *testing.T, opts streamstest.Options) *env {
 		opts.Clock = clock
 	}
 	srv := streamstest.New(t, opts)
-	return &env{srv: srv, clock: clock, client: streamsClient(srv.URL, 1), ctx: t.Context()}
+	return &env{srv: srv, clock: clock, client: srv.Client(), ctx: t.Context()}
 }
 
-func streamsClient(url string, attempts int) *dynamodbstreams.Client {
+// defaultRetryClient is a client with the SDK's default retryer, which retries throttling.
+func defaultRetryClient(url string) *dynamodbstreams.Client {
 	return dynamodbstreams.NewFromConfig(testenv.AWSConfig(), func(o *dynamodbstreams.Options) {
 		o.BaseEndpoint = aws.String(url)
-		o.RetryMaxAttempts = attempts
 	})
 }
 

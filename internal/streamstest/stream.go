@@ -45,15 +45,15 @@ type shard struct {
 	parent string
 	gen    int // lineage depth: 0 for a root, parent's + 1 otherwise
 
-	start     *big.Int // StartingSequenceNumber
-	next      *big.Int // the sequence number the next record gets
-	assigned  int      // records ever appended; drives sequenceStep
-	last      *big.Int // the newest record's sequence number; nil while none
-	end       *big.Int // EndingSequenceNumber; nil while the shard is open
-	recs      []storedRecord
-	trimmed   int      // records trimmed away before recs[0]: recs[i] has logical index trimmed+i
-	lastTrim  *big.Int // sequence number of the newest trimmed record; nil while none
-	hidden    bool
+	start    *big.Int // StartingSequenceNumber
+	next     *big.Int // the sequence number the next record gets
+	assigned int      // records ever appended; drives sequenceStep
+	last     *big.Int // the newest record's sequence number; nil while none
+	end      *big.Int // EndingSequenceNumber; nil while the shard is open
+	recs     []storedRecord
+	trimmed  int      // records trimmed away before recs[0]: recs[i] has logical index trimmed+i
+	lastTrim *big.Int // sequence number of the newest trimmed record; nil while none
+	hidden   bool
 }
 
 type storedRecord struct {
@@ -299,11 +299,4 @@ func (st *Stream) disableLocked() {
 	for _, sh := range st.shards {
 		st.closeLocked(sh)
 	}
-}
-
-// Parent returns a shard's ParentShardId ("" for a root).
-func (st *Stream) Parent(shardID string) string {
-	st.srv.mu.RLock()
-	defer st.srv.mu.RUnlock()
-	return st.shardLocked("Parent", shardID).parent
 }

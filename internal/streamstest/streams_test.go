@@ -360,3 +360,43 @@ func shardIDs(shards []types.Shard) []string {
 	}
 	return ids
 }
+
+// BenchmarkGetRecords drains a shard of b.N records with one reader, pages of 1,000.
+func BenchmarkGetRecords(b *testing.B) {
+	srv := st.New(b, st.Options{})
+	s := srv.CreateStream("T", st.NewAndOldImages)
+	sh := s.OpenShard("")
+	s.Put(sh, st.Inserts(b.N)...)
+	s.CloseShard(sh)
+	c := srv.Client()
+	ctx := b.Context()
+	b.ResetTimer()
+	it, err := c.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{StreamArn: aws.String(s.ARN()), ShardId: aws.String(sh), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for next := it.ShardIterator; next != nil; {
+		out, err := c.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: next})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += len(out.Records)
+		next = out.NextShardIterator
+	}
+	if n != b.N {
+		b.Fatalf("read %d records, want %d", n, b.N)
+	}
+}
+
+// BenchmarkPut appends records one at a time.
+func BenchmarkPut(b *testing.B) {
+	srv := st.New(b, st.Options{})
+	s := srv.CreateStream("T", st.NewAndOldImages)
+	sh := s.OpenShard("")
+	recs := st.Inserts(1000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Put(sh, recs[i%1000])
+	}
+}
