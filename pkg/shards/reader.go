@@ -100,7 +100,8 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 	}
 	timer := stoppedTimer()
 	defer timer.Stop()
-	attempt := 0
+	attempt := 0 // throttles and errors since the last page
+	expired := 0 // expired iterators since the last page
 	for {
 		if iter == nil {
 			select {
@@ -119,6 +120,12 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 			case isExpiredIterator(err):
 				r.Observer.GetRecords("error")
 				log.Debug("shard iterator expired; renewing", zap.Stringer("position", pos))
+				// One expiry is normal after a slow consumer: renew at once. A renewed iterator that
+				// expires again before any page means something else is wrong: back off, not spin.
+				expired++
+				if expired > 1 && !sleep(ctx, timer, r.Backoff(expired-1)) {
+					return ctx.Err()
+				}
 				if iter, err = r.iterator(ctx, pos); err != nil {
 					return err
 				}
@@ -150,7 +157,7 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 			}
 			continue
 		}
-		attempt = 0
+		attempt, expired = 0, 0
 		r.Observer.GetRecords("ok")
 		page := Page{Records: res.Records, End: res.NextShardIterator == nil, ReadAt: time.Now()}
 		if n := len(res.Records); n > 0 {
@@ -244,11 +251,17 @@ func stoppedTimer() *time.Timer {
 // upper half so that many shards throttled together do not retry in step.
 func Backoff(base, max time.Duration) func(attempt int) time.Duration {
 	return func(attempt int) time.Duration {
-		d := base
+		d := min(base, max)
 		for i := 1; i < attempt && d < max; i++ {
+			if d > max/2 { // doubling would pass max, or overflow when max is near the largest Duration
+				d = max
+				break
+			}
 			d *= 2
 		}
-		d = min(d, max)
+		if d <= 0 {
+			return 0
+		}
 		return d/2 + rand.N(d/2+1)
 	}
 }
