@@ -12,7 +12,8 @@
 //		streamstest.Item{"UserId": streamstest.S("u1"), "TopScore": streamstest.N(42)}))
 //	left, right := st.Split(root)
 //	srv.Fault(streamstest.OpGetRecords, streamstest.Times(2, streamstest.Throttle()))
-//	// point the code under test at srv.URL (aws.endpoint_url), then assert, e.g. on srv.Calls(streamstest.OpGetRecords)
+//	// point the code under test at srv.URL (aws.endpoint_url), then assert, e.g. on srv.Calls(streamstest.OpGetRecords);
+//	// a test that calls the API itself uses srv.Client().
 //
 // What it serves: DescribeStream (Limit 1..100, ExclusiveStartShardId, ShardFilter CHILD_SHARDS;
 // a full page always carries LastEvaluatedShardId, so callers must page until it is absent),
@@ -25,6 +26,8 @@
 // Requests for DynamoDB itself (X-Amz-Target DynamoDB_20120810.*) go, unchanged, to
 // Options.Upstream, so one endpoint_url serves a lease table in DynamoDB Local and streams from
 // here; DescribeTable of a table that has a stream here is answered here, with its LatestStreamArn.
+// Fault hooks (Server.Fault) see every operation, the forwarded ones too, so a test can also
+// throttle lease writes.
 //
 // Sequence numbers are decimal strings of 21 to 40 digits whose length grows within every shard
 // (see seqnum.go): consumers that compare them as strings fail fast. Shard iterators are opaque

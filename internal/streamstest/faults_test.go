@@ -130,8 +130,9 @@ func TestFaultHooks(t *testing.T) {
 		s := e.srv.CreateStream("T", st.KeysOnly)
 		it := e.iter(t, s, s.OpenShard(""), types.ShardIteratorTypeTrimHorizon, "")
 		entered := make(chan struct{})
+		var once sync.Once
 		e.srv.Fault(st.OpGetRecords, func(r st.Request) error {
-			close(entered)
+			once.Do(func() { close(entered) })
 			<-r.Context().Done()
 			return st.InternalError()
 		})
