@@ -2,6 +2,7 @@ package streamstest_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func TestOneEndpoint(t *testing.T) {
 	e := newEnv(t, st.Options{Upstream: testenv.DynamoDBLocal(t)})
 	ddb := dynamoClient(e.srv.URL)
 	s := e.srv.CreateStream("GameScores", st.NewAndOldImages, st.WithKeySchema("UserId", "GameTitle"))
+	leases := fmt.Sprintf("leases-%d", time.Now().UnixNano()) // DynamoDB Local outlives one run under -count
 
 	t.Run("DescribeTable of the streamed table is answered here, with its stream", func(t *testing.T) {
 		out, err := ddb.DescribeTable(e.ctx, &dynamodb.DescribeTableInput{TableName: aws.String("GameScores")})
@@ -47,7 +49,7 @@ func TestOneEndpoint(t *testing.T) {
 	})
 	t.Run("a lease table lives upstream, conditional writes and all", func(t *testing.T) {
 		_, err := ddb.CreateTable(e.ctx, &dynamodb.CreateTableInput{
-			TableName:            aws.String("leases"),
+			TableName:            aws.String(leases),
 			KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("leaseKey"), KeyType: ddbtypes.KeyTypeHash}},
 			AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("leaseKey"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
 			BillingMode:          ddbtypes.BillingModePayPerRequest,
@@ -56,7 +58,7 @@ func TestOneEndpoint(t *testing.T) {
 			t.Fatalf("CreateTable() through the proxy error = %v", err)
 		}
 		put := &dynamodb.PutItemInput{
-			TableName:           aws.String("leases"),
+			TableName:           aws.String(leases),
 			Item:                map[string]ddbtypes.AttributeValue{"leaseKey": &ddbtypes.AttributeValueMemberS{Value: "s1"}},
 			ConditionExpression: aws.String("attribute_not_exists(leaseKey)"),
 		}
@@ -67,8 +69,8 @@ func TestOneEndpoint(t *testing.T) {
 		if _, err := ddb.PutItem(e.ctx, put); !errors.As(err, &ccf) {
 			t.Errorf("PutItem() again error = %v, want *ConditionalCheckFailedException from DynamoDB Local", err)
 		}
-		out, err := ddb.DescribeTable(e.ctx, &dynamodb.DescribeTableInput{TableName: aws.String("leases")})
-		if err != nil || aws.ToString(out.Table.TableName) != "leases" || out.Table.LatestStreamArn != nil {
+		out, err := ddb.DescribeTable(e.ctx, &dynamodb.DescribeTableInput{TableName: aws.String(leases)})
+		if err != nil || aws.ToString(out.Table.TableName) != leases || out.Table.LatestStreamArn != nil {
 			t.Errorf("DescribeTable(leases) = %+v, error %v; want DynamoDB Local's table without a stream", out, err)
 		}
 		if got := e.srv.Calls("PutItem"); got != 2 {
@@ -78,13 +80,13 @@ func TestOneEndpoint(t *testing.T) {
 	t.Run("a hook on a proxied operation answers here and nothing is written", func(t *testing.T) {
 		e.srv.Fault("PutItem", always(&st.APIError{Code: "ProvisionedThroughputExceededException", Message: "slow down", Status: http.StatusBadRequest}))
 		defer e.srv.Fault("PutItem", nil)
-		_, err := ddb.PutItem(e.ctx, &dynamodb.PutItemInput{TableName: aws.String("leases"),
+		_, err := ddb.PutItem(e.ctx, &dynamodb.PutItemInput{TableName: aws.String(leases),
 			Item: map[string]ddbtypes.AttributeValue{"leaseKey": &ddbtypes.AttributeValueMemberS{Value: "s2"}}})
 		var pte *ddbtypes.ProvisionedThroughputExceededException
 		if !errors.As(err, &pte) {
 			t.Fatalf("PutItem() under a hook error = %v, want *ProvisionedThroughputExceededException", err)
 		}
-		out, err := ddb.GetItem(e.ctx, &dynamodb.GetItemInput{TableName: aws.String("leases"),
+		out, err := ddb.GetItem(e.ctx, &dynamodb.GetItemInput{TableName: aws.String(leases),
 			Key: map[string]ddbtypes.AttributeValue{"leaseKey": &ddbtypes.AttributeValueMemberS{Value: "s2"}}})
 		if err != nil || out.Item != nil {
 			t.Errorf("GetItem(s2) = %v, error %v; want no item", out.Item, err)
