@@ -27,6 +27,7 @@ import (
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/dispatch"
 	"github.com/poller-dev/poller/pkg/filter"
+	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/pipeline"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
@@ -37,7 +38,7 @@ type App struct {
 	log       *zap.Logger
 	store     *checkpoint.Store
 	pipelines []*pipeline.Pipeline
-	sinks     []sinks.Sink
+	closers   []closer // sinks and on_failure destinations, closed after the pipelines stop
 	server    *server.Server
 	ready     *server.Readiness
 	workerID  string
@@ -47,7 +48,7 @@ type App struct {
 func Registries() config.Registries {
 	return config.Registries{
 		Sinks:        sinks.ConfigTypes(),
-		Destinations: config.PluginTypes{},
+		Destinations: onfailure.ConfigTypes(),
 		CheckFilter: func(pattern []byte) error {
 			_, err := filter.Compile(pattern)
 			return err
@@ -104,7 +105,16 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err 
 		if err != nil {
 			return nil, fmt.Errorf("pipelines[%d] (%s): sink: %w", i, pc.Name, err)
 		}
-		a.sinks = append(a.sinks, sink)
+		a.closers = append(a.closers, sink)
+		var dest onfailure.Destination
+		if pc.OnFailure != nil {
+			if dest, err = onfailure.New(pc.OnFailure.Type, pc.OnFailure.Config, onfailure.Deps{
+				Logger: a.log.With(zap.String("pipeline", pc.Name)), AWS: awsCfg,
+			}); err != nil {
+				return nil, fmt.Errorf("pipelines[%d] (%s): on_failure: %w", i, pc.Name, err)
+			}
+			a.closers = append(a.closers, dest)
+		}
 		var set filter.Set
 		for j, f := range pc.Filters {
 			pat, err := filter.Compile([]byte(f.Pattern))
@@ -118,7 +128,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err 
 			match = set
 		}
 		p, err := pipeline.New(pc, pipeline.Deps{
-			Streams: streams, Tables: ddb, Store: a.store, Sink: sink, Filter: match,
+			Streams: streams, Tables: ddb, Store: a.store, Sink: sink, OnFailure: dest, Filter: match,
 			WorkerID: a.workerID, LeaseDuration: cfg.Leases.LeaseDuration, RenewInterval: cfg.Leases.RenewInterval,
 			Metrics: m, Log: a.log,
 		})
@@ -211,15 +221,17 @@ func (a *App) ensureTable(ctx context.Context, stop <-chan struct{}) error {
 	}
 }
 
+type closer interface{ Close(ctx context.Context) error }
+
 func (a *App) closeSinks(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	for _, s := range a.sinks {
-		if err := s.Close(ctx); err != nil {
-			a.log.Warn("closing a sink failed", zap.Error(err))
+	for _, c := range a.closers {
+		if err := c.Close(ctx); err != nil {
+			a.log.Warn("closing a sink or destination failed", zap.Error(err))
 		}
 	}
-	a.sinks = nil
+	a.closers = nil
 }
 
 // sdkLogger sends the AWS SDK's own log lines to zap at debug level: they are diagnostics (retries,

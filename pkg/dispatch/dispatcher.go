@@ -347,6 +347,6 @@ func (d *Dispatcher) laneOf(r *events.DynamoDBEventRecord, n int) int {
 }
 
 func recordSize(r *events.DynamoDBEventRecord) (int, error) {
-	b, err := json.Marshal(r)
+	b, err := event.AppendJSON(nil, r)
 	return len(b), err
 }

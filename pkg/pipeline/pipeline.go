@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"go.uber.org/zap"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/poller-dev/poller/internal/metrics"
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/dispatch"
+	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/shards"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
@@ -58,7 +58,7 @@ type Pipeline struct {
 	Metrics         *metrics.Metrics
 	Log             *zap.Logger
 
-	policy        *dispatch.Policy
+	policy        deliverer
 	maxEventBytes int
 }
 
@@ -68,6 +68,7 @@ type Deps struct {
 	Tables        tableAPI
 	Store         leaseStore
 	Sink          sinks.Sink
+	OnFailure     onfailure.Destination // nil: discarded batches are only logged and counted
 	Filter        dispatch.Matcher
 	WorkerID      string
 	LeaseDuration time.Duration
@@ -98,19 +99,8 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 	if l, ok := deps.Sink.(interface{ MaxEventBytes() int }); ok && l.MaxEventBytes() > 0 {
 		p.maxEventBytes = l.MaxEventBytes()
 	}
+	p.policy = p.newPolicy(deps)
 	m := deps.Metrics
-	p.policy = &dispatch.Policy{
-		Sink:    deps.Sink,
-		Backoff: shards.Backoff(200*time.Millisecond, 30*time.Second),
-		Counters: dispatch.PolicyCounters{
-			Invoked: func(result string, took time.Duration) {
-				m.SinkInvocations.WithLabelValues(cfg.Name, result).Inc()
-				m.SinkDuration.WithLabelValues(cfg.Name).Observe(took.Seconds())
-			},
-			Delivered: p.delivered,
-		},
-		Log: log,
-	}
 	// Make every series of the contract visible from the start, at zero.
 	for _, r := range []string{"ok", "throttled", "error"} {
 		m.GetRecords.WithLabelValues(cfg.Name, r)
@@ -456,19 +446,6 @@ func (p *Pipeline) stopAll(st *state, now bool) {
 	}
 	for _, w := range st.running {
 		<-w.done
-	}
-}
-
-// delivered counts records a sink accepted and their end-to-end latency.
-func (p *Pipeline) delivered(recs []events.DynamoDBEventRecord) {
-	m := p.Metrics
-	m.RecordsDelivered.WithLabelValues(p.Name).Add(float64(len(recs)))
-	now := time.Now()
-	h := m.EndToEndLatency.WithLabelValues(p.Name)
-	for i := range recs {
-		if t := recs[i].Change.ApproximateCreationDateTime.Time; !t.IsZero() {
-			h.Observe(now.Sub(t).Seconds())
-		}
 	}
 }
 

@@ -159,27 +159,64 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 		}
 		attempt, expired = 0, 0
 		r.Observer.GetRecords("ok")
-		page := Page{Records: res.Records, End: res.NextShardIterator == nil, ReadAt: time.Now()}
-		if n := len(res.Records); n > 0 {
-			pos = After(aws.ToString(res.Records[n-1].Dynamodb.SequenceNumber))
+		page := Page{Records: r.wellFormed(res.Records, log), End: res.NextShardIterator == nil, ReadAt: time.Now()}
+		if n := len(page.Records); n > 0 {
+			pos = After(aws.ToString(page.Records[n-1].Dynamodb.SequenceNumber))
 		}
-		if len(page.Records) > 0 || page.End {
-			select {
-			case out <- page:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		// Empty pages are sent too: they tell the consumer the shard is caught up (iterator age 0).
+		select {
+		case out <- page:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		if page.End {
 			return nil
 		}
 		iter = res.NextShardIterator
-		if len(res.Records) < int(r.Limit) {
+		if !full(res.Records, r.Limit) {
 			if !sleep(ctx, timer, r.PollInterval) {
 				return ctx.Err()
 			}
 		}
 	}
+}
+
+// pageBytes is GetRecords' size cap: a page is full at Limit records or about 1 MB.
+const pageBytes = 1 << 20
+
+// full reports a page that hit GetRecords' record or size cap: more records are likely waiting, so
+// the next call goes out at once instead of after PollInterval.
+func full(recs []types.Record, limit int32) bool {
+	if len(recs) >= int(limit) {
+		return true
+	}
+	var size int64
+	for _, rec := range recs {
+		if rec.Dynamodb != nil {
+			size += aws.ToInt64(rec.Dynamodb.SizeBytes)
+		}
+	}
+	return size >= pageBytes*9/10
+}
+
+// wellFormed drops records that carry no stream record or sequence number, which the service never
+// sends: they could be neither delivered nor checkpointed. Each one is logged as an error.
+func (r *Reader) wellFormed(recs []types.Record, log *zap.Logger) []types.Record {
+	for i, rec := range recs {
+		if rec.Dynamodb != nil && rec.Dynamodb.SequenceNumber != nil {
+			continue
+		}
+		kept := append([]types.Record(nil), recs[:i]...)
+		for _, rec := range recs[i:] {
+			if rec.Dynamodb == nil || rec.Dynamodb.SequenceNumber == nil {
+				log.Error("stream record without a sequence number skipped", zap.String("event_id", aws.ToString(rec.EventID)))
+				continue
+			}
+			kept = append(kept, rec)
+		}
+		return kept
+	}
+	return recs
 }
 
 // iterator gets a shard iterator at pos, retrying throttles and errors with backoff. A trimmed
