@@ -221,7 +221,9 @@ func (a *App) ensureTable(ctx context.Context, stop <-chan struct{}) error {
 	}
 }
 
-type closer interface{ Close(ctx context.Context) error }
+type closer interface {
+	Close(ctx context.Context) error
+}
 
 func (a *App) closeSinks(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
