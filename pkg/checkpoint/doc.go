@@ -27,6 +27,8 @@
 //	takeovers    N     times the lease was taken from another owner (not from a free lease)
 //	start_at     S     "LATEST" on the shards that were open at a LATEST first run, until their first
 //	                   checkpoint; absent means TRIM_HORIZON
+//	wanted_by    S     a worker that asked the owner to hand the lease over (a cooperative steal, when
+//	                   it is below its fair share); absent when nobody asked
 //
 // A finished lease keeps its checkpoint (the last sequence number of the shard, or absent for a shard
 // that closed empty) and has no owner. The finished flag, not a SHARD_END sentinel in checkpoint, says
@@ -41,11 +43,16 @@
 // # Rules
 //
 // Every lease write is conditional: Create on the item not existing; Take on counter = the counter the
-// taker observed; Renew, Checkpoint, Finish and Release on owner = me AND counter = the counter of my
-// last write; Delete on counter = observed AND finished. Each write bumps counter, so a counter value
-// names exactly one state of the item, and a worker that lost its lease (paused, partitioned, slow) can
-// never write for it again: its counter is stale. A failed condition is reported as (false, nil), never
-// as an error.
+// taker observed; Renew, Checkpoint, Finish, Release and Handoff on owner = me AND counter = the counter
+// of my last write; Delete on counter = observed AND finished. Each of these bumps counter, so a counter
+// value names exactly one state of the lease, and a worker that lost its lease (paused, partitioned,
+// slow) can never write for it again: its counter is stale. A failed condition is reported as
+// (false, nil), never as an error.
+//
+// Want is the exception: it writes only wanted_by, on owner = observed AND not finished AND wanted_by =
+// observed, and leaves counter alone. A request is not a state of the lease: it must neither fence the
+// owner (which finishes its batches in flight, checkpoints, and then hands over with Handoff: owner =
+// the requester) nor look like a renewal to observers. Take, Release, Finish and Handoff clear it.
 //
 // Expiry is judged by each observer on its own monotonic clock: a lease whose counter did not move for
 // lease_duration may be taken (see Tracker). Wall-clock times in the table are for humans only.

@@ -129,7 +129,7 @@ func (h *Held) Finish(ctx context.Context, lastSeq string) (bool, error) {
 			}
 			return ub.Set(expression.Name(attrFinished), expression.Value(true)).
 				Set(expression.Name(attrFinishedAt), expression.Value(stamp(h.store.now()))).
-				Remove(expression.Name(attrOwner)), nil
+				Remove(expression.Name(attrOwner)).Remove(expression.Name(attrWantedBy)), nil
 		},
 		landed: func(got Lease) bool { return got.Finished && got.Owner == "" },
 		after:  stateFinished,
@@ -137,16 +137,39 @@ func (h *Held) Finish(ctx context.Context, lastSeq string) (bool, error) {
 }
 
 // Release frees the lease so that another worker may take it at once, without waiting for expiry:
-// on a clean stop, checkpoint, then release. (false, nil): the lease was no longer held. Calls: one
-// UpdateItem (two after a lost answer).
+// on a clean stop, checkpoint, then release. A pending request (wanted_by) is cleared with it.
+// (false, nil): the lease was no longer held. Calls: one UpdateItem (two after a lost answer).
 func (h *Held) Release(ctx context.Context) (bool, error) {
 	return h.do(ctx, write{
 		op: "release",
 		update: func(_ Lease, ub expression.UpdateBuilder) (expression.UpdateBuilder, error) {
-			return ub.Remove(expression.Name(attrOwner)), nil
+			return ub.Remove(expression.Name(attrOwner)).Remove(expression.Name(attrWantedBy)), nil
 		},
 		landed: func(got Lease) bool { return got.Owner == "" },
 		after:  stateReleased,
+	})
+}
+
+// Handoff gives the lease to worker to, the one that asked for it (Store.Want): owner = to, wanted_by
+// cleared, takeovers + 1. Call it after the shard's batches in flight finished and their checkpoint was
+// written; to resumes from that checkpoint with no record delivered twice. The new owner confirms with
+// Take (on the counter it observes), so a successor that died meanwhile costs one lease_duration, as
+// any dead owner does. (false, nil): the lease was no longer held. Calls: one UpdateItem (two after a
+// lost answer).
+func (h *Held) Handoff(ctx context.Context, to string) (bool, error) {
+	if to == "" || to == h.owner {
+		return false, h.errorf("hand off", fmt.Errorf("successor %q: must be another worker", to))
+	}
+	return h.do(ctx, write{
+		op: "hand off",
+		update: func(_ Lease, ub expression.UpdateBuilder) (expression.UpdateBuilder, error) {
+			return ub.Set(expression.Name(attrOwner), expression.Value(to)).
+				Remove(expression.Name(attrWantedBy)).
+				Add(expression.Name(attrTakeovers), expression.Value(1)), nil
+		},
+		landed: func(got Lease) bool { return got.Owner == to },
+		after:  stateReleased,
+		to:     to,
 	})
 }
 
@@ -159,6 +182,9 @@ type write struct {
 	landed func(got Lease) bool
 	// after is the state once the write succeeded.
 	after heldState
+	// to is the owner the write leaves when it gives the lease up: "" (release, finish) or the
+	// successor (hand off). Unused while after is stateHeld.
+	to string
 }
 
 func (h *Held) errorf(op string, err error) error {
@@ -243,7 +269,7 @@ func (h *Held) do(ctx context.Context, w write) (bool, error) {
 			if w.landed(got) {
 				return true, nil
 			}
-		case ours && got.Owner == "" && w.landed(got):
+		case ours && w.after != stateHeld && got.Owner == w.to && w.landed(got):
 			h.set(got, w.after)
 			return true, nil
 		default:

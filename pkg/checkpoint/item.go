@@ -20,6 +20,7 @@ const (
 	attrFinishedAt = "finished_at"
 	attrUpdatedAt  = "updated_at"
 	attrTakeovers  = "takeovers"
+	attrWantedBy   = "wanted_by"
 
 	leasePrefix  = "shard#"
 	workerPrefix = "worker#"
@@ -51,6 +52,9 @@ type Lease struct {
 	// which only the pipeline's very first run sets, on the shards that were open then. It is stored
 	// so that a restart before the first delivery does not replay the shard from its horizon.
 	StartAt string
+	// WantedBy is a worker that asked the owner to hand the lease over (a cooperative steal, see
+	// Store.Want); "" when nobody asked. It is a request, not a state: writing it does not bump Counter.
+	WantedBy string
 }
 
 // Worker is a worker's heartbeat item: Counter moves while the worker is alive.
@@ -76,6 +80,7 @@ type leaseItem struct {
 	UpdatedAt  string   `dynamodbav:"updated_at,omitempty"`
 	Takeovers  int64    `dynamodbav:"takeovers"`
 	StartAt    string   `dynamodbav:"start_at,omitempty"`
+	WantedBy   string   `dynamodbav:"wanted_by,omitempty"`
 }
 
 type workerItem struct {
@@ -126,6 +131,7 @@ func decodeLease(av map[string]types.AttributeValue) (Lease, error) {
 		Finished:   it.Finished,
 		Takeovers:  it.Takeovers,
 		StartAt:    it.StartAt,
+		WantedBy:   it.WantedBy,
 	}
 	if l.ShardID == "" {
 		l.ShardID = strings.TrimPrefix(it.Key, leasePrefix)

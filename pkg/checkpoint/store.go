@@ -168,7 +168,8 @@ func (s *Store) Create(ctx context.Context, l Lease) (bool, error) {
 // Take takes lease l for owner, on the condition that its counter is still l.Counter, the counter the
 // caller observed (in List): a free lease, or one whose counter the caller saw stand still for
 // lease_duration (Tracker). It fails with (nil, false, nil) when someone wrote the lease since, or the
-// lease is finished or gone. The returned Held resumes from the lease's checkpoint. Calls: one
+// lease is finished or gone. The returned Held resumes from the lease's checkpoint. A request to hand
+// the lease over (wanted_by) is cleared: it was addressed to the previous owner. Calls: one
 // UpdateItem.
 func (s *Store) Take(ctx context.Context, l Lease, owner string) (*Held, bool, error) {
 	if owner == "" {
@@ -181,6 +182,7 @@ func (s *Store) Take(ctx context.Context, l Lease, owner string) (*Held, bool, e
 	if l.Owner != "" && l.Owner != owner {
 		upd = upd.Add(expression.Name(attrTakeovers), expression.Value(1))
 	}
+	upd = upd.Remove(expression.Name(attrWantedBy))
 	cond := expression.Name(attrCounter).Equal(expression.Value(l.Counter)).And(expression.Or(
 		expression.AttributeNotExists(expression.Name(attrFinished)),
 		expression.Name(attrFinished).Equal(expression.Value(false)),
@@ -221,6 +223,49 @@ func (s *Store) Take(ctx context.Context, l Lease, owner string) (*Held, bool, e
 		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
 	}
 	return newHeld(s, got, owner), true, nil
+}
+
+// Want asks the owner of l to hand the lease over to worker by: a cooperative steal. It sets wanted_by =
+// by on the condition that the lease is still owned by l.Owner, is not finished, and its wanted_by is
+// still l.WantedBy (as observed; "" for none). The owner sees the request in its next List, finishes
+// its batches in flight, checkpoints and calls Held.Handoff; no record is delivered twice.
+//
+// Want is the one lease write that does not bump the counter: a request changes neither ownership
+// nor the checkpoint, so it neither fails the holder's fenced writes (Held) nor looks like a renewal to
+// observers judging expiry (Tracker). (false, nil) when the condition failed. Calls: one UpdateItem.
+func (s *Store) Want(ctx context.Context, l Lease, by string) (bool, error) {
+	if by == "" || l.Owner == "" {
+		return false, fmt.Errorf("want shard %s of pipeline %s: owner and requester are required", l.ShardID, l.Pipeline)
+	}
+	wanted := expression.AttributeNotExists(expression.Name(attrWantedBy))
+	if l.WantedBy != "" {
+		wanted = expression.Name(attrWantedBy).Equal(expression.Value(l.WantedBy))
+	}
+	cond := expression.Name(attrOwner).Equal(expression.Value(l.Owner)).
+		And(expression.Name(attrFinished).Equal(expression.Value(false))).
+		And(wanted)
+	expr, err := expression.NewBuilder().
+		WithUpdate(expression.Set(expression.Name(attrWantedBy), expression.Value(by))).
+		WithCondition(cond).
+		Build()
+	if err != nil {
+		return false, fmt.Errorf("want shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       itemKey(l.Pipeline, leaseKey(l.ShardID)),
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	switch {
+	case isConditionFailed(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("want shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	return true, nil
 }
 
 // Delete removes a finished lease, on the condition that its counter is still l.Counter; (false, nil)

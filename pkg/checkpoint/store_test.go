@@ -75,7 +75,7 @@ func TestCreate(t *testing.T) {
 		t.Fatalf("Create() = %v, %v, want true, nil", ok, err)
 	}
 	want := Lease{Pipeline: pipe, ShardID: "shardId-1", StreamARN: l.StreamARN, Parents: []string{"shardId-0"},
-		Counter: 1, Checkpoint: "000000000000000000042", UpdatedAt: s.now()}
+		Counter: 1, Checkpoint: "000000000000000000042", Finished: true, UpdatedAt: s.now()}
 	if got := mustGet(t, s, "shardId-1"); !equalLease(got, want) {
 		t.Fatalf("created lease = %+v, want %+v", got, want)
 	}
