@@ -1,0 +1,450 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/poller-dev/poller/pkg/onfailure"
+	"github.com/poller-dev/poller/pkg/sinks"
+)
+
+// scriptedSink answers each call with answer(call number from 1, batch); it keeps every call's
+// sequence numbers and the records it accepted (a nil answer, or the head before a partial report).
+type scriptedSink struct {
+	answer   func(call int, b sinks.Batch) error
+	mu       sync.Mutex
+	calls    [][]string
+	accepted []string
+}
+
+func (s *scriptedSink) Deliver(_ context.Context, b sinks.Batch) error {
+	s.mu.Lock()
+	var seqs []string
+	for _, r := range b.Records {
+		seqs = append(seqs, r.Change.SequenceNumber)
+	}
+	s.calls = append(s.calls, seqs)
+	n := len(s.calls)
+	s.mu.Unlock()
+	err := s.answer(n, b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var partial *sinks.BatchError
+	switch {
+	case err == nil:
+		s.accepted = append(s.accepted, seqs...)
+	case errors.As(err, &partial):
+		if i := firstFailed(b.Records, partial.Failed); i > 0 {
+			s.accepted = append(s.accepted, seqs[:i]...)
+		}
+	}
+	return err
+}
+
+func (s *scriptedSink) Close(context.Context) error { return nil }
+
+// failOn fails every call whose batch holds one of the sequence numbers.
+func failOn(seqs ...string) func(int, sinks.Batch) error {
+	return func(_ int, b sinks.Batch) error {
+		for _, r := range b.Records {
+			if slices.Contains(seqs, r.Change.SequenceNumber) {
+				return &sinks.HTTPError{StatusCode: 500, Body: "poison"}
+			}
+		}
+		return nil
+	}
+}
+
+// memDest stores reports; its first down sends fail.
+type memDest struct {
+	mu      sync.Mutex
+	down    int
+	sends   int
+	reports []onfailure.Failure
+}
+
+func (d *memDest) Send(_ context.Context, f onfailure.Failure) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sends++
+	if d.sends <= d.down {
+		return errors.New("destination unavailable")
+	}
+	d.reports = append(d.reports, f)
+	return nil
+}
+
+// counts are the policy's counters as a test sees them.
+type counts struct {
+	mu       sync.Mutex
+	invoked  map[string]int
+	dropped  map[string]int
+	bisects  int
+	delivers int
+}
+
+func (c *counts) counters() PolicyCounters {
+	c.invoked, c.dropped = map[string]int{}, map[string]int{}
+	return PolicyCounters{
+		Invoked: func(r string, _ time.Duration) { c.mu.Lock(); c.invoked[r]++; c.mu.Unlock() },
+		Delivered: func(recs []events.DynamoDBEventRecord) {
+			c.mu.Lock()
+			c.delivers += len(recs)
+			c.mu.Unlock()
+		},
+		Dropped:  func(r string, n int) { c.mu.Lock(); c.dropped[r] += n; c.mu.Unlock() },
+		Bisected: func() { c.mu.Lock(); c.bisects++; c.mu.Unlock() },
+	}
+}
+
+func noWait(int) time.Duration { return 0 }
+
+func batchOf(recs []events.DynamoDBEventRecord) sinks.Batch {
+	return sinks.Batch{Pipeline: "p", StreamARN: "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/2026-01-01T00:00:00.000", ShardID: "shard-1", Records: recs}
+}
+
+func seqsOf(recs []events.DynamoDBEventRecord) []string {
+	var s []string
+	for _, r := range recs {
+		s = append(s, r.Change.SequenceNumber)
+	}
+	return s
+}
+
+func TestPolicyPoisonRecordWithBisectIsIsolated(t *testing.T) {
+	recs := lambdaRecs(100, nil)
+	sink := &scriptedSink{answer: failOn(seqOf(42))}
+	dest := &memDest{}
+	var c counts
+	p := &Policy{Sink: sink, OnFailure: dest, MaxRetryAttempts: 2, BisectOnError: true, Backoff: noWait,
+		Counters: c.counters(), Log: zaptest.NewLogger(t)}
+	if err := p.Deliver(context.Background(), nil, batchOf(recs)); err != nil {
+		t.Fatalf("Deliver() = %v, want nil", err)
+	}
+	if len(dest.reports) != 1 {
+		t.Fatalf("on_failure got %d reports, want 1", len(dest.reports))
+	}
+	r := dest.reports[0]
+	if got := seqsOf(r.Batch.Records); !slices.Equal(got, []string{seqOf(42)}) {
+		t.Errorf("reported records = %v, want only the poison record %s", got, seqOf(42))
+	}
+	// 100 -> 50 -> 25 -> 12 -> 6 -> 3 -> 2 -> 1 carried it 8 times, then 2 retries.
+	if r.Condition != onfailure.RetryAttemptsExhausted || r.InvokeCount != 10 || r.StatusCode != 500 || r.LastErr == nil {
+		t.Errorf("report = %s, invoke count %d, status %d, last error %v; want RetryAttemptsExhausted, 10, 500, the sink's error",
+			r.Condition, r.InvokeCount, r.StatusCode, r.LastErr)
+	}
+	want := seqsOf(recs)
+	want = slices.Delete(want, 42, 43)
+	if !slices.Equal(sink.accepted, want) {
+		t.Errorf("accepted %d records (%v...), want the other 99 once each, in order", len(sink.accepted), sink.accepted[:min(5, len(sink.accepted))])
+	}
+	// About log2(100) = 7 levels: a failing and a good half each, plus the 2 retries of the poison record.
+	if len(sink.calls) != 17 {
+		t.Errorf("sink calls = %d, want 17 (1 + 7 levels x 2 + 2 retries)", len(sink.calls))
+	}
+	if c.bisects != 7 || c.dropped["retries_exhausted"] != 1 || c.delivers != 99 || c.invoked["ok"] != 7 || c.invoked["error"] != 10 {
+		t.Errorf("counters: bisects %d, dropped %v, delivered %d, invoked %v; want 7, retries_exhausted 1, 99, ok 7 error 10",
+			c.bisects, c.dropped, c.delivers, c.invoked)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		recs []events.DynamoDBEventRecord
+		// policy sets the knobs on a policy that has the sink, destination, counters and log.
+		policy func(p *Policy)
+		answer func(call int, b sinks.Batch) error
+		// clock, when set, is the policy's clock; tick is called after each sink call.
+		destDown    int
+		wantCalls   [][]string
+		wantReports []onfailure.Failure // Batch.Records compared by sequence number; Time ignored
+		wantDropped map[string]int
+	}{
+		{
+			name:   "without bisect a failing batch goes whole to on_failure after max_retry_attempts+1 calls",
+			recs:   lambdaRecs(5, nil),
+			policy: func(p *Policy) { p.MaxRetryAttempts = 2 },
+			answer: failOn(seqOf(2)),
+			wantCalls: [][]string{
+				{seqOf(0), seqOf(1), seqOf(2), seqOf(3), seqOf(4)},
+				{seqOf(0), seqOf(1), seqOf(2), seqOf(3), seqOf(4)},
+				{seqOf(0), seqOf(1), seqOf(2), seqOf(3), seqOf(4)},
+			},
+			wantReports: []onfailure.Failure{{Batch: batchOf(lambdaRecs(5, nil)), Condition: onfailure.RetryAttemptsExhausted, InvokeCount: 3, StatusCode: 500}},
+			wantDropped: map[string]int{"retries_exhausted": 5},
+		},
+		{
+			name:   "max_retry_attempts 0 discards after the first failed call",
+			recs:   lambdaRecs(2, nil),
+			policy: func(p *Policy) { p.MaxRetryAttempts = 0 },
+			answer: failOn(seqOf(0)),
+			wantCalls: [][]string{
+				{seqOf(0), seqOf(1)},
+			},
+			wantReports: []onfailure.Failure{{Batch: batchOf(lambdaRecs(2, nil)), Condition: onfailure.RetryAttemptsExhausted, InvokeCount: 1, StatusCode: 500}},
+			wantDropped: map[string]int{"retries_exhausted": 2},
+		},
+		{
+			name:   "a partial batch response re-delivers from the lowest reported record and never before it",
+			recs:   lambdaRecs(6, nil),
+			policy: func(p *Policy) { p.MaxRetryAttempts = -1; p.ReportBatchItemFailures = true },
+			answer: func(call int, _ sinks.Batch) error {
+				if call == 1 {
+					return &sinks.BatchError{Failed: []string{seqOf(4), seqOf(2)}}
+				}
+				return nil
+			},
+			wantCalls: [][]string{
+				{seqOf(0), seqOf(1), seqOf(2), seqOf(3), seqOf(4), seqOf(5)},
+				{seqOf(2), seqOf(3), seqOf(4), seqOf(5)},
+			},
+		},
+		{
+			name:   "a record reported failed every time ends in on_failure with the records after it",
+			recs:   lambdaRecs(4, nil),
+			policy: func(p *Policy) { p.MaxRetryAttempts = 1; p.ReportBatchItemFailures = true },
+			answer: func(int, sinks.Batch) error { return &sinks.BatchError{Failed: []string{seqOf(2)}} },
+			wantCalls: [][]string{
+				{seqOf(0), seqOf(1), seqOf(2), seqOf(3)},
+				{seqOf(2), seqOf(3)},
+			},
+			wantReports: []onfailure.Failure{{Batch: batchOf(lambdaRecs(4, nil)[2:]), Condition: onfailure.RetryAttemptsExhausted, InvokeCount: 2, StatusCode: 200}},
+			wantDropped: map[string]int{"retries_exhausted": 2},
+		},
+		{
+			name:   "with bisect a partial response cuts the batch at the reported record and isolates it",
+			recs:   lambdaRecs(4, nil),
+			policy: func(p *Policy) { p.MaxRetryAttempts = 0; p.ReportBatchItemFailures = true; p.BisectOnError = true },
+			answer: func(_ int, b sinks.Batch) error {
+				for _, r := range b.Records {
+					if r.Change.SequenceNumber == seqOf(1) {
+						return &sinks.BatchError{Failed: []string{seqOf(1)}}
+					}
+				}
+				return nil
+			},
+			wantCalls: [][]string{
+				{seqOf(0), seqOf(1), seqOf(2), seqOf(3)},
+				{seqOf(1), seqOf(2), seqOf(3)}, // cut at the reported record: a fresh budget
+				{seqOf(1), seqOf(2)},           // it failed from its first record: bisected
+				{seqOf(1)},
+				{seqOf(2)},
+				{seqOf(3)},
+			},
+			wantReports: []onfailure.Failure{{Batch: batchOf(lambdaRecs(2, nil)[1:]), Condition: onfailure.RetryAttemptsExhausted, InvokeCount: 4, StatusCode: 200}},
+			wantDropped: map[string]int{"retries_exhausted": 1},
+		},
+		{
+			name:   "an empty partial report list is success",
+			recs:   lambdaRecs(3, nil),
+			policy: func(p *Policy) { p.MaxRetryAttempts = 0; p.ReportBatchItemFailures = true },
+			answer: func(int, sinks.Batch) error { return nil }, // the sink parses [] as success
+			wantCalls: [][]string{
+				{seqOf(0), seqOf(1), seqOf(2)},
+			},
+		},
+		{
+			name:        "records older than max_record_age are discarded unsent with RecordAgeExceeded",
+			recs:        lambdaRecs(3, func(int) time.Time { return t0.Add(-2 * time.Minute) }),
+			policy:      func(p *Policy) { p.MaxRecordAge = time.Minute; p.Now = func() time.Time { return t0 } },
+			answer:      func(int, sinks.Batch) error { return nil },
+			wantReports: []onfailure.Failure{{Batch: batchOf(lambdaRecs(3, nil)), Condition: onfailure.RecordAgeExceeded, InvokeCount: 0}},
+			wantDropped: map[string]int{"max_age": 3},
+		},
+		{
+			name: "the old head of a batch is discarded and the rest delivered",
+			recs: lambdaRecs(4, func(i int) time.Time { return t0.Add(-time.Duration(4-i) * 30 * time.Second) }),
+			policy: func(p *Policy) {
+				p.MaxRecordAge = time.Minute
+				p.Now = func() time.Time { return t0 }
+			},
+			answer:      func(int, sinks.Batch) error { return nil },
+			wantCalls:   [][]string{{seqOf(2), seqOf(3)}},
+			wantReports: []onfailure.Failure{{Batch: batchOf(lambdaRecs(2, nil)), Condition: onfailure.RecordAgeExceeded}},
+			wantDropped: map[string]int{"max_age": 2},
+		},
+		{
+			name: "an old record amid fresh ones is never sent",
+			recs: lambdaRecs(3, func(i int) time.Time {
+				if i == 1 {
+					return t0.Add(-time.Hour)
+				}
+				return t0
+			}),
+			policy: func(p *Policy) {
+				p.MaxRecordAge = time.Minute
+				p.Now = func() time.Time { return t0 }
+			},
+			answer:      func(int, sinks.Batch) error { return nil },
+			wantCalls:   [][]string{{seqOf(0)}, {seqOf(2)}},
+			wantReports: []onfailure.Failure{{Batch: batchOf(lambdaRecs(2, nil)[1:]), Condition: onfailure.RecordAgeExceeded}},
+			wantDropped: map[string]int{"max_age": 1},
+		},
+		{
+			name: "a sink that cannot be reached is retried past max_retry_attempts",
+			recs: lambdaRecs(2, nil),
+			policy: func(p *Policy) {
+				p.MaxRetryAttempts = 0
+				p.BisectOnError = true
+			},
+			answer: func(call int, _ sinks.Batch) error {
+				if call <= 3 {
+					return &url.Error{Op: "Post", URL: "http://x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}
+				}
+				return nil
+			},
+			wantCalls: [][]string{{seqOf(0), seqOf(1)}, {seqOf(0), seqOf(1)}, {seqOf(0), seqOf(1)}, {seqOf(0), seqOf(1)}},
+		},
+		{
+			name:     "a destination that is down is retried until it stores the report",
+			recs:     lambdaRecs(1, nil),
+			policy:   func(p *Policy) { p.MaxRetryAttempts = 0 },
+			answer:   failOn(seqOf(0)),
+			destDown: 3,
+			wantCalls: [][]string{
+				{seqOf(0)},
+			},
+			wantReports: []onfailure.Failure{{Batch: batchOf(lambdaRecs(1, nil)), Condition: onfailure.RetryAttemptsExhausted, InvokeCount: 1, StatusCode: 500}},
+			wantDropped: map[string]int{"retries_exhausted": 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &scriptedSink{answer: tt.answer}
+			dest := &memDest{down: tt.destDown}
+			var c counts
+			p := &Policy{Sink: sink, OnFailure: dest, Backoff: noWait, Counters: c.counters(), Log: zaptest.NewLogger(t)}
+			tt.policy(p)
+			if err := p.Deliver(context.Background(), nil, batchOf(tt.recs)); err != nil {
+				t.Fatalf("Deliver() = %v, want nil", err)
+			}
+			if !slices.EqualFunc(sink.calls, tt.wantCalls, slices.Equal) {
+				t.Errorf("sink calls = %v, want %v", sink.calls, tt.wantCalls)
+			}
+			if len(dest.reports) != len(tt.wantReports) {
+				t.Fatalf("on_failure reports = %d, want %d", len(dest.reports), len(tt.wantReports))
+			}
+			for i, got := range dest.reports {
+				want := tt.wantReports[i]
+				if !slices.Equal(seqsOf(got.Batch.Records), seqsOf(want.Batch.Records)) || got.Condition != want.Condition ||
+					got.InvokeCount != want.InvokeCount || got.StatusCode != want.StatusCode || got.Batch.ShardID != "shard-1" {
+					t.Errorf("report %d = {%v %s invokes %d status %d shard %s}, want {%v %s invokes %d status %d shard-1}", i,
+						seqsOf(got.Batch.Records), got.Condition, got.InvokeCount, got.StatusCode, got.Batch.ShardID,
+						seqsOf(want.Batch.Records), want.Condition, want.InvokeCount, want.StatusCode)
+				}
+			}
+			if want := tt.destDown + len(tt.wantReports); dest.sends != want {
+				t.Errorf("destination sends = %d, want %d", dest.sends, want)
+			}
+			for _, reason := range []string{"max_age", "retries_exhausted"} {
+				if c.dropped[reason] != tt.wantDropped[reason] {
+					t.Errorf("dropped{%s} = %d, want %d", reason, c.dropped[reason], tt.wantDropped[reason])
+				}
+			}
+		})
+	}
+}
+
+func TestPolicyRetriesUntilTheRecordExpiresWithUnlimitedAttempts(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	// Every failed call takes ten seconds of the record's life.
+	sink := &scriptedSink{answer: func(int, sinks.Batch) error {
+		mu.Lock()
+		now = now.Add(10 * time.Second)
+		mu.Unlock()
+		return &sinks.HTTPError{StatusCode: 503}
+	}}
+	dest := &memDest{}
+	var c counts
+	p := &Policy{Sink: sink, OnFailure: dest, MaxRetryAttempts: -1, MaxRecordAge: time.Minute, Now: clock,
+		Backoff: noWait, Counters: c.counters(), Log: zaptest.NewLogger(t)}
+	recs := lambdaRecs(3, func(int) time.Time { return t0 })
+	if err := p.Deliver(context.Background(), nil, batchOf(recs)); err != nil {
+		t.Fatalf("Deliver() = %v, want nil", err)
+	}
+	// Ages 0, 10, ..., 60 s are not older than a minute: seven calls; at 70 s the records expire.
+	if len(sink.calls) != 7 {
+		t.Errorf("sink calls = %d, want 7 (retried until the records were older than a minute)", len(sink.calls))
+	}
+	if len(dest.reports) != 1 {
+		t.Fatalf("on_failure reports = %d, want 1", len(dest.reports))
+	}
+	if r := dest.reports[0]; r.Condition != onfailure.RecordAgeExceeded || r.InvokeCount != 7 || r.StatusCode != 503 || len(r.Batch.Records) != 3 {
+		t.Errorf("report = %s, invokes %d, status %d, %d records; want RecordAgeExceeded, 7, 503, 3", r.Condition, r.InvokeCount, r.StatusCode, len(r.Batch.Records))
+	}
+	if c.dropped["max_age"] != 3 {
+		t.Errorf("dropped{max_age} = %d, want 3", c.dropped["max_age"])
+	}
+}
+
+func TestPolicyGivesUpOnlyWhenStoppedOrCanceled(t *testing.T) {
+	alwaysFails := func(int, sinks.Batch) error { return &sinks.HTTPError{StatusCode: 500} }
+	tests := []struct {
+		name     string
+		destDown int
+		cancel   bool
+		want     error
+	}{
+		{"stop while a failing batch waits to retry ends Deliver undone", 0, false, errStopped},
+		{"stop while the destination is down ends Deliver undone", 1 << 30, false, errStopped},
+		{"a canceled context while retrying ends Deliver with the context's error", 0, true, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stop := make(chan struct{})
+			maxRetries := -1
+			if tt.destDown > 0 {
+				maxRetries = 0
+			}
+			sink := &scriptedSink{answer: alwaysFails}
+			dest := &memDest{down: tt.destDown}
+			p := &Policy{Sink: sink, OnFailure: dest, MaxRetryAttempts: maxRetries, Log: zaptest.NewLogger(t),
+				Backoff: func(attempt int) time.Duration {
+					if attempt == 3 { // the third wait outlasts the test: end it from here
+						if tt.cancel {
+							cancel()
+						} else {
+							close(stop)
+						}
+						return time.Hour
+					}
+					return 0
+				}}
+			err := p.Deliver(ctx, stop, batchOf(lambdaRecs(3, nil)))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Deliver() = %v, want %v", err, tt.want)
+			}
+			if len(dest.reports) != 0 {
+				t.Errorf("on_failure stored %d reports, want none", len(dest.reports))
+			}
+		})
+	}
+}
+
+func TestPolicyWithoutDestinationCountsAndMovesOn(t *testing.T) {
+	var c counts
+	p := &Policy{Sink: &scriptedSink{answer: failOn(seqOf(0))}, MaxRetryAttempts: 0, Backoff: noWait,
+		Counters: c.counters(), Log: zaptest.NewLogger(t)}
+	if err := p.Deliver(context.Background(), nil, batchOf(lambdaRecs(2, nil))); err != nil {
+		t.Fatalf("Deliver() = %v, want nil", err)
+	}
+	if c.dropped["retries_exhausted"] != 2 {
+		t.Errorf("dropped{retries_exhausted} = %d, want 2", c.dropped["retries_exhausted"])
+	}
+}
