@@ -76,7 +76,9 @@ type item struct {
 }
 
 type lane struct {
-	queue  []item
+	queue []item
+	// bytes is the event JSON size of the queued records (records and commas, no envelope).
+	bytes  int
 	busy   bool
 	since  time.Time // when the oldest queued record arrived, for the batching window
 	notify bool
@@ -134,7 +136,10 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 					continue
 				}
 				deadline := l.since.Add(d.Window)
-				if d.Window > 0 && len(l.queue) < d.BatchSize && !ended && now.Before(deadline) {
+				// Like Lambda, a batch goes when the window ends, batch_size records wait, or the
+				// waiting records fill an event (the payload limit).
+				full := len(l.queue) >= d.BatchSize || d.MaxEventBytes > 0 && envelopeBytes+l.bytes >= d.MaxEventBytes
+				if d.Window > 0 && !full && !ended && now.Before(deadline) {
 					if wake.IsZero() || deadline.Before(wake) {
 						wake = deadline
 					}
@@ -286,7 +291,11 @@ func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress) int
 		if len(l.queue) == 0 {
 			l.since = now
 		}
+		if len(l.queue) > 0 {
+			l.bytes++ // the comma
+		}
 		l.queue = append(l.queue, item{rec: rec, id: id, size: size})
+		l.bytes += size
 		queued++
 	}
 	if filtered > 0 && d.Counters.FilteredOut != nil {
@@ -321,6 +330,10 @@ func (d *Dispatcher) cut(l *lane) (sinks.Batch, []int64) {
 	for i := range n {
 		b.Records[i] = l.queue[i].rec
 		ids[i] = l.queue[i].id
+	}
+	l.bytes -= size - envelopeBytes
+	if n < len(l.queue) {
+		l.bytes-- // the comma after the last record cut
 	}
 	rest := copy(l.queue, l.queue[n:])
 	clear(l.queue[rest:])
