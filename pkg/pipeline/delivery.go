@@ -16,21 +16,44 @@ type deliverer interface {
 	Deliver(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error
 }
 
+// Backoff of a failing sink call or on_failure report: 200 ms doubling to 30 s, with jitter (each
+// wait is drawn from the upper half of its step). Lambda does not document its pacing.
+const (
+	retryBackoffBase = 200 * time.Millisecond
+	retryBackoffMax  = 30 * time.Second
+)
+
 // newPolicy builds the delivery policy from the pipeline's failure knobs.
 func (p *Pipeline) newPolicy(deps Deps) deliverer {
-	m, name := deps.Metrics, p.Name
-	return &dispatch.Policy{
-		Sink:    deps.Sink,
-		Backoff: shards.Backoff(200*time.Millisecond, 30*time.Second),
+	m, name, cfg := deps.Metrics, p.Name, p.Config
+	maxAge, _ := cfg.MaxRecordAge.Limit() // 0 without a limit
+	pol := &dispatch.Policy{
+		Sink:                    deps.Sink,
+		MaxRetryAttempts:        cfg.MaxRetryAttempts,
+		MaxRecordAge:            maxAge,
+		BisectOnError:           cfg.BisectBatchOnError,
+		ReportBatchItemFailures: cfg.ReportBatchItemFailures,
+		Backoff:                 shards.Backoff(retryBackoffBase, retryBackoffMax),
 		Counters: dispatch.PolicyCounters{
 			Invoked: func(result string, took time.Duration) {
 				m.SinkInvocations.WithLabelValues(name, result).Inc()
 				m.SinkDuration.WithLabelValues(name).Observe(took.Seconds())
 			},
 			Delivered: p.delivered,
+			Dropped: func(reason string, n int) {
+				m.RecordsDropped.WithLabelValues(name, reason).Add(float64(n))
+			},
+			Bisected: func() { m.BatchBisects.WithLabelValues(name).Inc() },
 		},
 		Log: p.Log,
 	}
+	if deps.OnFailure != nil { // keep the field a nil interface without a destination
+		pol.OnFailure = deps.OnFailure
+	}
+	for _, r := range []string{"ok", "partial", "error"} {
+		m.SinkInvocations.WithLabelValues(name, r)
+	}
+	return pol
 }
 
 // delivered counts records a sink accepted and their end-to-end latency.
