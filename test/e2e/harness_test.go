@@ -66,6 +66,11 @@ type sink struct {
 	delay time.Duration
 	// fail, when set, makes a call fail with 500 (before recording) when it returns true.
 	fail func(ev events.DynamoDBEvent) bool
+	// answer, when set, answers a call itself when it returns a status other than 0 (the records
+	// are then not recorded as accepted): e.g. a partial batch response.
+	answer func(ev events.DynamoDBEvent) (status int, body string)
+	// tried logs the records of every call, failed or not, in arrival order.
+	tried [][]received
 	// maxEvent is the largest event body seen.
 	maxEvent int
 }
@@ -89,7 +94,13 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	delay, fail := s.delay, s.fail
+	delay, fail, answer := s.delay, s.fail, s.answer
+	call := make([]received, 0, len(ev.Records))
+	for _, rec := range ev.Records {
+		call = append(call, received{Seq: rec.Change.SequenceNumber, EventID: rec.EventID, Key: keyOf(rec), Batch: len(s.tried) + 1})
+	}
+	s.tried = append(s.tried, call)
+	s.maxEvent = max(s.maxEvent, len(body))
 	s.mu.Unlock()
 	if delay > 0 {
 		time.Sleep(delay) // a slow handler, inside the request: not a test wait
@@ -98,10 +109,17 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "failing on command", 500)
 		return
 	}
+	if answer != nil {
+		if status, body := answer(ev); status != 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body)
+			return
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
-	s.maxEvent = max(s.maxEvent, len(body))
 	for _, rec := range ev.Records {
 		s.recs = append(s.recs, received{Seq: rec.Change.SequenceNumber, EventID: rec.EventID, Key: keyOf(rec), Batch: s.calls})
 	}
@@ -118,6 +136,13 @@ func (s *sink) snapshot() []received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]received(nil), s.recs...)
+}
+
+// triedCalls returns the records of every call so far, failed or not.
+func (s *sink) triedCalls() [][]received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]received(nil), s.tried...)
 }
 
 func (s *sink) count() int {
@@ -235,6 +260,7 @@ type pipelineConfig struct {
 	LeaseDuration string
 	RenewInterval string
 	Extra         string // more pipeline keys, indented by 4 spaces
+	Port          int    // of /metrics; 0 picks a free one
 }
 
 func (c pipelineConfig) yaml(t *testing.T) string {
@@ -247,6 +273,9 @@ func (c pipelineConfig) yaml(t *testing.T) string {
 	}
 	if c.LeaseDuration == "" {
 		c.LeaseDuration, c.RenewInterval = "3s", "500ms"
+	}
+	if c.Port == 0 {
+		c.Port = freePort(t)
 	}
 	return fmt.Sprintf(`aws:
   region: us-east-1
@@ -267,7 +296,7 @@ pipelines:
 %s    sink:
       type: http
       url: %s
-`, c.Endpoint, c.LeaseDuration, c.RenewInterval, freePort(t), source, c.BatchSize, c.Extra, c.SinkURL)
+`, c.Endpoint, c.LeaseDuration, c.RenewInterval, c.Port, source, c.BatchSize, c.Extra, c.SinkURL)
 }
 
 func dynamo(endpoint string) *dynamodb.Client {
