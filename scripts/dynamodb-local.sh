@@ -37,7 +37,7 @@ start() {
   local dir
   dir=$(fetch)
   cd "$dir"
-  nohup java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -port "$port" \
+  nohup java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -sharedDb -port "$port" \
     >"$CACHE/dynamodb-local-$port.log" 2>&1 &
   echo $! >"$CACHE/dynamodb-local-$port.pid"
   for _ in $(seq 1 120); do

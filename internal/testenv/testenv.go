@@ -167,7 +167,7 @@ func startDynamoDBLocal(wrapper []string) (*Server, error) {
 	}
 	args := append([]string{}, wrapper...)
 	args = append(args, "java", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar",
-		"-inMemory", "-port", strconv.Itoa(port))
+		"-inMemory", "-sharedDb", "-port", strconv.Itoa(port))
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = dir
 	return start(cmd, port, 90*time.Second)
