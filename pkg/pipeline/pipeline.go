@@ -1,6 +1,7 @@
-// Package pipeline runs one configured pipeline: it discovers the stream's shards, holds their
-// leases in the lease table, starts a shard worker for each shard it may read (parents before
-// children), renews its leases, and on stop drains, checkpoints and releases them.
+// Package pipeline runs one configured pipeline: it discovers the stream's shards, holds its fair
+// share of their leases in the lease table (shared with the other replicas; see plan), starts a shard
+// worker for each shard it may read (parents before children), renews its leases, hands leases over
+// when other replicas ask for them, and on stop drains, checkpoints and releases them.
 package pipeline
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/poller-dev/poller/internal/config"
 	"github.com/poller-dev/poller/internal/metrics"
@@ -37,6 +39,9 @@ type leaseStore interface {
 	Create(ctx context.Context, l checkpoint.Lease) (bool, error)
 	Take(ctx context.Context, l checkpoint.Lease, owner string) (*checkpoint.Held, bool, error)
 	Heartbeat(ctx context.Context, pipeline, workerID string) (int64, error)
+	DeleteWorker(ctx context.Context, w checkpoint.Worker) (bool, error)
+	Want(ctx context.Context, l checkpoint.Lease, by string) (bool, error)
+	Delete(ctx context.Context, l checkpoint.Lease) (bool, error)
 }
 
 // Pipeline is one running pipeline. Fields are set by New and immutable after Run starts.
@@ -99,6 +104,8 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 	if l, ok := deps.Sink.(interface{ MaxEventBytes() int }); ok && l.MaxEventBytes() > 0 {
 		p.maxEventBytes = l.MaxEventBytes()
 	}
+	// Every sink call of a shard first checks that the lease is still ours (see fence).
+	deps.Sink = fencedSink{deps.Sink}
 	p.policy = p.newPolicy(deps)
 	m := deps.Metrics
 	// Make every series of the contract visible from the start, at zero.
@@ -117,15 +124,31 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 	return p, nil
 }
 
-// state is the loop's view of the stream and the lease table. Owned by Run's goroutine.
+// renewConcurrency bounds the renewals in flight at once: a worker's leases are renewed in parallel,
+// so that a round stays well under renew_interval with many leases.
+const renewConcurrency = 8
+
+// state is the loop's view of the stream and the lease table. Owned by Run's goroutine; the channels
+// and wg are shared with the shard workers' goroutines.
 type state struct {
 	stream    shards.Stream
 	described time.Time
 	leases    map[string]checkpoint.Lease
 	firstRun  bool // the pipeline had no lease at all when this worker started
 	running   map[string]*shardWorker
-	tracker   *checkpoint.Tracker
-	expired   map[string]bool // leases whose counter stood still for lease_duration, at the last List
+	fences    map[string]*fence
+	// handoffs are running shards draining for a handoff: shard ID -> the worker that asked.
+	handoffs map[string]string
+	// wants are the shards this worker asked for (Store.Want), and when, on the monotonic clock.
+	wants   map[string]time.Time
+	tracker *checkpoint.Tracker
+	// heartbeat is the counter of this worker's last heartbeat, for removing its item on a clean stop.
+	heartbeat int64
+
+	finished chan string   // a shard worker read its shard to the end: start its children at once
+	ended    chan struct{} // a shard worker ended: reap it (and hand its lease over) at once
+	stop     <-chan struct{}
+	wg       sync.WaitGroup
 }
 
 // Run runs the pipeline until stop is closed (graceful: batches in flight finish and are
@@ -139,28 +162,37 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 		return err
 	}
 	st := &state{
-		stream:  shards.Stream{ARN: arn},
-		leases:  map[string]checkpoint.Lease{},
-		running: map[string]*shardWorker{},
-		tracker: checkpoint.NewTracker(p.LeaseDuration),
+		stream:   shards.Stream{ARN: arn},
+		leases:   map[string]checkpoint.Lease{},
+		running:  map[string]*shardWorker{},
+		fences:   map[string]*fence{},
+		handoffs: map[string]string{},
+		wants:    map[string]time.Time{},
+		tracker:  checkpoint.NewTracker(p.LeaseDuration),
+		finished: make(chan string, 16),
+		ended:    make(chan struct{}, 1),
+		stop:     stop,
 	}
-	// Workers report a finished shard here so that its children start at once.
-	finished := make(chan string, 16)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer st.wg.Wait()
 
-	first := true
+	first, syncNow := true, true
 	tick := time.NewTicker(p.RenewInterval)
 	defer tick.Stop()
 	for {
-		if err := p.sync(ctx, st, first, finished, &wg); err != nil {
-			p.Log.Warn("sync with the lease table and the stream failed; retrying at the next tick", zap.Error(err))
+		if syncNow {
+			if err := p.sync(ctx, st, first); err != nil {
+				p.Log.Warn("sync with the lease table and the stream failed; retrying at the next tick", zap.Error(err))
+			}
+			first = false
 		}
-		first = false
+		syncNow = true
 		select {
 		case <-tick.C:
-		case id := <-finished:
+		case id := <-st.finished:
 			p.startChildren(ctx, st, id)
+		case <-st.ended:
+			p.reap(ctx, st)
+			syncNow = false
 		case <-stop:
 			p.shutdown(ctx, st)
 			return nil
@@ -199,14 +231,16 @@ func (p *Pipeline) streamARN(ctx context.Context, stop <-chan struct{}) (string,
 	}
 }
 
-// sync is one reconcile step: renew what is held, read the lease table, refresh the shard list when
-// due, create leases for new shards, reap ended workers, and start workers for shards that are ready
-// and free.
-func (p *Pipeline) sync(ctx context.Context, st *state, first bool, finished chan<- string, wg *sync.WaitGroup) error {
-	p.reap(st)
+// sync is one reconcile step: reap ended workers, renew what is held, heartbeat, read the lease
+// table, remove dead workers' items, refresh the shard list when due (creating leases for new shards
+// and deleting finished leases past retention), and balance: hand over, resume, take, ask, steal.
+func (p *Pipeline) sync(ctx context.Context, st *state, first bool) error {
+	p.reap(ctx, st)
 	p.renew(ctx, st)
-	if _, err := p.Store.Heartbeat(ctx, p.Name, p.WorkerID); err != nil {
+	if c, err := p.Store.Heartbeat(ctx, p.Name, p.WorkerID); err != nil {
 		p.Log.Debug("heartbeat failed", zap.Error(err))
+	} else {
+		st.heartbeat = c
 	}
 	leases, workers, err := p.Store.List(ctx, p.Name)
 	if err != nil {
@@ -218,10 +252,11 @@ func (p *Pipeline) sync(ctx context.Context, st *state, first bool, finished cha
 		st.leases[l.ShardID] = l
 	}
 	view := st.tracker.Observe(now, leases, workers)
-	st.expired = make(map[string]bool, len(view.Expired))
+	expired := make(map[string]bool, len(view.Expired))
 	for _, l := range view.Expired {
-		st.expired[l.ShardID] = true
+		expired[l.ShardID] = true
 	}
+	p.forgetDead(ctx, view.Dead)
 	if first {
 		st.firstRun = len(leases) == 0
 	}
@@ -234,9 +269,49 @@ func (p *Pipeline) sync(ctx context.Context, st *state, first bool, finished cha
 		if err := p.createLeases(ctx, st, desc.Shards); err != nil {
 			return err
 		}
+		p.deleteFinished(ctx, st, leases)
 	}
-	p.startReady(ctx, st, finished, wg)
+	live := make([]string, len(view.Live))
+	for i, w := range view.Live {
+		live[i] = w.ID
+	}
+	p.balance(ctx, st, now, expired, live)
 	return nil
+}
+
+// forgetDead removes the items of workers whose heartbeat stood still for lease_duration, so that
+// the fair share is computed over live workers only. Any worker may do it; the write is conditional
+// on the counter it saw, so a worker that heartbeats again meanwhile keeps its item.
+func (p *Pipeline) forgetDead(ctx context.Context, dead []checkpoint.Worker) {
+	for _, w := range dead {
+		if w.ID == p.WorkerID {
+			continue
+		}
+		if ok, err := p.Store.DeleteWorker(ctx, w); err != nil {
+			p.Log.Debug("removing a dead worker's item failed; retrying next round", zap.String("dead_worker", w.ID), zap.Error(err))
+		} else if ok {
+			p.Log.Info("removed the item of a dead worker", zap.String("dead_worker", w.ID))
+		}
+	}
+}
+
+// deleteFinished deletes the finished leases that deletable allows (their shard is gone from the
+// listing, their children run, the stream's retention passed). It runs with each full listing.
+func (p *Pipeline) deleteFinished(ctx context.Context, st *state, leases []checkpoint.Lease) {
+	listed := make(map[string]bool, len(st.stream.Shards))
+	for _, s := range st.stream.Shards {
+		listed[s.ID] = true
+	}
+	for _, l := range deletable(leases, listed, time.Now(), finishedRetention) {
+		ok, err := p.Store.Delete(ctx, l)
+		switch {
+		case err != nil:
+			p.Log.Warn("deleting a finished lease failed; retrying at the next refresh", zap.String("shard_id", l.ShardID), zap.Error(err))
+		case ok:
+			delete(st.leases, l.ShardID)
+			p.Log.Info("deleted a finished lease past the stream's retention", zap.String("shard_id", l.ShardID))
+		}
+	}
 }
 
 // createLeases adds a lease for every shard that has none. On the pipeline's very first run with
@@ -272,7 +347,8 @@ func (p *Pipeline) createLeases(ctx context.Context, st *state, list []shards.Sh
 }
 
 // startChildren looks up a finished shard's children at once (ShardFilter CHILD_SHARDS) and
-// starts them, rather than waiting for the next full refresh.
+// creates their leases, rather than waiting for the next full refresh; the sync that follows
+// starts them.
 func (p *Pipeline) startChildren(ctx context.Context, st *state, parent string) {
 	kids, err := shards.Children(ctx, p.Streams, st.stream.ARN, parent)
 	if err != nil {
@@ -318,58 +394,139 @@ func (st *state) shardList() []shards.Shard {
 	return list
 }
 
-// startReady takes and starts every ready shard that is free, expired, or ours from an earlier run.
-func (p *Pipeline) startReady(ctx context.Context, st *state, finished chan<- string, wg *sync.WaitGroup) {
+// balance carries out this round's lease plan (see plan): hand over what live workers asked for,
+// resume this worker's own leases, take free and expired ones up to the fair share, ask the most
+// loaded worker for a few, and take over the ones asked for whose owner did not hand them over
+// within lease_duration.
+func (p *Pipeline) balance(ctx context.Context, st *state, now time.Time, expired map[string]bool, live []string) {
 	lin := shards.Lineage{
 		Finished: func(id string) bool { return st.leases[id].Finished },
 		Tracked:  func(id string) bool { _, ok := st.leases[id]; return ok },
 	}
+	ready := map[string]bool{}
 	for _, s := range lin.Ready(st.shardList()) {
-		if _, ok := st.running[s.ID]; ok {
+		ready[s.ID] = true
+	}
+	leases := make([]checkpoint.Lease, 0, len(st.leases))
+	for _, l := range st.leases {
+		leases = append(leases, l)
+	}
+	running := make(map[string]bool, len(st.running))
+	for id := range st.running {
+		running[id] = true
+	}
+	overdue := map[string]bool{}
+	for id, at := range st.wants {
+		l, ok := st.leases[id]
+		switch {
+		case !ok || (l.WantedBy != p.WorkerID && l.Owner != p.WorkerID):
+			delete(st.wants, id) // answered to someone else, or withdrawn
+		case now.Sub(at) >= p.LeaseDuration:
+			overdue[id] = true
+		}
+	}
+	pl := plan(planInput{
+		Me: p.WorkerID, Leases: leases, Ready: ready, Expired: expired, Live: live,
+		Running: running, Overdue: overdue, MaxWants: maxWantsPerRound,
+	})
+
+	for _, h := range pl.Handoff {
+		if _, ok := st.handoffs[h.ShardID]; ok {
 			continue
 		}
-		l, ok := st.leases[s.ID]
-		if !ok {
-			continue // another worker created it this round; taken at the next List, once its counter is known
+		p.Log.Info("handing a lease over on request: finishing the batches in flight first",
+			zap.String("shard_id", h.ShardID), zap.String("to", h.To), zap.Int("fair_share", pl.Target), zap.Int("workers", pl.Workers))
+		st.handoffs[h.ShardID] = h.To
+		close(st.running[h.ShardID].stop)
+	}
+	for _, l := range pl.Resume {
+		p.take(ctx, st, l)
+	}
+	for i, taken := 0, 0; i < len(pl.Take) && taken < pl.TakeUpTo; i++ {
+		if p.take(ctx, st, pl.Take[i]) {
+			taken++
 		}
-		if l.Owner != "" && l.Owner != p.WorkerID && !st.expired[s.ID] {
-			continue
+	}
+	for _, l := range pl.Want {
+		ok, err := p.Store.Want(ctx, l, p.WorkerID)
+		switch {
+		case err != nil:
+			p.Log.Warn("asking for a lease failed", zap.String("shard_id", l.ShardID), zap.Error(err))
+		case ok:
+			st.wants[l.ShardID] = now
+			p.Log.Info("asked for a lease", zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner),
+				zap.Int("fair_share", pl.Target), zap.Int("workers", pl.Workers))
 		}
-		held, owned, err := p.Store.Take(ctx, l, p.WorkerID)
-		if err != nil {
-			p.Log.Warn("taking a lease failed", zap.String("shard_id", s.ID), zap.Error(err))
-			continue
-		}
-		if !owned {
-			continue // another worker was faster; the next List shows it
-		}
-		if l.Owner != "" && l.Owner != p.WorkerID {
-			p.Metrics.LeaseTakeovers.WithLabelValues(p.Name).Inc()
-			p.Log.Info("took over an expired lease", zap.String("shard_id", s.ID), zap.String("previous_owner", l.Owner))
-		}
-		p.start(ctx, st, s, l, held, finished, wg)
+	}
+	for _, l := range pl.Steal {
+		p.Log.Warn("the owner did not hand an asked-for lease over within lease_duration; taking it over",
+			zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner))
+		p.take(ctx, st, l)
 	}
 	p.Metrics.LeasesOwned.WithLabelValues(p.Name).Set(float64(len(st.running)))
 }
 
-func (p *Pipeline) start(ctx context.Context, st *state, s shards.Shard, l checkpoint.Lease, held *checkpoint.Held, finished chan<- string, wg *sync.WaitGroup) {
+// take takes l (as listed) and starts its shard worker; it says whether it did.
+func (p *Pipeline) take(ctx context.Context, st *state, l checkpoint.Lease) bool {
+	at := time.Now()
+	held, owned, err := p.Store.Take(ctx, l, p.WorkerID)
+	if err != nil {
+		p.Log.Warn("taking a lease failed", zap.String("shard_id", l.ShardID), zap.Error(err))
+		return false
+	}
+	if !owned {
+		return false // another worker was faster, or the owner wrote since; the next List shows it
+	}
+	_, asked := st.wants[l.ShardID]
+	delete(st.wants, l.ShardID)
+	switch {
+	case l.Owner != "" && l.Owner != p.WorkerID:
+		p.Metrics.LeaseTakeovers.WithLabelValues(p.Name).Inc()
+		p.Log.Info("took a lease over", zap.String("shard_id", l.ShardID), zap.String("previous_owner", l.Owner))
+	case asked && l.Owner == p.WorkerID:
+		p.Metrics.LeaseTakeovers.WithLabelValues(p.Name).Inc()
+		p.Log.Info("took a lease handed over on request", zap.String("shard_id", l.ShardID))
+	}
+	p.start(ctx, st, held, at)
+	return true
+}
+
+// start runs a shard worker for a lease just taken at takenAt.
+func (p *Pipeline) start(ctx context.Context, st *state, held *checkpoint.Held, takenAt time.Time) {
+	l := held.Lease()
 	wctx, cancel := context.WithCancel(ctx)
-	w := &shardWorker{id: s.ID, held: held, stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
-	st.running[s.ID] = w
+	w := &shardWorker{id: l.ShardID, held: held, stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	f := newFence(held, cancel, p.fenceTrust(), time.Now)
+	f.confirm(takenAt)
+	st.running[w.id], st.fences[w.id] = w, f
 	start := startPosition(l, p.Config.Source.StartingPosition)
-	p.Log.Info("reading shard", zap.String("shard_id", s.ID), zap.Stringer("from", start))
-	wg.Add(1)
+	p.Log.Info("reading shard", zap.String("shard_id", w.id), zap.Stringer("from", start))
+	stream := st.stream
+	st.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer st.wg.Done()
 		defer cancel()
-		p.runShard(wctx, w, start, l.Checkpoint, st.stream)
+		p.runShard(withFence(wctx, f), w, start, l.Checkpoint, stream)
 		if w.finished {
 			select {
-			case finished <- w.id:
+			case st.finished <- w.id:
+			case <-st.stop: // the loop is shutting down and no longer starts children
 			case <-ctx.Done():
 			}
 		}
+		select {
+		case st.ended <- struct{}{}:
+		default: // the loop has a wake-up pending already
+		}
 	}()
+}
+
+// fenceTrust is how long a confirmed lease is trusted before a sink call without renewing it first.
+func (p *Pipeline) fenceTrust() time.Duration {
+	if d := p.LeaseDuration - p.RenewInterval; d > 0 {
+		return d
+	}
+	return p.LeaseDuration / 2
 }
 
 // startPosition is where a shard's reading starts: after its checkpoint; else LATEST for a shard the
@@ -385,49 +542,102 @@ func startPosition(l checkpoint.Lease, _ config.StartingPosition) shards.Positio
 	}
 }
 
-// renew renews every held lease; a worker whose lease was taken is stopped at once.
+// renew renews every held lease, in parallel; a worker whose lease was taken is stopped at once.
 func (p *Pipeline) renew(ctx context.Context, st *state) {
+	var (
+		g    errgroup.Group
+		mu   sync.Mutex
+		lost []string
+	)
+	g.SetLimit(renewConcurrency)
 	for id, w := range st.running {
-		owned, err := w.held.Renew(ctx)
-		if err != nil {
-			p.Log.Warn("renewing a lease failed; retrying at the next tick", zap.String("shard_id", id), zap.Error(err))
-			continue
-		}
-		if !owned {
-			p.Log.Warn("lease lost to another worker; stopping the shard", zap.String("shard_id", id))
-			w.cancel()
-			<-w.done
-			delete(st.running, id)
-		}
+		f := st.fences[id]
+		g.Go(func() error {
+			at := time.Now()
+			owned, err := w.held.Renew(ctx)
+			switch {
+			case err != nil:
+				p.Log.Warn("renewing a lease failed; retrying at the next tick", zap.String("shard_id", id), zap.Error(err))
+			case owned:
+				f.confirm(at)
+			default:
+				mu.Lock()
+				lost = append(lost, id)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every renewal reports its own error
+	for _, id := range lost {
+		p.Log.Warn("lease lost to another worker; stopping the shard", zap.String("shard_id", id))
+		st.running[id].cancel()
+	}
+	for _, id := range lost {
+		<-st.running[id].done
+		p.forget(st, id)
 	}
 }
 
-// reap forgets workers that ended; a worker that failed is started again by startReady if its
-// lease is still ours.
-func (p *Pipeline) reap(st *state) {
+// reap forgets workers that ended and hands over the leases drained for a handoff; a worker that
+// failed is started again by balance if its lease is still ours.
+func (p *Pipeline) reap(ctx context.Context, st *state) {
 	for id, w := range st.running {
 		select {
 		case <-w.done:
 		default:
 			continue
 		}
-		delete(st.running, id)
+		to, handing := st.handoffs[id]
+		p.forget(st, id)
 		if w.err != nil && !errors.Is(w.err, context.Canceled) {
 			p.Log.Warn("shard worker stopped", zap.String("shard_id", id), zap.Error(w.err))
 		}
+		if !handing || w.finished {
+			continue
+		}
+		ok, err := w.held.Handoff(ctx, to)
+		switch {
+		case err != nil:
+			p.Log.Warn("handing a lease over failed; it is resumed and handed over again", zap.String("shard_id", id), zap.String("to", to), zap.Error(err))
+		case ok:
+			p.Log.Info("handed a lease over", zap.String("shard_id", id), zap.String("to", to),
+				zap.String("checkpoint", w.held.Lease().Checkpoint))
+		default:
+			p.Log.Warn("lease lost to another worker before its handoff", zap.String("shard_id", id))
+		}
 	}
+	p.Metrics.LeasesOwned.WithLabelValues(p.Name).Set(float64(len(st.running)))
 }
 
-// shutdown stops every worker gracefully, then releases their leases so that other workers take
-// them at once rather than after lease_duration.
+func (p *Pipeline) forget(st *state, id string) {
+	delete(st.running, id)
+	delete(st.fences, id)
+	delete(st.handoffs, id)
+}
+
+// shutdown stops every worker gracefully, then releases their leases (or hands over the ones asked
+// for) so that other workers take them at once rather than after lease_duration, and removes this
+// worker's heartbeat item so that the others count one worker less at once.
 func (p *Pipeline) shutdown(ctx context.Context, st *state) {
 	p.stopAll(st, false)
 	for id, w := range st.running {
 		if w.finished {
 			continue
 		}
-		if _, err := w.held.Release(ctx); err != nil {
+		var err error
+		if to, ok := st.handoffs[id]; ok {
+			_, err = w.held.Handoff(ctx, to)
+		} else {
+			_, err = w.held.Release(ctx)
+		}
+		if err != nil {
 			p.Log.Warn("releasing a lease failed; it expires after lease_duration", zap.String("shard_id", id), zap.Error(err))
+		}
+	}
+	if st.heartbeat > 0 {
+		if _, err := p.Store.DeleteWorker(ctx, checkpoint.Worker{Pipeline: p.Name, ID: p.WorkerID, Counter: st.heartbeat}); err != nil {
+			p.Log.Warn("removing this worker's item failed; others count it until it expires", zap.Error(err))
 		}
 	}
 	p.Log.Info("pipeline stopped; leases released", zap.Int("leases", len(st.running)))
@@ -437,10 +647,10 @@ func (p *Pipeline) shutdown(ctx context.Context, st *state) {
 
 // stopAll stops every worker in parallel and waits: gracefully (close stop) or at once (cancel).
 func (p *Pipeline) stopAll(st *state, now bool) {
-	for _, w := range st.running {
+	for id, w := range st.running {
 		if now {
 			w.cancel()
-		} else {
+		} else if _, draining := st.handoffs[id]; !draining { // a draining worker's stop is closed already
 			close(w.stop)
 		}
 	}

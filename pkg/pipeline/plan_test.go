@@ -1,0 +1,406 @@
+package pipeline
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/poller-dev/poller/pkg/checkpoint"
+)
+
+// leasesOf returns n leases shard-00..: owners[i] owns the i-th (missing or "": free).
+func leasesOf(n int, owners ...string) []checkpoint.Lease {
+	out := make([]checkpoint.Lease, n)
+	for i := range out {
+		out[i] = checkpoint.Lease{ShardID: fmt.Sprintf("shard-%02d", i), Counter: 1}
+		if i < len(owners) {
+			out[i].Owner = owners[i]
+		}
+	}
+	return out
+}
+
+// owned returns k copies of w, for leasesOf.
+func owned(w string, k int) []string { return slices.Repeat([]string{w}, k) }
+
+func allReady(leases []checkpoint.Lease) map[string]bool {
+	m := map[string]bool{}
+	for _, l := range leases {
+		m[l.ShardID] = true
+	}
+	return m
+}
+
+func runningOf(leases []checkpoint.Lease, me string) map[string]bool {
+	m := map[string]bool{}
+	for _, l := range leases {
+		if l.Owner == me {
+			m[l.ShardID] = true
+		}
+	}
+	return m
+}
+
+func ids(leases []checkpoint.Lease) []string {
+	out := []string{}
+	for _, l := range leases {
+		out = append(out, l.ShardID)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestPlan(t *testing.T) {
+	type want struct {
+		workers, target int
+		resume          []string
+		takeUpTo        int
+		takeFrom        int // how many candidates Take lists
+		wantFrom        string
+		wants           int
+		steal           []string
+		handoff         []handoff
+	}
+	tests := []struct {
+		name string
+		in   func() planInput
+		want want
+	}{
+		{
+			name: "a lone worker takes every free lease",
+			in: func() planInput {
+				ls := leasesOf(32)
+				return planInput{Me: "a", Leases: ls, Ready: allReady(ls), Live: []string{"a"}}
+			},
+			want: want{workers: 1, target: 32, takeUpTo: 32, takeFrom: 32},
+		},
+		{
+			name: "three workers starting on 32 free leases each take at most ceil(32/3) = 11",
+			in: func() planInput {
+				ls := leasesOf(32)
+				return planInput{Me: "a", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b", "c"}}
+			},
+			want: want{workers: 3, target: 11, takeUpTo: 11, takeFrom: 32},
+		},
+		{
+			name: "a worker at its fair share takes nothing, even with free leases left",
+			in: func() planInput {
+				ls := leasesOf(32, append(owned("a", 11), owned("b", 11)...)...)
+				return planInput{Me: "a", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b", "c"}, Running: runningOf(ls, "a")}
+			},
+			want: want{workers: 3, target: 11},
+		},
+		{
+			name: "a newcomer asks the most loaded worker for two leases when nothing is free",
+			in: func() planInput {
+				ls := leasesOf(32, append(owned("a", 20), owned("b", 12)...)...)
+				return planInput{Me: "c", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b", "c"}, MaxWants: 2}
+			},
+			want: want{workers: 3, target: 11, takeUpTo: 11, wantFrom: "a", wants: 2},
+		},
+		{
+			name: "a worker one lease below the most loaded does not ask: 11, 11, 10 is balanced",
+			in: func() planInput {
+				ls := leasesOf(32, append(append(owned("a", 11), owned("b", 11)...), owned("c", 10)...)...)
+				return planInput{Me: "c", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b", "c"}, Running: runningOf(ls, "c"), MaxWants: 2}
+			},
+			want: want{workers: 3, target: 11, takeUpTo: 1},
+		},
+		{
+			name: "ten leases over four workers move from 3, 3, 3, 1 to 3, 3, 2, 2",
+			in: func() planInput {
+				ls := leasesOf(10, append(append(append(owned("a", 3), owned("b", 3)...), owned("c", 3)...), "d")...)
+				return planInput{Me: "d", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b", "c", "d"}, Running: runningOf(ls, "d"), MaxWants: 2}
+			},
+			want: want{workers: 4, target: 3, takeUpTo: 2, wantFrom: "a", wants: 1},
+		},
+		{
+			name: "requests already made count for the requester, so they are not made again",
+			in: func() planInput {
+				ls := leasesOf(32, append(owned("a", 21), owned("b", 11)...)...)
+				for i := range 10 {
+					ls[i].WantedBy = "c"
+				}
+				return planInput{Me: "c", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b", "c"}, MaxWants: 2}
+			},
+			want: want{workers: 3, target: 11, takeUpTo: 1},
+		},
+		{
+			name: "a request by a worker that is not live does not count, and its lease may be asked for again",
+			in: func() planInput {
+				ls := leasesOf(32, owned("a", 32)...)
+				for i := range 32 {
+					ls[i].WantedBy = "gone"
+				}
+				return planInput{Me: "c", Leases: ls, Ready: allReady(ls), Live: []string{"a", "c"}, MaxWants: 2}
+			},
+			want: want{workers: 2, target: 16, takeUpTo: 16, wantFrom: "a", wants: 2},
+		},
+		{
+			name: "expired leases are taken first, and their owner no longer counts as a worker",
+			in: func() planInput {
+				ls := leasesOf(32, append(append(owned("a", 11), owned("b", 11)...), owned("dead", 10)...)...)
+				expired := map[string]bool{}
+				for _, l := range ls[22:] {
+					expired[l.ShardID] = true
+				}
+				return planInput{Me: "a", Leases: ls, Ready: allReady(ls), Expired: expired,
+					Live: []string{"a", "b", "dead"}, Running: runningOf(ls, "a"), MaxWants: 2}
+			},
+			want: want{workers: 2, target: 16, takeUpTo: 5, takeFrom: 10},
+		},
+		{
+			name: "an owner hands a running lease over to the live worker that asked",
+			in: func() planInput {
+				ls := leasesOf(4, owned("a", 4)...)
+				ls[1].WantedBy = "b"
+				return planInput{Me: "a", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b"}, Running: runningOf(ls, "a")}
+			},
+			want: want{workers: 2, target: 2, handoff: []handoff{{ShardID: "shard-01", To: "b"}}},
+		},
+		{
+			name: "an owner ignores a request from a worker that is not live",
+			in: func() planInput {
+				ls := leasesOf(4, owned("a", 4)...)
+				ls[1].WantedBy = "gone"
+				return planInput{Me: "a", Leases: ls, Ready: allReady(ls), Live: []string{"a"}, Running: runningOf(ls, "a")}
+			},
+			want: want{workers: 1, target: 4},
+		},
+		{
+			name: "a lease handed over to this worker is resumed, whatever the fair share",
+			in: func() planInput {
+				ls := leasesOf(4, "a", "a", "b", "b")
+				return planInput{Me: "b", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b"}, Running: map[string]bool{"shard-02": true}}
+			},
+			want: want{workers: 2, target: 2, resume: []string{"shard-03"}},
+		},
+		{
+			name: "a lease asked for over lease_duration ago and still run by its owner is stolen",
+			in: func() planInput {
+				ls := leasesOf(4, owned("a", 4)...)
+				ls[0].WantedBy, ls[1].WantedBy = "b", "b"
+				return planInput{Me: "b", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b"},
+					Overdue: map[string]bool{"shard-00": true}}
+			},
+			want: want{workers: 2, target: 2, steal: []string{"shard-00"}},
+		},
+		{
+			name: "children waiting for their parent and finished leases are neither counted nor taken",
+			in: func() planInput {
+				ls := leasesOf(6, "a", "a")
+				ls[2].Finished, ls[3].Finished = true, true
+				ready := allReady(ls)
+				delete(ready, "shard-04")
+				delete(ready, "shard-05")
+				return planInput{Me: "b", Leases: ls, Ready: ready, Live: []string{"a", "b"}, MaxWants: 2}
+			},
+			want: want{workers: 2, target: 1, takeUpTo: 1, wantFrom: "a", wants: 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := plan(tt.in())
+			wantFrom := ""
+			for _, l := range got.Want {
+				if wantFrom != "" && l.Owner != wantFrom {
+					t.Errorf("Plan().Want asks %s and %s, want one worker asked", wantFrom, l.Owner)
+				}
+				wantFrom = l.Owner
+			}
+			steal := ids(got.Steal)
+			resume := ids(got.Resume)
+			if got.Workers != tt.want.workers || got.Target != tt.want.target || got.TakeUpTo != tt.want.takeUpTo ||
+				len(got.Take) != tt.want.takeFrom || wantFrom != tt.want.wantFrom || len(got.Want) != tt.want.wants ||
+				!slices.Equal(steal, append([]string{}, tt.want.steal...)) || !slices.Equal(resume, append([]string{}, tt.want.resume...)) ||
+				!slices.Equal(got.Handoff, tt.want.handoff) {
+				t.Errorf("Plan() = workers %d target %d, resume %v, take %d of %d, want %d from %q, steal %v, handoff %v;\n"+
+					"want workers %d target %d, resume %v, take %d of %d, want %d from %q, steal %v, handoff %v",
+					got.Workers, got.Target, resume, got.TakeUpTo, len(got.Take), len(got.Want), wantFrom, steal, got.Handoff,
+					tt.want.workers, tt.want.target, tt.want.resume, tt.want.takeUpTo, tt.want.takeFrom, tt.want.wants, tt.want.wantFrom, tt.want.steal, tt.want.handoff)
+			}
+		})
+	}
+}
+
+// fleet simulates workers that all plan from the same snapshot of the lease table each round and
+// then write at once, in random order, with the table's conditions: a take needs the counter it saw,
+// a request needs the owner and request it saw, and a handoff lands at the end of the round (the
+// owner drains first).
+type fleet struct {
+	leases  []checkpoint.Lease
+	workers []string
+	rng     *rand.Rand
+}
+
+// round runs one round and returns how many leases changed owner or were asked for.
+func (f *fleet) round(t *testing.T) int {
+	snap := slices.Clone(f.leases)
+	ready := allReady(snap)
+	byID := map[string]int{}
+	for i, l := range f.leases {
+		byID[l.ShardID] = i
+	}
+	moves := 0
+	var handoffs []handoff
+	order := slices.Clone(f.workers)
+	f.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	for _, w := range order {
+		pl := plan(planInput{Me: w, Leases: snap, Ready: ready, Live: f.workers, Running: runningOf(snap, w), MaxWants: maxWantsPerRound})
+		if len(pl.Resume) > 0 || len(pl.Steal) > 0 {
+			t.Fatalf("%s: Plan() = resume %v, steal %v; the simulation runs what it owns and never lets a request wait", w, pl.Resume, pl.Steal)
+		}
+		handoffs = append(handoffs, pl.Handoff...)
+		for i, taken := 0, 0; i < len(pl.Take) && taken < pl.TakeUpTo; i++ {
+			cur := &f.leases[byID[pl.Take[i].ShardID]]
+			if cur.Counter == pl.Take[i].Counter {
+				cur.Owner, cur.WantedBy = w, ""
+				cur.Counter++
+				taken++
+				moves++
+			}
+		}
+		for _, l := range pl.Want {
+			cur := &f.leases[byID[l.ShardID]]
+			if cur.Owner == l.Owner && cur.WantedBy == l.WantedBy {
+				cur.WantedBy = w
+				moves++
+			}
+		}
+	}
+	for _, h := range handoffs {
+		cur := &f.leases[byID[h.ShardID]]
+		cur.Owner, cur.WantedBy = h.To, ""
+		cur.Counter++
+		moves++
+	}
+	return moves
+}
+
+func (f *fleet) loads() map[string]int {
+	m := map[string]int{}
+	for _, w := range f.workers {
+		m[w] = 0
+	}
+	for _, l := range f.leases {
+		m[l.Owner]++
+	}
+	return m
+}
+
+// TestPlanConverges: fleets that grow and shrink reach loads within one of each other in a few
+// rounds, and then no lease changes hands.
+func TestPlanConverges(t *testing.T) {
+	workers := func(n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf("w%d", i))
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		shards    int
+		before    int // workers holding the leases evenly at the start (0: all free)
+		after     int // workers from then on; the ones removed released their leases
+		maxRounds int
+	}{
+		{name: "three workers share 32 free leases", shards: 32, after: 3, maxRounds: 3},
+		{name: "one worker with 32 leases is joined by two", shards: 32, before: 1, after: 3, maxRounds: 10},
+		{name: "one worker with 32 leases is joined by three", shards: 32, before: 1, after: 4, maxRounds: 10},
+		{name: "four workers drop to two", shards: 32, before: 4, after: 2, maxRounds: 3},
+		{name: "two workers grow to seven on ten leases", shards: 10, before: 2, after: 7, maxRounds: 10},
+		{name: "two hundred leases move from one worker to ten", shards: 200, before: 1, after: 10, maxRounds: 20},
+	}
+	for _, tt := range tests {
+		for seed := range uint64(10) {
+			f := &fleet{leases: leasesOf(tt.shards), workers: workers(tt.after), rng: rand.New(rand.NewPCG(seed, 1))}
+			if tt.before > 0 {
+				for i := range f.leases {
+					f.leases[i].Owner = fmt.Sprintf("w%d", i%tt.before)
+				}
+			}
+			for i := range f.leases {
+				if f.leases[i].Owner != "" && !slices.Contains(f.workers, f.leases[i].Owner) {
+					f.leases[i].Owner = "" // released on a clean stop
+				}
+			}
+			rounds := 0
+			for f.round(t) > 0 {
+				rounds++
+				if rounds > tt.maxRounds {
+					t.Fatalf("%s (seed %d): still moving after %d rounds, loads %v", tt.name, seed, rounds, f.loads())
+				}
+			}
+			for range 10 {
+				if moves := f.round(t); moves != 0 {
+					t.Fatalf("%s (seed %d): %d leases moved or were asked for after the fleet had settled", tt.name, seed, moves)
+				}
+			}
+			lo, hi := tt.shards/tt.after, (tt.shards+tt.after-1)/tt.after
+			for w, n := range f.loads() {
+				if n < lo || n > hi {
+					t.Errorf("%s (seed %d): %s holds %d leases, want %d..%d (loads %v)", tt.name, seed, w, n, lo, hi, f.loads())
+				}
+			}
+		}
+	}
+}
+
+func TestDeletable(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	old := now.Add(-finishedRetention - time.Minute)
+	tests := []struct {
+		name   string
+		leases []checkpoint.Lease
+		listed []string
+		want   []string
+	}{
+		{
+			name: "a finished parent gone from the stream, past retention, with running children, is deleted",
+			leases: []checkpoint.Lease{
+				{ShardID: "p", Finished: true, UpdatedAt: old},
+				{ShardID: "c1", Parents: []string{"p"}, Owner: "w"},
+				{ShardID: "c2", Parents: []string{"p"}, Checkpoint: "5"},
+			},
+			listed: []string{"c1", "c2"},
+			want:   []string{"p"},
+		},
+		{
+			name: "a finished parent whose child has not started is kept",
+			leases: []checkpoint.Lease{
+				{ShardID: "p", Finished: true, UpdatedAt: old},
+				{ShardID: "c1", Parents: []string{"p"}, Owner: "w"},
+				{ShardID: "c2", Parents: []string{"p"}},
+			},
+			listed: []string{"c1", "c2"},
+		},
+		{
+			name:   "a finished shard the stream still lists is kept, or it would get a new lease and be read again",
+			leases: []checkpoint.Lease{{ShardID: "p", Finished: true, UpdatedAt: old}},
+			listed: []string{"p"},
+		},
+		{
+			name:   "a finished shard within the stream's retention is kept",
+			leases: []checkpoint.Lease{{ShardID: "p", Finished: true, UpdatedAt: now.Add(-23 * time.Hour)}},
+		},
+		{
+			name:   "an unfinished lease is never deleted",
+			leases: []checkpoint.Lease{{ShardID: "p", UpdatedAt: old}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			listed := map[string]bool{}
+			for _, id := range tt.listed {
+				listed[id] = true
+			}
+			if got := ids(deletable(tt.leases, listed, now, finishedRetention)); !slices.Equal(got, append([]string{}, tt.want...)) {
+				t.Errorf("deletable() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
