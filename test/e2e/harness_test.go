@@ -54,7 +54,9 @@ type received struct {
 	Seq     string
 	EventID string
 	Key     string
-	Batch   int // which sink call
+	Batch   int       // which sink call
+	From    string    // the call's X-Poller header (set per process with pipelineConfig.SinkExtra)
+	At      time.Time // when the call arrived
 }
 
 // sink is an http sink that records every record it accepts. Delay slows each call down.
@@ -83,6 +85,7 @@ func newSink(t *testing.T) *sink {
 }
 
 func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), 400)
@@ -121,7 +124,8 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	s.calls++
 	for _, rec := range ev.Records {
-		s.recs = append(s.recs, received{Seq: rec.Change.SequenceNumber, EventID: rec.EventID, Key: keyOf(rec), Batch: s.calls})
+		s.recs = append(s.recs, received{Seq: rec.Change.SequenceNumber, EventID: rec.EventID, Key: keyOf(rec), Batch: s.calls,
+			From: r.Header.Get("X-Poller"), At: at})
 	}
 }
 
@@ -261,6 +265,8 @@ type pipelineConfig struct {
 	RenewInterval string
 	Extra         string // more pipeline keys, indented by 4 spaces
 	Port          int    // of /metrics; 0 picks a free one
+	LeaseTable    string // default poller-leases
+	SinkExtra     string // more sink keys, indented by 6 spaces
 }
 
 func (c pipelineConfig) yaml(t *testing.T) string {
@@ -277,11 +283,14 @@ func (c pipelineConfig) yaml(t *testing.T) string {
 	if c.Port == 0 {
 		c.Port = freePort(t)
 	}
+	if c.LeaseTable == "" {
+		c.LeaseTable = "poller-leases"
+	}
 	return fmt.Sprintf(`aws:
   region: us-east-1
   endpoint_url: %s
 leases:
-  table: poller-leases
+  table: %s
   lease_duration: %s
   renew_interval: %s
 server:
@@ -296,7 +305,7 @@ pipelines:
 %s    sink:
       type: http
       url: %s
-`, c.Endpoint, c.LeaseDuration, c.RenewInterval, c.Port, source, c.BatchSize, c.Extra, c.SinkURL)
+%s`, c.Endpoint, c.LeaseTable, c.LeaseDuration, c.RenewInterval, c.Port, source, c.BatchSize, c.Extra, c.SinkURL, c.SinkExtra)
 }
 
 func dynamo(endpoint string) *dynamodb.Client {
