@@ -1,0 +1,308 @@
+// Package bench measures poller against DynamoDB Local: how fast it drains a backlog beside a bare
+// GetRecords loop on the same stream, and the latency from a write to its arrival at an http sink.
+// It runs only with -bench (scripts/bench.sh), against a poller binary built without -race.
+//
+//	go test -run '^$' -bench . -benchtime 1x ./test/bench
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+
+	"github.com/poller-dev/poller/internal/testenv"
+)
+
+var pollerBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		os.Exit(m.Run()) // plain go test: nothing to build
+	}
+	dir, err := os.MkdirTemp("", "poller-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pollerBin = filepath.Join(dir, "poller")
+	build := exec.Command("go", "build", "-o", pollerBin, "../../cmd/poller")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build poller:", err)
+		os.Exit(1)
+	}
+	code := testenv.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const backlog = 20_000
+
+// setup starts a fresh DynamoDB Local (its first table is fast: see dynamodb-local.md), creates a
+// table with a stream and writes n items of about 100 bytes.
+func setup(b *testing.B, n int) (endpoint, table string) {
+	b.Helper()
+	endpoint = testenv.NewDynamoDBLocal(b)
+	db := client(endpoint)
+	table = "Bench"
+	ctx := context.Background()
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(table),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+		StreamSpecification:  &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pad := strings.Repeat("x", 60)
+	for i := 0; i < n; i += 25 {
+		var reqs []types.WriteRequest
+		for j := i; j < min(i+25, n); j++ {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+				"pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("item-%06d", j)}, "pad": &types.AttributeValueMemberS{Value: pad},
+			}}})
+		}
+		in := map[string][]types.WriteRequest{table: reqs}
+		for len(in[table]) > 0 {
+			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: in})
+			if err != nil {
+				b.Fatal(err)
+			}
+			in = out.UnprocessedItems
+		}
+	}
+	return endpoint, table
+}
+
+func client(endpoint string) *dynamodb.Client {
+	return dynamodb.NewFromConfig(testenv.AWSConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
+}
+
+// bareDrain reads the whole stream with a plain GetRecords loop and returns records per second.
+func bareDrain(b *testing.B, endpoint, table string, want int) float64 {
+	ctx := context.Background()
+	desc, err := client(endpoint).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := dynamodbstreams.NewFromConfig(testenv.AWSConfig(), func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	ds, err := st.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: desc.Table.LatestStreamArn})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	read := 0
+	for _, sh := range ds.StreamDescription.Shards {
+		it, err := st.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{StreamArn: desc.Table.LatestStreamArn, ShardId: sh.ShardId, ShardIteratorType: "TRIM_HORIZON"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for iter := it.ShardIterator; iter != nil && read < want; {
+			out, err := st.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(1000)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			read += len(out.Records)
+			iter = out.NextShardIterator
+		}
+	}
+	if read < want {
+		b.Fatalf("bare loop read %d records, want %d", read, want)
+	}
+	return float64(read) / time.Since(start).Seconds()
+}
+
+// sink counts records and keeps their arrival times.
+type sink struct {
+	mu       sync.Mutex
+	n        int
+	first    time.Time
+	last     time.Time
+	latency  []time.Duration // for records carrying sent_ns
+	received chan struct{}
+}
+
+func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	now := time.Now()
+	// Counting records by a marker keeps the sink cheap (it shares the machine with poller); only
+	// the latency benchmark's small events are decoded.
+	n := bytes.Count(body, []byte(`"eventSource":"aws:dynamodb"`))
+	var lat []time.Duration
+	if bytes.Contains(body, []byte("sent_ns")) {
+		var ev events.DynamoDBEvent
+		if err := json.Unmarshal(body, &ev); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		for _, rec := range ev.Records {
+			if v, ok := rec.Change.NewImage["sent_ns"]; ok {
+				ns, _ := strconv.ParseInt(v.Number(), 10, 64)
+				lat = append(lat, now.Sub(time.Unix(0, ns)))
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == 0 {
+		s.first = now
+	}
+	s.n += n
+	s.last = now
+	s.latency = append(s.latency, lat...)
+	select {
+	case s.received <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// runPoller starts the binary on table with the sink; stop it with the returned func.
+func runPoller(b *testing.B, endpoint, table, sinkURL string, batchSize int) func() {
+	b.Helper()
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := fmt.Sprintf(`aws: {region: us-east-1, endpoint_url: %s}
+leases: {table: poller-leases-%d}
+server: {listen: "127.0.0.1:%d"}
+log: {level: warn}
+pipelines:
+  - name: bench
+    source: {table: %s}
+    batch_size: %d
+    sink: {type: http, url: %s}
+`, endpoint, time.Now().UnixNano(), port, table, batchSize, sinkURL)
+	path := filepath.Join(b.TempDir(), "poller.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(pollerBin, "run", "--config", path)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+}
+
+func waitCount(b *testing.B, s *sink, n int, timeout time.Duration) {
+	deadline := time.After(timeout)
+	for s.count() < n {
+		select {
+		case <-s.received:
+		case <-deadline:
+			b.Fatalf("sink got %d of %d records within %s", s.count(), n, timeout)
+		}
+	}
+}
+
+// BenchmarkDrain drains a backlog of 20,000 records: first with a bare GetRecords loop (once to warm
+// DynamoDB Local's JVM, once measured), then with poller (batch_size 100, Lambda's default, and 1000)
+// on the same stream, to an http sink. "records/s" counts from the first delivery to the last;
+// "incl_startup" from the process start.
+func BenchmarkDrain(b *testing.B) {
+	for range b.N {
+		endpoint, table := setup(b, backlog)
+		bareDrain(b, endpoint, table, backlog) // warms DynamoDB Local's JVM, so both are measured warm
+		b.ReportMetric(bareDrain(b, endpoint, table, backlog), "bare_records/s")
+		for _, bs := range []int{100, 1000} {
+			s := &sink{received: make(chan struct{}, 1)}
+			srv := httptest.NewServer(s)
+			start := time.Now()
+			stop := runPoller(b, endpoint, table, srv.URL, bs)
+			waitCount(b, s, backlog, 5*time.Minute)
+			total := time.Since(start)
+			stop()
+			srv.Close()
+			s.mu.Lock()
+			steady := float64(s.n) / s.last.Sub(s.first).Seconds()
+			s.mu.Unlock()
+			b.ReportMetric(steady, fmt.Sprintf("poller_batch%d_records/s", bs))
+			b.ReportMetric(float64(backlog)/total.Seconds(), fmt.Sprintf("poller_batch%d_incl_startup_records/s", bs))
+		}
+	}
+}
+
+// BenchmarkLatency writes one item every 50 ms for 15 s while poller runs at the default 250 ms poll
+// interval, and reports the write-to-sink latency percentiles (the writer's clock and the sink's are
+// the same machine's).
+func BenchmarkLatency(b *testing.B) {
+	for range b.N {
+		endpoint, table := setup(b, 0)
+		s := &sink{received: make(chan struct{}, 1)}
+		srv := httptest.NewServer(s)
+		stop := runPoller(b, endpoint, table, srv.URL, 100)
+		db := client(endpoint)
+		ctx := context.Background()
+		// Warm up: the first record proves poller is polling.
+		warm := func(i int) {
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+				"pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("w-%d", i)},
+			}})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		warm(0)
+		waitCount(b, s, 1, time.Minute)
+		const writes = 300
+		tick := time.NewTicker(50 * time.Millisecond)
+		for i := range writes {
+			<-tick.C
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+				"pk":      &types.AttributeValueMemberS{Value: fmt.Sprintf("l-%d", i)},
+				"sent_ns": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().UnixNano(), 10)},
+			}})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		tick.Stop()
+		waitCount(b, s, writes+1, time.Minute)
+		stop()
+		srv.Close()
+		s.mu.Lock()
+		lat := slices.Clone(s.latency)
+		s.mu.Unlock()
+		slices.Sort(lat)
+		pct := func(p float64) float64 { return lat[int(p*float64(len(lat)-1))].Seconds() * 1000 }
+		b.ReportMetric(pct(0.50), "p50_ms")
+		b.ReportMetric(pct(0.99), "p99_ms")
+		b.ReportMetric(lat[len(lat)-1].Seconds()*1000, "max_ms")
+	}
+}
