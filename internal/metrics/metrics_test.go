@@ -1,0 +1,90 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestIteratorAgeIsTheLargestOverAPipelinesShards(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	a, stopA := m.TrackShard("p", "shard-a")
+	b, stopB := m.TrackShard("p", "shard-b")
+	other, stopOther := m.TrackShard("q", "shard-c")
+	defer stopOther()
+	now := time.Now()
+	a.Set(now.Add(-5 * time.Second))
+	b.Set(now.Add(-90 * time.Second))
+	other.Set(time.Time{}) // caught up
+
+	age := func(pipeline string) float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "poller_iterator_age_seconds" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == pipeline {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		t.Fatalf("no poller_iterator_age_seconds for pipeline %s", pipeline)
+		return 0
+	}
+	if got := age("p"); got < 90 || got > 100 {
+		t.Errorf("age(p) = %v, want about 90 (the older of its two shards)", got)
+	}
+	if got := age("q"); got != 0 {
+		t.Errorf("age(q) = %v, want 0 for a caught-up shard", got)
+	}
+	stopB()
+	if got := age("p"); got < 5 || got > 15 {
+		t.Errorf("age(p) after its oldest shard stopped = %v, want about 5", got)
+	}
+	stopA()
+}
+
+func TestEveryContractMetricIsRegistered(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	// Touch each vector once so it is gathered.
+	m.RecordsPolled.WithLabelValues("p")
+	m.RecordsFilteredOut.WithLabelValues("p")
+	m.RecordsDelivered.WithLabelValues("p")
+	m.RecordsDropped.WithLabelValues("p", "max_age")
+	m.SinkInvocations.WithLabelValues("p", "ok")
+	m.SinkDuration.WithLabelValues("p").Observe(0.1)
+	m.BatchBisects.WithLabelValues("p")
+	m.GetRecords.WithLabelValues("p", "ok")
+	m.LeasesOwned.WithLabelValues("p")
+	m.LeaseTakeovers.WithLabelValues("p")
+	m.Checkpoints.WithLabelValues("p", "ok")
+	m.EndToEndLatency.WithLabelValues("p").Observe(0.1)
+	_, stop := m.TrackShard("p", "s")
+	defer stop()
+	names := []string{"poller_records_polled_total", "poller_records_filtered_out_total", "poller_records_delivered_total",
+		"poller_records_dropped_total", "poller_sink_invocations_total", "poller_sink_duration_seconds", "poller_batch_bisects_total",
+		"poller_getrecords_total", "poller_iterator_age_seconds", "poller_leases_owned", "poller_lease_takeovers_total",
+		"poller_checkpoints_total", "poller_end_to_end_latency_seconds"}
+	n, err := testutil.GatherAndCount(reg, names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(names) {
+		mfs, _ := reg.Gather()
+		var got []string
+		for _, mf := range mfs {
+			got = append(got, mf.GetName())
+		}
+		t.Errorf("gathered %d of the contract's %d metrics: %s", n, len(names), strings.Join(got, ", "))
+	}
+}

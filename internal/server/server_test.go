@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "poller_test_total", Help: "a test counter"})
+	reg.MustRegister(c)
+	c.Add(3)
+	ready := &Readiness{}
+	ready.Set(false, "starting")
+	srv, err := New("127.0.0.1:0", reg, ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v after cancel, want nil", err)
+		}
+	}()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + srv.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	tests := []struct {
+		name       string
+		setup      func()
+		path       string
+		wantStatus int
+		wantBody   string
+	}{
+		{name: "healthz answers while starting", path: "/healthz", wantStatus: 200, wantBody: "ok"},
+		{name: "readyz is 503 with the reason while starting", path: "/readyz", wantStatus: 503, wantBody: "starting"},
+		{name: "readyz is 200 once ready", setup: func() { ready.Set(true, "ready") }, path: "/readyz", wantStatus: 200, wantBody: "ready"},
+		{name: "readyz turns 503 while draining", setup: func() { ready.Set(false, "shutting down") }, path: "/readyz", wantStatus: 503, wantBody: "shutting down"},
+		{name: "metrics serves the injected registry", path: "/metrics", wantStatus: 200, wantBody: "poller_test_total 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.setup != nil {
+				tt.setup()
+			}
+			status, body := get(tt.path)
+			if status != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
+				t.Errorf("GET %s = %d %q, want %d with %q", tt.path, status, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+}
