@@ -15,6 +15,11 @@ import (
 // Lambda's documented behaviour for a DynamoDB Streams event source mapping, or, where AWS is
 // silent, the decision written next to it (and in DESIGN.md, "Failure semantics").
 
+// ErrNotInvoked marks a sink call that gave up before the batch was sent (for instance a check
+// that the shard's lease is still held, made before each call). Wrap it into such an error: the
+// policy then retries the batch like a throttle, without using up retry attempts or bisecting.
+var ErrNotInvoked = errors.New("batch not sent to the sink")
+
 // outcomeKind is what one sink call came to.
 type outcomeKind int
 
@@ -46,7 +51,7 @@ type outcome struct {
 //     unless ReportBatchItemFailures is on, so without rbif it is complete success. With rbif, the
 //     lowest reported record is where the batch failed; a report naming no record of the batch is a
 //     failure of the whole batch (Lambda leaves this undocumented; LocalStack fails the batch).
-//   - A refused connection or an HTTP 429 is callNotInvoked (see there).
+//   - ErrNotInvoked, a refused connection or an HTTP 429 is callNotInvoked (see there).
 //   - Anything else is a function error.
 func classify(err error, recs []events.DynamoDBEventRecord, rbif bool) outcome {
 	if err == nil {
@@ -67,11 +72,14 @@ func classify(err error, recs []events.DynamoDBEventRecord, rbif bool) outcome {
 	return outcome{kind: callFailed}
 }
 
-// notInvoked reports whether a sink error proves the batch never reached the handler: the TCP
-// connection could not be made, or the endpoint answered 429 Too Many Requests (Lambda's throttle).
-// A timeout is not among them: the handler may have run, as with a Lambda function timeout, which
-// Lambda counts as a function error.
+// notInvoked reports whether a sink error proves the batch never reached the handler: the call
+// gave up before sending (ErrNotInvoked), the TCP connection could not be made, or the endpoint
+// answered 429 Too Many Requests (Lambda's throttle). A timeout is not among them: the handler may
+// have run, as with a Lambda function timeout, which Lambda counts as a function error.
 func notInvoked(err error) bool {
+	if errors.Is(err, ErrNotInvoked) {
+		return true
+	}
 	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
 		return true
 	}

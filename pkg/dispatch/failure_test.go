@@ -102,6 +102,7 @@ func TestClassify(t *testing.T) {
 		{"a 500 answer is a function error", &sinks.HTTPError{StatusCode: 500}, true, outcome{kind: callFailed}},
 		{"a 429 answer is a throttle: the batch never reached the handler", fmt.Errorf("x: %w", &sinks.HTTPError{StatusCode: 429}), false, outcome{kind: callNotInvoked}},
 		{"a refused connection never reached the handler", refused, false, outcome{kind: callNotInvoked}},
+		{"a call that gave up before sending never reached the handler", fmt.Errorf("confirm the lease: %w: %w", ErrNotInvoked, errors.New("timeout")), false, outcome{kind: callNotInvoked}},
 		{"a connection reset after sending may have reached the handler", reset, false, outcome{kind: callFailed}},
 		{"a timeout is a function error", fmt.Errorf("no answer within 30s: %w", context.DeadlineExceeded), false, outcome{kind: callFailed}},
 	}

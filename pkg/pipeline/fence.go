@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/dispatch"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
@@ -56,11 +57,11 @@ func (f *fence) check(ctx context.Context) error {
 	at := f.now()
 	owned, err := f.held.Renew(ctx)
 	if err != nil {
-		return fmt.Errorf("confirm the lease before a sink call: %w", err)
+		return fmt.Errorf("confirm the lease before a sink call: %w: %w", dispatch.ErrNotInvoked, err)
 	}
 	if !owned {
 		f.cancel()
-		return fmt.Errorf("confirm the lease of shard %s before a sink call: %w", f.held.Lease().ShardID, errLeaseLost)
+		return fmt.Errorf("confirm the lease of shard %s before a sink call: %w: %w", f.held.Lease().ShardID, dispatch.ErrNotInvoked, errLeaseLost)
 	}
 	f.confirm(at)
 	return nil
