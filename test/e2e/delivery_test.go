@@ -54,6 +54,7 @@ func TestRestartAfterSIGTERMLosesNothingAndRepeatsNothing(t *testing.T) {
 	if code := first.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("poller exited with %d after SIGTERM, want 0", code)
 	}
+	s.settle(t)
 	before := s.count()
 	if before >= n {
 		t.Fatalf("all %d records were delivered before SIGTERM took effect; the test needs a stop halfway", n)
@@ -91,6 +92,7 @@ func TestRestartAfterKill9RedeliversAtMostOneBatch(t *testing.T) {
 	first := startPoller(t, cfg)
 	waitFor(t, "half the records", 3*time.Minute, func() bool { return s.count() >= n/2 })
 	first.stop(t, syscall.SIGKILL)
+	s.settle(t)
 	firstRun := s.snapshot()
 	if len(firstRun) >= n {
 		t.Fatalf("all records were delivered before kill -9; the test needs a kill halfway")

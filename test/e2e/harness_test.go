@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -75,6 +76,8 @@ type sink struct {
 	tried [][]received
 	// maxEvent is the largest event body seen.
 	maxEvent int
+	// inflight counts requests being handled: a request from a killed poller may still be recorded.
+	inflight atomic.Int32
 }
 
 func newSink(t *testing.T) *sink {
@@ -85,6 +88,8 @@ func newSink(t *testing.T) *sink {
 }
 
 func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	at := time.Now()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -127,6 +132,13 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 		s.recs = append(s.recs, received{Seq: rec.Change.SequenceNumber, EventID: rec.EventID, Key: keyOf(rec), Batch: s.calls,
 			From: r.Header.Get("X-Poller"), At: at})
 	}
+}
+
+// settle waits until no request is being handled, so that a snapshot holds every record that a
+// stopped poller's last request will add.
+func (s *sink) settle(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the sink to finish the requests in flight", 30*time.Second, func() bool { return s.inflight.Load() == 0 })
 }
 
 func keyOf(r events.DynamoDBEventRecord) string {
@@ -266,6 +278,7 @@ type pipelineConfig struct {
 	Extra         string // more pipeline keys, indented by 4 spaces
 	Port          int    // of /metrics; 0 picks a free one
 	LeaseTable    string // default poller-leases
+	WorkerID      string // default: poller's (hostname and a random suffix)
 	SinkExtra     string // more sink keys, indented by 6 spaces
 }
 
@@ -286,11 +299,15 @@ func (c pipelineConfig) yaml(t *testing.T) string {
 	if c.LeaseTable == "" {
 		c.LeaseTable = "poller-leases"
 	}
+	worker := ""
+	if c.WorkerID != "" {
+		worker = "\n  worker_id: " + c.WorkerID
+	}
 	return fmt.Sprintf(`aws:
   region: us-east-1
   endpoint_url: %s
 leases:
-  table: %s
+  table: %s%s
   lease_duration: %s
   renew_interval: %s
 server:
@@ -305,7 +322,7 @@ pipelines:
 %s    sink:
       type: http
       url: %s
-%s`, c.Endpoint, c.LeaseTable, c.LeaseDuration, c.RenewInterval, c.Port, source, c.BatchSize, c.Extra, c.SinkURL, c.SinkExtra)
+%s`, c.Endpoint, c.LeaseTable, worker, c.LeaseDuration, c.RenewInterval, c.Port, source, c.BatchSize, c.Extra, c.SinkURL, c.SinkExtra)
 }
 
 func dynamo(endpoint string) *dynamodb.Client {
