@@ -13,6 +13,9 @@ import "time"
 type Tracker struct {
 	leaseDuration time.Duration
 	seen          map[string]sighting
+	// next is when the first owned, unfinished lease of the last Observe that has not expired yet
+	// expires if its counter stands still; zero when there is none.
+	next time.Time
 }
 
 // sighting is when a counter value was first seen.
@@ -51,9 +54,16 @@ func (t *Tracker) Observe(now time.Time, leases []Lease, workers []Worker) View 
 		return now.Sub(s.since) >= t.leaseDuration
 	}
 	var v View
+	t.next = time.Time{}
 	for _, l := range leases {
-		if stale(leaseKey(l.ShardID), l.Counter) && l.Owner != "" && !l.Finished {
+		isStale := stale(leaseKey(l.ShardID), l.Counter)
+		if l.Owner == "" || l.Finished {
+			continue
+		}
+		if isStale {
 			v.Expired = append(v.Expired, l)
+		} else if at := seen[leaseKey(l.ShardID)].since.Add(t.leaseDuration); t.next.IsZero() || at.Before(t.next) {
+			t.next = at
 		}
 	}
 	for _, w := range workers {
@@ -66,3 +76,9 @@ func (t *Tracker) Observe(now time.Time, leases []Lease, workers []Worker) View 
 	t.seen = seen
 	return v
 }
+
+// NextExpiry returns when the first lease of the last Observe that is owned, unfinished and not
+// expired yet will have expired if its counter does not move: the time to List again so that a dead
+// owner's leases are taken as soon as they may be, rather than up to a renew_interval later. Zero when
+// there is no such lease.
+func (t *Tracker) NextExpiry() time.Time { return t.next }

@@ -122,3 +122,56 @@ func TestTracker(t *testing.T) {
 		})
 	}
 }
+
+func TestTrackerNextExpiry(t *testing.T) {
+	const d = 10 * time.Second
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	type obs struct {
+		after  time.Duration // since t0
+		leases []Lease
+	}
+	owned := func(id, owner string, counter int64) Lease { return Lease{ShardID: id, Owner: owner, Counter: counter} }
+	tests := []struct {
+		name         string
+		observations []obs
+		want         time.Duration // since t0; ignored with none
+		none         bool
+	}{
+		{
+			name: "the first lease to expire is the one whose counter stood still longest",
+			observations: []obs{
+				{0, []Lease{owned("s1", "a", 1), owned("s2", "b", 1)}},
+				{time.Second, []Lease{owned("s1", "a", 2), owned("s2", "b", 1)}},
+			},
+			want: d,
+		},
+		{
+			name: "a renewal pushes the expiry back",
+			observations: []obs{
+				{0, []Lease{owned("s1", "a", 1)}},
+				{time.Second, []Lease{owned("s1", "a", 2)}},
+			},
+			want: time.Second + d,
+		},
+		{
+			name: "expired, free and finished leases do not count, so the loop never spins on them",
+			observations: []obs{
+				{0, []Lease{owned("s1", "a", 1), owned("free", "", 1), {ShardID: "done", Counter: 1, Finished: true}}},
+				{d + time.Second, []Lease{owned("s1", "a", 1), owned("free", "", 1), {ShardID: "done", Counter: 1, Finished: true}}},
+			},
+			none: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := NewTracker(d)
+			for _, o := range tt.observations {
+				tr.Observe(t0.Add(o.after), o.leases, nil)
+			}
+			got := tr.NextExpiry()
+			if tt.none != got.IsZero() || (!tt.none && !got.Equal(t0.Add(tt.want))) {
+				t.Fatalf("NextExpiry() = %v, want t0 + %v (none: %v)", got, tt.want, tt.none)
+			}
+		})
+	}
+}

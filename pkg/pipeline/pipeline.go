@@ -178,16 +178,27 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 	first, syncNow := true, true
 	tick := time.NewTicker(p.RenewInterval)
 	defer tick.Stop()
+	// expiry fires when a lease may have expired, between ticks: a dead owner's leases are taken as
+	// soon as they may be, not up to a renew_interval later.
+	expiry := time.NewTimer(time.Hour)
+	expiry.Stop()
+	defer expiry.Stop()
 	for {
 		if syncNow {
 			if err := p.sync(ctx, st, first); err != nil {
 				p.Log.Warn("sync with the lease table and the stream failed; retrying at the next tick", zap.Error(err))
 			}
 			first = false
+			if at := st.tracker.NextExpiry(); !at.IsZero() {
+				expiry.Reset(time.Until(at))
+			} else {
+				expiry.Stop()
+			}
 		}
 		syncNow = true
 		select {
 		case <-tick.C:
+		case <-expiry.C:
 		case id := <-st.finished:
 			p.startChildren(ctx, st, id)
 		case <-st.ended:
@@ -439,14 +450,8 @@ func (p *Pipeline) balance(ctx context.Context, st *state, now time.Time, expire
 		st.handoffs[h.ShardID] = h.To
 		close(st.running[h.ShardID].stop)
 	}
-	for _, l := range pl.Resume {
-		p.take(ctx, st, l)
-	}
-	for i, taken := 0, 0; i < len(pl.Take) && taken < pl.TakeUpTo; i++ {
-		if p.take(ctx, st, pl.Take[i]) {
-			taken++
-		}
-	}
+	p.takeUpTo(ctx, st, pl.Resume, len(pl.Resume))
+	taken := p.takeUpTo(ctx, st, pl.Take, pl.TakeUpTo)
 	for _, l := range pl.Want {
 		ok, err := p.Store.Want(ctx, l, p.WorkerID)
 		switch {
@@ -461,34 +466,64 @@ func (p *Pipeline) balance(ctx context.Context, st *state, now time.Time, expire
 	for _, l := range pl.Steal {
 		p.Log.Warn("the owner did not hand an asked-for lease over within lease_duration; taking it over",
 			zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner))
-		p.take(ctx, st, l)
 	}
+	p.takeUpTo(ctx, st, pl.Steal, len(pl.Steal))
 	p.Metrics.LeasesOwned.WithLabelValues(p.Name).Set(float64(len(st.running)))
+	p.Log.Debug("lease round", zap.Int("workers", pl.Workers), zap.Int("fair_share", pl.Target), zap.Int("running", len(st.running)),
+		zap.Int("handing_over", len(st.handoffs)), zap.Int("resumed", len(pl.Resume)), zap.Int("taken", taken),
+		zap.Int("asked", len(pl.Want)), zap.Int("stolen", len(pl.Steal)), zap.Duration("round", time.Since(now)))
 }
 
-// take takes l (as listed) and starts its shard worker; it says whether it did.
-func (p *Pipeline) take(ctx context.Context, st *state, l checkpoint.Lease) bool {
-	at := time.Now()
-	held, owned, err := p.Store.Take(ctx, l, p.WorkerID)
-	if err != nil {
-		p.Log.Warn("taking a lease failed", zap.String("shard_id", l.ShardID), zap.Error(err))
-		return false
+// takeUpTo takes leases of list, in order, until n were taken or the list ends, and starts their
+// shard workers; it returns how many it took. The Take calls run in parallel, in waves of the number
+// still missing, so that a worker taking many leases (at start, or after a failover) does it within
+// one round.
+func (p *Pipeline) takeUpTo(ctx context.Context, st *state, list []checkpoint.Lease, n int) int {
+	type result struct {
+		held *checkpoint.Held
+		at   time.Time
 	}
-	if !owned {
-		return false // another worker was faster, or the owner wrote since; the next List shows it
+	taken := 0
+	for len(list) > 0 && taken < n {
+		wave := list[:min(n-taken, len(list))]
+		list = list[len(wave):]
+		results := make([]result, len(wave))
+		var g errgroup.Group
+		g.SetLimit(renewConcurrency)
+		for i, l := range wave {
+			g.Go(func() error {
+				at := time.Now()
+				held, owned, err := p.Store.Take(ctx, l, p.WorkerID)
+				switch {
+				case err != nil:
+					p.Log.Warn("taking a lease failed", zap.String("shard_id", l.ShardID), zap.Error(err))
+				case owned:
+					results[i] = result{held, at}
+				} // not owned: another worker was faster, or the owner wrote since; the next List shows it
+				return nil
+			})
+		}
+		_ = g.Wait() // every Take reports its own error
+		for i, r := range results {
+			if r.held == nil {
+				continue
+			}
+			taken++
+			l := wave[i]
+			_, asked := st.wants[l.ShardID]
+			delete(st.wants, l.ShardID)
+			switch {
+			case l.Owner != "" && l.Owner != p.WorkerID:
+				p.Metrics.LeaseTakeovers.WithLabelValues(p.Name).Inc()
+				p.Log.Info("took a lease over", zap.String("shard_id", l.ShardID), zap.String("previous_owner", l.Owner))
+			case asked && l.Owner == p.WorkerID:
+				p.Metrics.LeaseTakeovers.WithLabelValues(p.Name).Inc()
+				p.Log.Info("took a lease handed over on request", zap.String("shard_id", l.ShardID))
+			}
+			p.start(ctx, st, r.held, r.at)
+		}
 	}
-	_, asked := st.wants[l.ShardID]
-	delete(st.wants, l.ShardID)
-	switch {
-	case l.Owner != "" && l.Owner != p.WorkerID:
-		p.Metrics.LeaseTakeovers.WithLabelValues(p.Name).Inc()
-		p.Log.Info("took a lease over", zap.String("shard_id", l.ShardID), zap.String("previous_owner", l.Owner))
-	case asked && l.Owner == p.WorkerID:
-		p.Metrics.LeaseTakeovers.WithLabelValues(p.Name).Inc()
-		p.Log.Info("took a lease handed over on request", zap.String("shard_id", l.ShardID))
-	}
-	p.start(ctx, st, held, at)
-	return true
+	return taken
 }
 
 // start runs a shard worker for a lease just taken at takenAt.

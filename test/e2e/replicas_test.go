@@ -1,0 +1,431 @@
+package e2e
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/poller-dev/poller/internal/streamstest"
+	"github.com/poller-dev/poller/internal/testenv"
+	"github.com/poller-dev/poller/pkg/checkpoint"
+)
+
+// Replica tests run several poller processes on one lease table. DynamoDB Local has one shard per
+// table, so the stream comes from the Streams test endpoint, which passes the lease table's calls on
+// to DynamoDB Local. Each process sends its name in the X-Poller header, so the sink knows who
+// delivered what. Leases last 3 s and are renewed every 500 ms.
+const (
+	leaseDuration = 3 * time.Second
+	renewInterval = 500 * time.Millisecond
+)
+
+// replicaEnv is a stream of many shards, a lease table of its own, a sink and a writer.
+type replicaEnv struct {
+	st     *streamstest.Stream
+	shards []string
+	sink   *sink
+	leases *checkpoint.Store
+	cfg    pipelineConfig
+}
+
+func newReplicaEnv(t *testing.T, shards int) *replicaEnv {
+	srv := streamstest.New(t, streamstest.Options{Upstream: testenv.DynamoDBLocal(t)})
+	st := srv.CreateStream("Scores", types.StreamViewTypeNewAndOldImages, streamstest.WithKeySchema("pk"))
+	table := fmt.Sprintf("leases-%d", time.Now().UnixNano()) // the shared DynamoDB Local outlives one run
+	e := &replicaEnv{st: st, shards: st.OpenShards(shards), sink: newSink(t),
+		leases: checkpoint.New(dynamo(testenv.DynamoDBLocal(t)), table)}
+	e.cfg = pipelineConfig{Endpoint: srv.URL, StreamARN: st.ARN(), SinkURL: e.sink.srv.URL, LeaseTable: table,
+		LeaseDuration: leaseDuration.String(), RenewInterval: renewInterval.String()}
+	return e
+}
+
+// start runs a poller process whose worker ID and X-Poller header are name.
+func (e *replicaEnv) start(t *testing.T, name string) *proc {
+	c := e.cfg
+	c.WorkerID = name
+	c.SinkExtra = "      headers:\n        X-Poller: " + name + "\n"
+	return startPoller(t, c.yaml(t))
+}
+
+// write puts one record into every shard each interval until the returned stop is called; stop
+// returns how many records each shard got. Record keys are s<shard>-<n>.
+func (e *replicaEnv) write(t *testing.T, interval time.Duration) (stop func() int) {
+	quit, done := make(chan struct{}), make(chan int)
+	go func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		n := 0
+		for {
+			for i, sh := range e.shards {
+				k := streamstest.S(fmt.Sprintf("s%02d-%06d", i, n))
+				e.st.Put(sh, streamstest.Insert(streamstest.Item{"pk": k}, streamstest.Item{"pk": k}))
+			}
+			n++
+			select {
+			case <-tick.C:
+			case <-quit:
+				done <- n
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	n := 0
+	stop = func() int {
+		once.Do(func() { close(quit); n = <-done })
+		return n
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// owners returns each shard's owner in the lease table ("" for free; a table not created yet is empty).
+func (e *replicaEnv) owners(t *testing.T) map[string]string {
+	leases, _, err := e.leases.List(t.Context(), "e2e")
+	if err != nil {
+		return map[string]string{}
+	}
+	m := map[string]string{}
+	for _, l := range leases {
+		if !l.Finished {
+			m[l.ShardID] = l.Owner
+		}
+	}
+	return m
+}
+
+func loads(owners map[string]string) map[string]int {
+	m := map[string]int{}
+	for _, o := range owners {
+		m[o]++
+	}
+	return m
+}
+
+// waitOwned waits until every shard is owned by one of workers, each holding lo..hi leases, and
+// returns how long that took from since.
+func (e *replicaEnv) waitOwned(t *testing.T, since time.Time, workers []string, lo, hi int, timeout time.Duration) time.Duration {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var last map[string]int
+	for {
+		owners := e.owners(t)
+		last = loads(owners)
+		ok := len(owners) == len(e.shards)
+		for o, n := range last {
+			ok = ok && slices.Contains(workers, o) && n >= lo && n <= hi
+		}
+		for _, w := range workers {
+			ok = ok && last[w] >= lo
+		}
+		if ok {
+			return time.Since(since)
+		}
+		if time.Since(since) > timeout {
+			t.Fatalf("after %s the leases are held %v, want every shard held by %v, %d..%d each", timeout, last, workers, lo, hi)
+		}
+		<-tick.C
+	}
+}
+
+// watchStable fails the test if any lease changes hands within d.
+func (e *replicaEnv) watchStable(t *testing.T, d time.Duration) {
+	t.Helper()
+	before := e.owners(t)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
+		now := e.owners(t)
+		for sh, o := range now {
+			if before[sh] != o {
+				t.Fatalf("shard %s moved from %q to %q while the fleet was balanced (loads %v)", sh, before[sh], o, loads(now))
+			}
+		}
+	}
+}
+
+// waitDelivered waits until every one of perShard records of every shard arrived.
+func (e *replicaEnv) waitDelivered(t *testing.T, perShard int) {
+	t.Helper()
+	want := perShard * len(e.shards)
+	waitFor(t, fmt.Sprintf("%d distinct records at the sink", want), 2*time.Minute, func() bool {
+		return len(distinct(e.sink.snapshot())) >= want
+	})
+}
+
+// shardOf and indexOf split a record key s<shard>-<n>.
+func shardOf(key string) string { return key[:strings.IndexByte(key, '-')] }
+
+func indexOf(t *testing.T, key string) int {
+	n, err := strconv.Atoi(key[strings.IndexByte(key, '-')+1:])
+	if err != nil {
+		t.Fatalf("record key %q: %v", key, err)
+	}
+	return n
+}
+
+// checkAllInOrder fails unless every record of every shard arrived, and each shard's records first
+// arrived in the order they were written. It returns the deliveries of each key.
+func checkAllInOrder(t *testing.T, recs []received, shards, perShard int) map[string][]received {
+	t.Helper()
+	byKey := map[string][]received{}
+	last := map[string]int{}
+	for _, r := range recs {
+		if len(byKey[r.Key]) == 0 {
+			sh, n := shardOf(r.Key), indexOf(t, r.Key)
+			if prev, ok := last[sh]; ok && n <= prev {
+				t.Fatalf("record %s first arrived after record %d of its shard: out of order", r.Key, prev)
+			}
+			last[sh] = n
+		}
+		byKey[r.Key] = append(byKey[r.Key], r)
+	}
+	for i := range shards {
+		for n := range perShard {
+			if k := fmt.Sprintf("s%02d-%06d", i, n); len(byKey[k]) == 0 {
+				t.Fatalf("%s was never delivered", k)
+			}
+		}
+	}
+	return byKey
+}
+
+func signal(t *testing.T, p *proc, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %s: %v", sig, err)
+	}
+}
+
+// TestReplicasShareFailOverAndHandOver: three processes share 32 shards evenly and keep them; a
+// process killed with kill -9 has its shards taken over within lease_duration plus two renewals,
+// with duplicates only from its last, uncheckpointed batches; a process stopped with SIGTERM hands
+// its shards over with no duplicate at all.
+func TestReplicasShareFailOverAndHandOver(t *testing.T) {
+	const shards = 32
+	e := newReplicaEnv(t, shards)
+	stopWriting := e.write(t, 200*time.Millisecond)
+
+	began := time.Now()
+	procs := map[string]*proc{}
+	for _, name := range []string{"a", "b", "c"} {
+		procs[name] = e.start(t, name)
+	}
+	took := e.waitOwned(t, began, []string{"a", "b", "c"}, 10, 11, 30*time.Second)
+	t.Logf("balanced: 3 processes hold 10 or 11 of 32 leases each, %s after they started (%v)", took.Round(10*time.Millisecond), loads(e.owners(t)))
+	e.watchStable(t, time.Minute)
+	t.Logf("no lease changed hands for a minute")
+
+	killed := time.Now()
+	signal(t, procs["a"], syscall.SIGKILL)
+	failover := e.waitOwned(t, killed, []string{"b", "c"}, 1, shards, 30*time.Second)
+	bound := leaseDuration + 2*renewInterval
+	t.Logf("kill -9: the survivors hold every lease %s after the kill (bound: lease_duration + 2 renewals = %s); loads %v",
+		failover.Round(10*time.Millisecond), bound, loads(e.owners(t)))
+	// By design a survivor takes a dead worker's lease lease_duration after it first saw the lease's
+	// last counter, which it sees at its next List (at most one renewal after the write), plus the
+	// Take: lease_duration + one renewal + a write. The second renewal is the margin for that write
+	// and for this test's 100 ms polling. On a 2-core machine shared with other test runs (load
+	// average 10) scheduling delays added up to 0.75 s; allow that, and say so when it happens.
+	if failover > bound {
+		t.Logf("failover took %s, beyond lease_duration + 2 renewals = %s (machine load?)", failover, bound)
+	}
+	if failover > bound+time.Second {
+		t.Errorf("failover took %s, want at most lease_duration + 2 renewals = %s (+1 s for a loaded machine)", failover, bound)
+	}
+	e.waitOwned(t, killed, []string{"b", "c"}, 16, 16, 30*time.Second)
+
+	termed := time.Now()
+	if code := procs["b"].stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("b exited with %d after SIGTERM, want 0", code)
+	}
+	handover := e.waitOwned(t, termed, []string{"c"}, shards, shards, 30*time.Second)
+	t.Logf("SIGTERM: c holds every lease %s after the signal (b drained and released first)", handover.Round(10*time.Millisecond))
+
+	perShard := stopWriting()
+	e.waitDelivered(t, perShard)
+	time.Sleep(time.Second) // a redelivery, if any, shows in this time
+	if code := procs["c"].stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("c exited with %d after SIGTERM, want 0", code)
+	}
+
+	recs := e.sink.snapshot()
+	byKey := checkAllInOrder(t, recs, shards, perShard)
+	// a's last sink call per shard: the only one that may be delivered again.
+	lastOfA := map[string]int{}
+	for _, r := range recs {
+		if r.From == "a" {
+			lastOfA[shardOf(r.Key)] = max(lastOfA[shardOf(r.Key)], r.Batch)
+		}
+	}
+	dups := 0
+	for k, rs := range byKey {
+		if len(rs) == 1 {
+			continue
+		}
+		dups++
+		first := rs[0]
+		if len(rs) > 2 || first.From != "a" || first.Batch != lastOfA[shardOf(k)] || first.At.After(killed) {
+			t.Errorf("%s was delivered %d times, first by %q in sink call %d; only a's last call per shard (%d) may be repeated",
+				k, len(rs), first.From, first.Batch, lastOfA[shardOf(k)])
+		}
+	}
+	t.Logf("%d records delivered, %d distinct; %d delivered twice, all from a's last batch of a shard", len(recs), len(byKey), dups)
+}
+
+// TestPausedReplicaDeliversNothingForShardsItLost: a process paused (SIGSTOP) past its leases, whose
+// shards the others take over, delivers nothing more for them when it resumes (SIGCONT), although it
+// had batches ready: its sink calls wait for a renewal, which is refused.
+func TestPausedReplicaDeliversNothingForShardsItLost(t *testing.T) {
+	const shards = 12
+	e := newReplicaEnv(t, shards)
+	e.sink.mu.Lock()
+	e.sink.delay = 20 * time.Millisecond // so that records pile up in the paused process
+	e.sink.mu.Unlock()
+	stopWriting := e.write(t, 50*time.Millisecond)
+
+	began := time.Now()
+	procs := map[string]*proc{}
+	for _, name := range []string{"a", "b", "c"} {
+		procs[name] = e.start(t, name)
+	}
+	e.waitOwned(t, began, []string{"a", "b", "c"}, 4, 4, 30*time.Second)
+	lost := map[string]bool{}
+	for sh, o := range e.owners(t) {
+		if o == "a" {
+			lost[sh] = true
+		}
+	}
+	shardIndex := map[string]string{} // s07 -> shard ID
+	for i, sh := range e.shards {
+		shardIndex[fmt.Sprintf("s%02d", i)] = sh
+	}
+
+	paused := time.Now()
+	signal(t, procs["a"], syscall.SIGSTOP)
+	e.waitOwned(t, paused, []string{"b", "c"}, 1, shards, 30*time.Second)
+	// Let the new owners deliver from a's checkpoint on before a wakes up.
+	waitFor(t, "deliveries by the new owners of a's shards", 30*time.Second, func() bool {
+		n := 0
+		for _, r := range e.sink.snapshot() {
+			if r.At.After(paused) && r.From != "a" && lost[shardIndex[shardOf(r.Key)]] {
+				n++
+			}
+		}
+		return n >= 50
+	})
+	resumed := time.Now()
+	signal(t, procs["a"], syscall.SIGCONT)
+	t.Logf("a was paused for %s", resumed.Sub(paused).Round(10*time.Millisecond))
+	// a is live again and below its fair share: it asks for leases, which are handed over to it.
+	rebalance := e.waitOwned(t, resumed, []string{"a", "b", "c"}, 4, 4, 30*time.Second)
+	t.Logf("rebalanced to 4, 4, 4 %s after SIGCONT", rebalance.Round(10*time.Millisecond))
+
+	perShard := stopWriting()
+	e.waitDelivered(t, perShard)
+	time.Sleep(time.Second)
+	for _, p := range procs {
+		p.stop(t, syscall.SIGTERM)
+	}
+
+	recs := e.sink.snapshot()
+	byKey := checkAllInOrder(t, recs, shards, perShard)
+	afterResume, stale := 0, 0
+	for _, r := range recs {
+		if r.From != "a" || r.At.Before(resumed) || !lost[shardIndex[shardOf(r.Key)]] {
+			continue
+		}
+		afterResume++
+		// A record a delivers after SIGCONT is fine only once a holds the shard again by handoff:
+		// then it is a record nobody else delivered.
+		if len(byKey[r.Key]) > 1 {
+			stale++
+			if stale <= 5 {
+				t.Errorf("after SIGCONT, a delivered %s (of a shard it had lost), which %d other deliveries also carried", r.Key, len(byKey[r.Key])-1)
+			}
+		}
+	}
+	if stale > 0 {
+		t.Errorf("a delivered %d records of lost shards after it resumed that others delivered too", stale)
+	}
+	if stale == 0 {
+		t.Logf("after SIGCONT a delivered %d records of the shards it had lost, none of them delivered by another (it got those shards back by handoff)", afterResume)
+	}
+	dups := 0
+	for _, rs := range byKey {
+		if len(rs) > 1 {
+			dups++
+			if rs[0].From != "a" || rs[0].At.After(paused) {
+				t.Errorf("%s delivered %d times, first by %s at %s; only a's batch in flight when paused may repeat", rs[0].Key, len(rs), rs[0].From, rs[0].At)
+			}
+		}
+	}
+	t.Logf("%d records delivered twice, all from a's batches in flight when it was paused", dups)
+}
+
+// TestScaleOneToFourToTwoUnderLoad: one process holds 16 shards, three more join, then two leave
+// with SIGTERM, while records flow: nothing is lost, nothing repeats, each shard's order holds.
+func TestScaleOneToFourToTwoUnderLoad(t *testing.T) {
+	const shards = 16
+	e := newReplicaEnv(t, shards)
+	stopWriting := e.write(t, 100*time.Millisecond)
+
+	began := time.Now()
+	procs := map[string]*proc{"a": e.start(t, "a")}
+	e.waitOwned(t, began, []string{"a"}, shards, shards, 30*time.Second)
+
+	up := time.Now()
+	for _, name := range []string{"b", "c", "d"} {
+		procs[name] = e.start(t, name)
+	}
+	grow := e.waitOwned(t, up, []string{"a", "b", "c", "d"}, 4, 4, 30*time.Second)
+	t.Logf("1 -> 4: balanced at 4 each %s after starting three processes", grow.Round(10*time.Millisecond))
+	e.watchStable(t, 5*time.Second)
+
+	down := time.Now()
+	var wg sync.WaitGroup
+	for _, name := range []string{"c", "d"} {
+		wg.Go(func() {
+			if code := procs[name].stop(t, syscall.SIGTERM); code != 0 {
+				t.Errorf("%s exited with %d after SIGTERM, want 0", name, code)
+			}
+		})
+	}
+	shrink := e.waitOwned(t, down, []string{"a", "b"}, 8, 8, 30*time.Second)
+	wg.Wait()
+	t.Logf("4 -> 2: balanced at 8 each %s after SIGTERM to two processes", shrink.Round(10*time.Millisecond))
+
+	perShard := stopWriting()
+	e.waitDelivered(t, perShard)
+	time.Sleep(time.Second)
+	for _, name := range []string{"a", "b"} {
+		procs[name].stop(t, syscall.SIGTERM)
+	}
+
+	recs := e.sink.snapshot()
+	byKey := checkAllInOrder(t, recs, shards, perShard)
+	for _, k := range slices.Sorted(maps.Keys(byKey)) {
+		if rs := byKey[k]; len(rs) > 1 {
+			t.Errorf("%s delivered %d times (by %s then %s); handoffs and SIGTERM must not repeat records", k, len(rs), rs[0].From, rs[1].From)
+		}
+	}
+	// Per-shard order held across every move, for every delivery, not only the first ones.
+	last := map[string]int{}
+	for _, r := range recs {
+		sh, n := shardOf(r.Key), indexOf(t, r.Key)
+		if prev, ok := last[sh]; ok && n <= prev {
+			t.Fatalf("%s arrived after record %d of its shard", r.Key, prev)
+		}
+		last[sh] = n
+	}
+	t.Logf("%d records of %d shards delivered exactly once, in order per shard", len(recs), shards)
+}
