@@ -29,6 +29,7 @@ const (
 
 // replicaEnv is a stream of many shards, a lease table of its own, a sink and a writer.
 type replicaEnv struct {
+	srv    *streamstest.Server
 	st     *streamstest.Stream
 	shards []string
 	sink   *sink
@@ -40,7 +41,7 @@ func newReplicaEnv(t *testing.T, shards int) *replicaEnv {
 	srv := streamstest.New(t, streamstest.Options{Upstream: testenv.DynamoDBLocal(t)})
 	st := srv.CreateStream("Scores", types.StreamViewTypeNewAndOldImages, streamstest.WithKeySchema("pk"))
 	table := fmt.Sprintf("leases-%d", time.Now().UnixNano()) // the shared DynamoDB Local outlives one run
-	e := &replicaEnv{st: st, shards: st.OpenShards(shards), sink: newSink(t),
+	e := &replicaEnv{srv: srv, st: st, shards: st.OpenShards(shards), sink: newSink(t),
 		leases: checkpoint.New(dynamo(testenv.DynamoDBLocal(t)), table)}
 	e.cfg = pipelineConfig{Endpoint: srv.URL, StreamARN: st.ARN(), SinkURL: e.sink.srv.URL, LeaseTable: table,
 		LeaseDuration: leaseDuration.String(), RenewInterval: renewInterval.String()}
@@ -213,6 +214,9 @@ func signal(t *testing.T, p *proc, sig syscall.Signal) {
 func TestReplicasShareFailOverAndHandOver(t *testing.T) {
 	const shards = 32
 	e := newReplicaEnv(t, shards)
+	e.sink.mu.Lock()
+	e.sink.delay = 100 * time.Millisecond // so that the killed process likely has batches in flight
+	e.sink.mu.Unlock()
 	stopWriting := e.write(t, 200*time.Millisecond)
 
 	began := time.Now()
@@ -222,8 +226,11 @@ func TestReplicasShareFailOverAndHandOver(t *testing.T) {
 	}
 	took := e.waitOwned(t, began, []string{"a", "b", "c"}, 10, 11, 30*time.Second)
 	t.Logf("balanced: 3 processes hold 10 or 11 of 32 leases each, %s after they started (%v)", took.Round(10*time.Millisecond), loads(e.owners(t)))
+	writes, reads, delivered := e.srv.Calls("UpdateItem"), e.srv.Calls("Query"), e.sink.count()
 	e.watchStable(t, time.Minute)
-	t.Logf("no lease changed hands for a minute")
+	writes, reads, delivered = e.srv.Calls("UpdateItem")-writes, e.srv.Calls("Query")-reads, e.sink.count()-delivered
+	t.Logf("no lease changed hands for a minute; lease table load: %.0f writes/s (renewals, checkpoints, heartbeats) and %.1f queries/s for %.0f records/s",
+		float64(writes)/60, float64(reads)/60, float64(delivered)/60)
 
 	killed := time.Now()
 	signal(t, procs["a"], syscall.SIGKILL)
