@@ -97,7 +97,9 @@ func TestReplicasInProcess(t *testing.T) {
 		go func() { r.done <- p.Run(context.Background(), r.stop) }()
 		return r
 	}
-	owned := func(r *replica) float64 { return testutil.ToFloat64(r.metrics.LeasesOwned.WithLabelValues("in-process")) }
+	owned := func(r *replica) float64 {
+		return testutil.ToFloat64(r.metrics.LeasesOwned.WithLabelValues("in-process"))
+	}
 	wait := func(what string, cond func() bool) {
 		t.Helper()
 		tick := time.NewTicker(100 * time.Millisecond) // records keep flowing while we wait
