@@ -1,16 +1,11 @@
 package onfailure
 
 import (
-	"errors"
-	"fmt"
-	"maps"
-	"reflect"
-	"slices"
-	"strings"
-	"sync"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"go.uber.org/zap"
+
+	"github.com/poller-dev/poller/pkg/plugin"
+	"github.com/poller-dev/poller/pkg/sinks"
 )
 
 // Deps are what a destination may need from the poller besides its own config.
@@ -22,106 +17,33 @@ type Deps struct {
 	AWS aws.Config
 }
 
-// Registration describes one destination type.
-type Registration struct {
-	// Type is the value of the on_failure `type` key.
-	Type string
-	// NewConfig returns a pointer to the type's config struct with its defaults, for the config
-	// loader to decode the other keys into; a `Validate() error` method reports *sinks.ConfigError
-	// for a key (several joined with errors.Join).
-	NewConfig func() any
-	// New builds the destination from a config NewConfig made.
-	New func(cfg any, deps Deps) (Destination, error)
-}
+// Registration describes one destination type (see plugin.Registration).
+type Registration = plugin.Registration[Destination, Deps]
 
 // Validator is a destination config that checks itself.
-type Validator interface {
-	Validate() error
-}
+type Validator = plugin.Validator
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Registration{}
-)
+var registry = plugin.NewRegistry[Destination, Deps](plugin.Names{Package: "onfailure", Kind: "on_failure", Noun: "destination"})
 
 // Register adds a destination type. It panics on an empty or duplicate type or a missing function:
 // programming errors, found at start-up.
-func Register(r Registration) {
-	if r.Type == "" || r.NewConfig == nil || r.New == nil {
-		panic(fmt.Sprintf("onfailure: incomplete registration for type %q", r.Type))
-	}
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[r.Type]; dup {
-		panic(fmt.Sprintf("onfailure: type %q registered twice", r.Type))
-	}
-	registry[r.Type] = r
-}
+func Register(r Registration) { registry.Register(r) }
 
 // ConfigTypes returns, for each registered type, the function that makes its default config.
-func ConfigTypes() map[string]func() any {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	out := make(map[string]func() any, len(registry))
-	for t, r := range registry {
-		out[t] = r.NewConfig
-	}
-	return out
-}
+func ConfigTypes() map[string]func() any { return registry.ConfigTypes() }
 
 // Types returns the registered types, sorted.
-func Types() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	return slices.Sorted(maps.Keys(registry))
-}
+func Types() []string { return registry.Types() }
 
 // New builds a destination of type typ from its decoded config (nil means the type's defaults),
 // validating the config again first.
 func New(typ string, cfg any, deps Deps) (Destination, error) {
-	registryMu.RLock()
-	r, ok := registry[typ]
-	registryMu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown on_failure type %q (known: %s)", typ, strings.Join(Types(), ", "))
-	}
-	if cfg == nil {
-		cfg = r.NewConfig()
-	} else if want := r.NewConfig(); reflect.TypeOf(cfg) != reflect.TypeOf(want) {
-		return nil, fmt.Errorf("%s destination: config is %T, want %T", typ, cfg, want)
-	}
-	if v, ok := cfg.(Validator); ok {
-		if err := v.Validate(); err != nil {
-			return nil, fmt.Errorf("%s destination: %w", typ, err)
-		}
-	}
 	if deps.Logger == nil {
 		deps.Logger = zap.NewNop()
 	}
-	d, err := r.New(cfg, deps)
-	if err != nil {
-		return nil, fmt.Errorf("%s destination: %w", typ, err)
-	}
-	return d, nil
+	return registry.New(typ, cfg, deps)
 }
 
-// configAs returns cfg as *T, or an error saying which config type was expected.
-func configAs[T any](cfg any) (*T, error) {
-	c, ok := cfg.(*T)
-	if !ok || c == nil {
-		return nil, fmt.Errorf("config is %T, want %T", cfg, c)
-	}
-	return c, nil
-}
+func configAs[T any](cfg any) (*T, error) { return plugin.ConfigAs[T](cfg) }
 
-// joinConfigErrors returns nil, the one error, or all of them joined.
-func joinConfigErrors(errs []error) error {
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		return errs[0]
-	default:
-		return errors.Join(errs...)
-	}
-}
+func joinConfigErrors(errs []error) error { return sinks.JoinConfigErrors(errs) }

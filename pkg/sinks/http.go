@@ -81,7 +81,7 @@ func (c *HTTPConfig) Validate() error {
 			errs = append(errs, &ConfigError{Key: key, Msg: "must not contain CR, LF or NUL"})
 		}
 	}
-	return joinConfigErrors(errs)
+	return JoinConfigErrors(errs)
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.
