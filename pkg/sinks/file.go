@@ -39,10 +39,45 @@ func (c *FileConfig) Validate() error {
 
 // File appends each record as one JSON object per line and syncs the file before Deliver returns,
 // so a delivered batch survives a crash. Concurrent deliveries are safe: one batch's lines are
-// written with one write, under a lock, so they stay together. Concurrent deliveries also share
-// fsyncs (group commit): a delivery returns once an fsync that started after its write completed.
+// written with one write, so they stay together, and concurrent deliveries share fsyncs (see Appender).
 type File struct {
+	app *Appender // immutable
+}
+
+var _ Sink = (*File)(nil)
+
+// NewFile opens (or creates) cfg.Path for appending. A missing folder is an error naming the path.
+func NewFile(cfg FileConfig, _ Deps) (*File, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	app, err := OpenAppender(cfg.Path, "sink")
+	if err != nil {
+		return nil, err
+	}
+	return &File{app: app}, nil
+}
+
+// Deliver appends the batch's records and syncs. A failed write is truncated away, so that a retry
+// does not leave half a batch (or half a line) behind.
+func (s *File) Deliver(ctx context.Context, b Batch) error {
+	buf, err := encodeLines(b)
+	if err != nil {
+		return err
+	}
+	return s.app.Append(ctx, buf)
+}
+
+// Close syncs and closes the file. Later deliveries fail; a second Close does nothing.
+func (s *File) Close(context.Context) error { return s.app.Close() }
+
+// Appender appends chunks of JSON lines to a file and makes each durable before Append returns. A
+// chunk is written with one write, under a lock, so its lines stay together; a failed write is
+// truncated away, so no half line stays. Concurrent appends share fsyncs (group commit): an append
+// returns once an fsync that started after its write completed.
+type Appender struct {
 	path string // immutable
+	what string // "sink" or "destination", for the closed error; immutable
 
 	// Lock order: syncMu before mu.
 	syncMu sync.Mutex
@@ -53,101 +88,92 @@ type File struct {
 	written uint64   // generation of the last write; guarded by mu
 }
 
-var _ Sink = (*File)(nil)
-
-// NewFile opens (or creates) cfg.Path for appending. A missing folder is an error naming the path.
-func NewFile(cfg FileConfig, _ Deps) (*File, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+// OpenAppender opens (or creates) path for appending. A missing folder is an error naming the path.
+// what names the owner in the error after Close ("sink closed").
+func OpenAppender(path, what string) (*Appender, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("open %s for appending: %w", cfg.Path, err)
+		return nil, fmt.Errorf("open %s for appending: %w", path, err)
 	}
-	return &File{path: cfg.Path, f: f}, nil
+	return &Appender{path: path, what: what, f: f}, nil
 }
 
-// Deliver appends the batch's records and syncs. A failed write is truncated away, so that a retry
-// does not leave half a batch (or half a line) behind.
-func (s *File) Deliver(ctx context.Context, b Batch) error {
-	buf, err := encodeLines(b)
-	if err != nil {
-		return err
-	}
+// Append writes buf and returns once it is on disk.
+func (a *Appender) Append(ctx context.Context, buf []byte) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("append to %s: %w", s.path, err)
+		return fmt.Errorf("append to %s: %w", a.path, err)
 	}
-	gen, err := s.write(buf)
+	gen, err := a.write(buf)
 	if err != nil {
 		return err
 	}
-	return s.syncThrough(gen)
+	return a.syncThrough(gen)
 }
 
-func (s *File) write(buf []byte) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
-		return 0, fmt.Errorf("append to %s: sink closed", s.path)
+func (a *Appender) write(buf []byte) (uint64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		return 0, fmt.Errorf("append to %s: %s closed", a.path, a.what)
 	}
 	if len(buf) == 0 {
-		return s.written, nil
+		return a.written, nil
 	}
-	fi, err := s.f.Stat()
+	fi, err := a.f.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("stat %s: %w", s.path, err)
+		return 0, fmt.Errorf("stat %s: %w", a.path, err)
 	}
-	if _, err := s.f.Write(buf); err != nil {
-		err = fmt.Errorf("append to %s: %w", s.path, err)
-		if terr := s.f.Truncate(fi.Size()); terr != nil {
-			err = errors.Join(err, fmt.Errorf("truncate %s back to %d bytes: %w", s.path, fi.Size(), terr))
+	if _, err := a.f.Write(buf); err != nil {
+		err = fmt.Errorf("append to %s: %w", a.path, err)
+		if terr := a.f.Truncate(fi.Size()); terr != nil {
+			err = errors.Join(err, fmt.Errorf("truncate %s back to %d bytes: %w", a.path, fi.Size(), terr))
 		}
 		return 0, err
 	}
-	s.written++
-	return s.written, nil
+	a.written++
+	return a.written, nil
 }
 
 // syncThrough returns once the writes up to generation gen are on disk: at once if an fsync that
 // started after that write has already succeeded, else after an fsync of its own, which also covers
 // every write made before it started.
-func (s *File) syncThrough(gen uint64) error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	if s.synced >= gen {
+func (a *Appender) syncThrough(gen uint64) error {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+	if a.synced >= gen {
 		return nil
 	}
-	s.mu.Lock()
-	f, target := s.f, s.written
-	s.mu.Unlock()
+	a.mu.Lock()
+	f, target := a.f, a.written
+	a.mu.Unlock()
 	if f == nil {
-		return fmt.Errorf("sync %s: sink closed", s.path)
+		return fmt.Errorf("sync %s: %s closed", a.path, a.what)
 	}
 	// f cannot be closed meanwhile: Close takes syncMu first.
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", s.path, err)
+		return fmt.Errorf("sync %s: %w", a.path, err)
 	}
-	s.synced = target
+	a.synced = target
 	return nil
 }
 
-// Close syncs and closes the file. Later deliveries fail; a second Close does nothing.
-func (s *File) Close(context.Context) error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
+// Close syncs and closes the file. Later appends fail; a second Close does nothing.
+func (a *Appender) Close() error {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
 		return nil
 	}
-	f := s.f
-	s.f = nil
+	f := a.f
+	a.f = nil
 	if err := f.Sync(); err != nil {
 		_ = f.Close() // the sync error is the one that matters
-		return fmt.Errorf("sync %s: %w", s.path, err)
+		return fmt.Errorf("sync %s: %w", a.path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", s.path, err)
+		return fmt.Errorf("close %s: %w", a.path, err)
 	}
 	return nil
 }

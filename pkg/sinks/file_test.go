@@ -57,11 +57,11 @@ func TestFileSink(t *testing.T) {
 		defer s.Close(context.Background())
 		for i := range 3 {
 			require.NoError(t, s.Deliver(context.Background(), testBatch(fmt.Sprint(i), 1)))
-			s.syncMu.Lock()
-			s.mu.Lock()
-			assert.Equal(t, s.written, s.synced, "after Deliver %d, synced generation = %d, want %d", i, s.synced, s.written)
-			s.mu.Unlock()
-			s.syncMu.Unlock()
+			s.app.syncMu.Lock()
+			s.app.mu.Lock()
+			assert.Equal(t, s.app.written, s.app.synced, "after Deliver %d, synced generation = %d, want %d", i, s.app.synced, s.app.written)
+			s.app.mu.Unlock()
+			s.app.syncMu.Unlock()
 		}
 	})
 	t.Run("a missing folder is an error at New that names the path", func(t *testing.T) {
@@ -132,7 +132,7 @@ func TestFileSinkConcurrentDeliveriesKeepBatchesTogether(t *testing.T) {
 			assert.Equal(t, fmt.Sprintf("%s-%d", batch, j), recs[i+j].Change.SequenceNumber, "line %d", i+j)
 		}
 	}
-	assert.Equal(t, s.written, s.synced, "the last fsync covered every write")
+	assert.Equal(t, s.app.written, s.app.synced, "the last fsync covered every write")
 }
 
 func TestStdoutSink(t *testing.T) {
