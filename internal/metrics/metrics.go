@@ -25,6 +25,7 @@ type Metrics struct {
 	Checkpoints        *prometheus.CounterVec // result = ok | lost | error
 	EndToEndLatency    *prometheus.HistogramVec
 	ShardsFinished     *prometheus.CounterVec
+	OnFailureErrors    *prometheus.CounterVec // failed attempts to store a report in on_failure
 
 	iteratorAge *ageCollector
 }
@@ -55,11 +56,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}, []string{"pipeline"}),
 		ShardsFinished: counter("poller_shards_finished_total", "Shards read and delivered to their end."),
-		iteratorAge:    &ageCollector{shards: map[string]map[string]*ShardAge{}},
+		OnFailureErrors: counter("poller_on_failure_errors_total",
+			"Failed attempts to store a discarded batch in the on_failure destination; its shard waits and retries meanwhile."),
+		iteratorAge: &ageCollector{shards: map[string]map[string]*ShardAge{}},
 	}
 	reg.MustRegister(m.RecordsPolled, m.RecordsFilteredOut, m.RecordsDelivered, m.RecordsDropped, m.RecordsTrimmed,
 		m.SinkInvocations, m.SinkDuration, m.BatchBisects, m.GetRecords, m.LeasesOwned, m.LeaseTakeovers,
-		m.Checkpoints, m.EndToEndLatency, m.ShardsFinished, m.iteratorAge)
+		m.Checkpoints, m.EndToEndLatency, m.ShardsFinished, m.OnFailureErrors, m.iteratorAge)
 	return m
 }
 

@@ -65,6 +65,9 @@ type PolicyCounters struct {
 	Dropped func(reason string, n int)
 	// Bisected counts a failed batch split in two.
 	Bisected func()
+	// ReportFailed counts a failed attempt to store a report in the on_failure destination (the
+	// shard waits meanwhile); nil counts nothing.
+	ReportFailed func()
 }
 
 // segment is a run of consecutive records of the batch that the policy handles as one sink batch.
@@ -210,6 +213,9 @@ func (p *Policy) discard(ctx context.Context, stop <-chan struct{}, timer *time.
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if p.Counters.ReportFailed != nil {
+			p.Counters.ReportFailed()
 		}
 		wait := p.Backoff(attempt)
 		log.Error("on_failure destination failed; the shard waits and retries it", zap.Int("attempt", attempt),

@@ -85,11 +85,12 @@ func (d *memDest) Send(_ context.Context, f onfailure.Failure) error {
 
 // counts are the policy's counters as a test sees them.
 type counts struct {
-	mu       sync.Mutex
-	invoked  map[string]int
-	dropped  map[string]int
-	bisects  int
-	delivers int
+	mu            sync.Mutex
+	invoked       map[string]int
+	dropped       map[string]int
+	bisects       int
+	delivers      int
+	reportsFailed int
 }
 
 func (c *counts) counters() PolicyCounters {
@@ -101,8 +102,9 @@ func (c *counts) counters() PolicyCounters {
 			c.delivers += len(recs)
 			c.mu.Unlock()
 		},
-		Dropped:  func(r string, n int) { c.mu.Lock(); c.dropped[r] += n; c.mu.Unlock() },
-		Bisected: func() { c.mu.Lock(); c.bisects++; c.mu.Unlock() },
+		Dropped:      func(r string, n int) { c.mu.Lock(); c.dropped[r] += n; c.mu.Unlock() },
+		Bisected:     func() { c.mu.Lock(); c.bisects++; c.mu.Unlock() },
+		ReportFailed: func() { c.mu.Lock(); c.reportsFailed++; c.mu.Unlock() },
 	}
 }
 
@@ -346,6 +348,9 @@ func TestPolicy(t *testing.T) {
 			}
 			if want := tt.destDown + len(tt.wantReports); dest.sends != want {
 				t.Errorf("destination sends = %d, want %d", dest.sends, want)
+			}
+			if c.reportsFailed != tt.destDown {
+				t.Errorf("failed reports counted = %d, want %d (one per failed send)", c.reportsFailed, tt.destDown)
 			}
 			for _, reason := range []string{"max_age", "retries_exhausted"} {
 				if c.dropped[reason] != tt.wantDropped[reason] {

@@ -43,7 +43,8 @@ func (p *Pipeline) newPolicy(deps Deps) deliverer {
 			Dropped: func(reason string, n int) {
 				m.RecordsDropped.WithLabelValues(name, reason).Add(float64(n))
 			},
-			Bisected: func() { m.BatchBisects.WithLabelValues(name).Inc() },
+			Bisected:     func() { m.BatchBisects.WithLabelValues(name).Inc() },
+			ReportFailed: func() { m.OnFailureErrors.WithLabelValues(name).Inc() },
 		},
 		Log: p.Log,
 	}
