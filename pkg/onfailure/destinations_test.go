@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -178,22 +179,24 @@ func TestS3Destination(t *testing.T) {
 	cfg, endpoint := motoAWS(t)
 	ctx := context.Background()
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(endpoint); o.UsePathStyle = true })
-	_, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("failed-batches")})
+	// A bucket of its own per run: moto is shared by the test binary and -count reruns the test.
+	bucket := fmt.Sprintf("failed-batches-%d", time.Now().UnixNano())
+	_, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
 	require.NoError(t, err)
 
-	d, err := New("s3", &S3Config{Bucket: "failed-batches", Prefix: "poller/", ForcePathStyle: true,
+	d, err := New("s3", &S3Config{Bucket: bucket, Prefix: "poller/", ForcePathStyle: true,
 		AWSOverrides: AWSOverrides{EndpointURL: endpoint}}, Deps{AWS: cfg})
 	require.NoError(t, err)
 	defer d.Close(ctx)
 	f := testFailure(3)
 	require.NoError(t, d.Send(ctx, f))
 
-	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("failed-batches")})
+	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
 	require.NoError(t, err)
 	require.Len(t, list.Contents, 1)
 	key := *list.Contents[0].Key
 	assert.Regexp(t, `^poller/aws/lambda/congrats/shardId-00000001573689847184-864758bb/2019/11/14/2019-11-14T00\.13\.49-[0-9a-f-]{36}$`, key)
-	obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("failed-batches"), Key: aws.String(key)})
+	obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	require.NoError(t, err)
 	defer obj.Body.Close()
 	body, err := io.ReadAll(obj.Body)

@@ -3,6 +3,7 @@ package sinks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +22,12 @@ func TestRegistry(t *testing.T) {
 		assert.Equal(t, DefaultHTTPConfig(), types["http"](), "http NewConfig() gives the defaults")
 	})
 	t.Run("registering a type twice panics", func(t *testing.T) {
-		r := Registration{Type: "test-dup", NewConfig: func() any { return &StdoutConfig{} },
+		// A name of its own per run: the registry is global and -count reruns the test.
+		typ := fmt.Sprintf("test-dup-%d", time.Now().UnixNano())
+		r := Registration{Type: typ, NewConfig: func() any { return &StdoutConfig{} },
 			New: func(any, Deps) (Sink, error) { return NewStdout(Deps{}), nil }}
 		Register(r)
-		assert.PanicsWithValue(t, `sinks: type "test-dup" registered twice`, func() { Register(r) })
+		assert.PanicsWithValue(t, fmt.Sprintf(`sinks: type %q registered twice`, typ), func() { Register(r) })
 		assert.Panics(t, func() { Register(Registration{Type: "http"}) }, "an incomplete registration panics too")
 	})
 	t.Run("an unknown type is an error that lists the known types", func(t *testing.T) {
