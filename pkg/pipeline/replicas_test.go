@@ -100,17 +100,22 @@ func TestReplicasInProcess(t *testing.T) {
 	owned := func(r *replica) float64 {
 		return testutil.ToFloat64(r.metrics.LeasesOwned.WithLabelValues("in-process"))
 	}
-	wait := func(what string, cond func() bool) {
+	// wait waits for cond while records keep flowing; waitFor waits without writing more.
+	poll := func(what string, cond func() bool, writing bool) {
 		t.Helper()
-		tick := time.NewTicker(100 * time.Millisecond) // records keep flowing while we wait
+		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for deadline := time.Now().Add(30 * time.Second); !cond(); <-tick.C {
 			if time.Now().After(deadline) {
 				t.Fatalf("timed out waiting for %s", what)
 			}
-			put(1)
+			if writing {
+				put(1)
+			}
 		}
 	}
+	wait := func(what string, cond func() bool) { t.Helper(); poll(what, cond, true) }
+	waitFor := func(what string, cond func() bool) { t.Helper(); poll(what, cond, false) }
 	stopReplica := func(r *replica) {
 		t.Helper()
 		close(r.stop)
@@ -128,7 +133,9 @@ func TestReplicasInProcess(t *testing.T) {
 	}
 	stopReplica(a)
 	wait("b to hold all 8 leases", func() bool { return owned(b) == 8 })
-	wait("every record at the sink", func() bool {
+	// The writer stops here: a sink that must catch up with a writer adding a round every tick
+	// would only match when a poll happened to land right after a write.
+	waitFor("every record at the sink", func() bool {
 		putMu.Lock()
 		defer putMu.Unlock()
 		return len(shared.snapshot()) >= written*len(ids)
