@@ -165,12 +165,55 @@ func startDynamoDBLocal(wrapper []string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
-	args := append([]string{}, wrapper...)
-	args = append(args, "java", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar",
-		"-inMemory", "-sharedDb", "-port", strconv.Itoa(port))
+	java := []string{"java", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar",
+		"-inMemory", "-sharedDb", "-port", strconv.Itoa(port)}
+	env, direct, err := faketimeEnv(wrapper)
+	if err != nil {
+		return nil, err
+	}
+	args := java
+	if !direct {
+		args = append(append([]string{}, wrapper...), java...)
+	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	return start(cmd, port, 90*time.Second)
+}
+
+// faketimeEnv turns a `faketime [-m] -f SPEC` wrapper into the environment that faketime itself
+// would set (LD_PRELOAD of libfaketime, FAKETIME=SPEC), so that java is this process's direct child:
+// the faketime binary forks java, and killing faketime (at Stop, or by Pdeathsig when the test binary
+// dies) would leave java running. Other wrappers are run as given (direct is false).
+func faketimeEnv(wrapper []string) (env []string, direct bool, err error) {
+	if len(wrapper) == 0 {
+		return nil, true, nil
+	}
+	if wrapper[0] != "faketime" {
+		return nil, false, nil
+	}
+	lib, spec := "libfaketime.so.1", ""
+	for i := 1; i < len(wrapper); i++ {
+		switch wrapper[i] {
+		case "-m":
+			lib = "libfaketimeMT.so.1"
+		case "-f":
+			if i+1 < len(wrapper) {
+				spec = wrapper[i+1]
+				i++
+			}
+		default:
+			return nil, false, fmt.Errorf("faketime wrapper: unsupported argument %q (only -m and -f SPEC)", wrapper[i])
+		}
+	}
+	if spec == "" {
+		return nil, false, fmt.Errorf("faketime wrapper: -f SPEC is required")
+	}
+	paths, _ := filepath.Glob("/usr/lib/*/faketime/" + lib)
+	if len(paths) == 0 {
+		return nil, false, fmt.Errorf("libfaketime (%s) is not installed: apt-get install faketime", lib)
+	}
+	return []string{"LD_PRELOAD=" + paths[0], "FAKETIME=" + spec}, true, nil
 }
 
 // start runs cmd and waits, with a deadline, until its port accepts connections. The process is
