@@ -133,9 +133,12 @@ type state struct {
 	stream    shards.Stream
 	described time.Time
 	leases    map[string]checkpoint.Lease
-	firstRun  bool // the pipeline had no lease at all when this worker started
-	running   map[string]*shardWorker
-	fences    map[string]*fence
+	// firstRun: the pipeline had no lease at all at this worker's first successful List, and its
+	// first listing's leases are not created yet (then starting_position LATEST applies to them).
+	firstRun bool
+	listed   bool // a List succeeded at least once
+	running  map[string]*shardWorker
+	fences   map[string]*fence
 	// handoffs are running shards draining for a handoff: shard ID -> the worker that asked.
 	handoffs map[string]string
 	// wants are the shards this worker asked for (Store.Want), and when, on the monotonic clock.
@@ -174,7 +177,7 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 	}
 	defer st.wg.Wait()
 
-	first, syncNow := true, true
+	syncNow := true
 	tick := time.NewTicker(p.RenewInterval)
 	defer tick.Stop()
 	// expiry fires when a lease may have expired, between ticks: a dead owner's leases are taken as
@@ -184,10 +187,9 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 	defer expiry.Stop()
 	for {
 		if syncNow {
-			if err := p.sync(ctx, st, first); err != nil {
-				p.Log.Warn("sync with the lease table and the stream failed; retrying at the next tick", zap.Error(err))
+			if err := p.sync(ctx, st); err != nil {
+				p.Log.Warn("sync with the lease table failed; retrying at the next tick", zap.Error(err))
 			}
-			first = false
 			if at := st.tracker.NextExpiry(); !at.IsZero() {
 				expiry.Reset(time.Until(at))
 			} else {
@@ -244,7 +246,7 @@ func (p *Pipeline) streamARN(ctx context.Context, stop <-chan struct{}) (string,
 // sync is one reconcile step: reap ended workers, renew what is held, heartbeat, read the lease
 // table, remove dead workers' items, refresh the shard list when due (creating leases for new shards
 // and deleting finished leases past retention), and balance: hand over, resume, take, ask, steal.
-func (p *Pipeline) sync(ctx context.Context, st *state, first bool) error {
+func (p *Pipeline) sync(ctx context.Context, st *state) error {
 	p.reap(ctx, st)
 	p.renew(ctx, st)
 	if c, err := p.Store.Heartbeat(ctx, p.Name, p.WorkerID); err != nil {
@@ -267,19 +269,14 @@ func (p *Pipeline) sync(ctx context.Context, st *state, first bool) error {
 		expired[l.ShardID] = true
 	}
 	p.forgetDead(ctx, view.Dead)
-	if first {
+	if !st.listed {
+		// Decided from the first List that succeeds: the pipeline's very first run is one whose
+		// table holds no lease of it yet.
+		st.listed = true
 		st.firstRun = len(leases) == 0
 	}
 	if st.described.IsZero() || now.Sub(st.described) >= jitter(p.RefreshInterval) {
-		desc, err := shards.Describe(ctx, p.Streams, st.stream.ARN)
-		if err != nil {
-			return err
-		}
-		st.stream, st.described = desc, now
-		if err := p.createLeases(ctx, st, desc.Shards); err != nil {
-			return err
-		}
-		p.deleteFinished(ctx, st, leases)
+		p.refresh(ctx, st, leases, now)
 	}
 	live := make([]string, len(view.Live))
 	for i, w := range view.Live {
@@ -287,6 +284,31 @@ func (p *Pipeline) sync(ctx context.Context, st *state, first bool) error {
 	}
 	p.balance(ctx, st, now, expired, live)
 	return nil
+}
+
+// refresh describes the stream and creates leases for new shards. A failure is logged and the
+// round goes on with the listing it had, so that renewals, failover and handoffs do not wait on
+// DescribeStream (throttled, say, by its account-wide limit); it is retried at the next refresh, or
+// at the next tick while the stream was never described.
+func (p *Pipeline) refresh(ctx context.Context, st *state, leases []checkpoint.Lease, now time.Time) {
+	desc, err := shards.Describe(ctx, p.Streams, st.stream.ARN)
+	if err != nil {
+		p.Log.Warn("describing the stream failed; going on with the last listing", zap.Error(err))
+		if !st.described.IsZero() {
+			st.described = now
+		}
+		return
+	}
+	st.stream, st.described = desc, now
+	if err := p.createLeases(ctx, st, desc.Shards); err != nil {
+		p.Log.Warn("creating leases for new shards failed; retrying at the next refresh", zap.Error(err))
+		st.described = time.Time{} // retry at the next tick: new shards must not wait 10 s for a lease
+		return
+	}
+	// LATEST applies to the shards of the first run's first listing only: every shard found after
+	// it (children above all) starts at TRIM_HORIZON.
+	st.firstRun = false
+	p.deleteFinished(ctx, st, leases)
 }
 
 // createLeases adds a lease for every shard that has none. On the pipeline's very first run with
