@@ -95,10 +95,10 @@ type completion struct {
 var ErrStopped = errors.New("dispatcher stopped")
 
 // Run dispatches pages until the shard is done (the End page arrived and every record is done and
-// checkpointed: it returns nil), stop is closed (in-flight batches finish, their checkpoint is
-// written, and it returns ErrStopped), pages is closed without an End page (as for stop), ctx is
-// canceled (in-flight deliveries are canceled; ctx.Err()), or a checkpoint fails (deliveries are
-// canceled; that error). Every goroutine it starts has ended when it returns.
+// checkpointed: it returns nil; likewise when pages is closed without an End page, the reader having
+// found the shard gone), stop is closed (in-flight batches finish, their checkpoint is written, and
+// it returns ErrStopped), ctx is canceled (in-flight deliveries are canceled; ctx.Err()), or a
+// checkpoint fails (deliveries are canceled; that error). Every goroutine it starts has ended when it returns.
 func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan shards.Page) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -182,7 +182,10 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 		select {
 		case p, ok := <-in:
 			if !ok {
-				stopping = true
+				// The reader ended without an End page: the shard is gone from the stream (the
+				// reader's only other way out is ctx, seen below). What was read is delivered,
+				// as after an End page; dropping it would lose records of a shard marked finished.
+				ended = true
 				break
 			}
 			queued += d.accept(p, lanes, &progress)

@@ -203,3 +203,30 @@ func TestDispatcherLostCheckpointStopsTheShard(t *testing.T) {
 		t.Errorf("delivered %d batches after the checkpoint failed, want 1 (none after the failure)", len(r.batches))
 	}
 }
+
+// The reader closes pages without an End page when the shard is gone from the stream: the records
+// already read, even those waiting for a batching window, are delivered and checkpointed.
+func TestDispatcherDeliversWhatWasReadWhenTheShardIsGone(t *testing.T) {
+	recs := make([]types.Record, 25)
+	for i := range recs {
+		recs[i] = rec(i, "k", 0)
+	}
+	r := &recorder{}
+	d := newDispatcher(t, r)
+	d.Window = time.Hour // nothing would be sent before the window ends
+	pages := pagesOf(recs, 25, false)
+	close(pages)
+	if err := d.Run(context.Background(), make(chan struct{}), pages); err != nil {
+		t.Fatalf("Run() = %v, want nil (what was read is done)", err)
+	}
+	n := 0
+	for _, b := range r.batches {
+		n += len(b)
+	}
+	if n != len(recs) {
+		t.Errorf("delivered %d records, want all %d that were read", n, len(recs))
+	}
+	if want := fmt.Sprintf("1%024d", 24); len(r.checkpoints) == 0 || r.checkpoints[len(r.checkpoints)-1] != want {
+		t.Errorf("checkpoints = %v, want last %s", r.checkpoints, want)
+	}
+}

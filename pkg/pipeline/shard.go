@@ -29,7 +29,6 @@ type shardWorker struct {
 	// Written before done is closed; read after.
 	err      error
 	finished bool
-	gone     bool // the shard no longer exists in the stream
 }
 
 // runShard reads the shard from start, dispatches its records, checkpoints through held, and marks
@@ -84,7 +83,11 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shards.Po
 
 	switch {
 	case err == nil:
-		// Read to its end and every record done: the lease is finished, and the children may start.
+		// Read to its end (or to where the stream lost it) and every record read is done: the lease
+		// is finished, and the children may start.
+		if errors.Is(rerr, shards.ErrShardGone) {
+			log.Warn("shard no longer exists in the stream; every record read was delivered; treating it as finished", zap.Error(rerr))
+		}
 		if err := p.finish(ctx, w.held, last); err != nil {
 			w.err = err
 			return
@@ -92,14 +95,6 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shards.Po
 		w.finished = true
 		m.ShardsFinished.WithLabelValues(p.Name).Inc()
 		log.Info("shard finished", zap.String("last_sequence_number", last))
-	case errors.Is(err, dispatch.ErrStopped) && errors.Is(rerr, shards.ErrShardGone):
-		// Everything read was delivered; the rest of the shard is gone from the stream.
-		log.Warn("shard no longer exists in the stream; treating it as finished", zap.Error(rerr))
-		if err := p.finish(ctx, w.held, last); err != nil {
-			w.err = err
-			return
-		}
-		w.finished, w.gone = true, true
 	case errors.Is(err, dispatch.ErrStopped):
 		if rerr != nil && !errors.Is(rerr, context.Canceled) {
 			w.err = fmt.Errorf("read shard %s: %w", w.id, rerr)
