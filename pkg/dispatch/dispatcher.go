@@ -28,8 +28,8 @@ type Matcher interface {
 
 // DeliverFunc delivers one batch under the pipeline's failure policy. It returns nil once every
 // record of the batch is done (delivered, or discarded to on_failure); any error means it gave up
-// without finishing (ctx canceled, or stop closed between attempts), and nothing of the batch may be
-// checkpointed.
+// without finishing (ctx canceled, or stop closed between attempts): then only the first Done records
+// of an *IncompleteError are done, and nothing else of the batch may be checkpointed.
 type DeliverFunc func(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error
 
 // CheckpointFunc durably records that every record up to seq is done. An error stops the shard (a
@@ -198,7 +198,18 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 			inflight--
 			lanes[c.lane].busy = false
 			if c.err != nil {
-				// The policy gave up (stop or ctx): nothing of the batch is done. Stop taking work.
+				// The policy gave up (stop or ctx): only the records it reports done are. Stop
+				// taking work.
+				var inc *IncompleteError
+				if errors.As(c.err, &inc) {
+					for _, id := range c.ids[:min(inc.Done, len(c.ids))] {
+						progress.Done(id)
+					}
+					if seq, moved := progress.Advance(); moved {
+						ck.set(seq)
+						pendingCk = seq
+					}
+				}
 				stopping = true
 				if ctx.Err() == nil && !isClosed(stop) && runErr == nil {
 					runErr = fmt.Errorf("deliver batch of shard %s: %w", d.ShardID, c.err)

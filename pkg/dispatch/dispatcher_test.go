@@ -230,3 +230,64 @@ func TestDispatcherDeliversWhatWasReadWhenTheShardIsGone(t *testing.T) {
 		t.Errorf("checkpoints = %v, want last %s", r.checkpoints, want)
 	}
 }
+
+// poisonSink accepts every batch without the poison key and fails every batch with it.
+type poisonSink struct {
+	mu       sync.Mutex
+	accepted []string
+}
+
+func (s *poisonSink) Deliver(_ context.Context, b sinks.Batch) error {
+	for _, r := range b.Records {
+		if r.Change.Keys["pk"].String() == "poison" {
+			return errors.New("poison")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range b.Records {
+		s.accepted = append(s.accepted, r.Change.SequenceNumber)
+	}
+	return nil
+}
+
+func (s *poisonSink) Close(context.Context) error { return nil }
+
+func (s *poisonSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.accepted)
+}
+
+// A graceful stop while a bisected batch retries its poison record: the records the sink already
+// accepted are checkpointed, so a restart (or the next owner) does not send them again.
+func TestDispatcherStopDuringBisectCheckpointsTheAcceptedRecords(t *testing.T) {
+	recs := make([]types.Record, 10)
+	for i := range recs {
+		recs[i] = rec(i, map[bool]string{true: "poison", false: "k"}[i == 9], 0)
+	}
+	sink := &poisonSink{}
+	pol := &Policy{Sink: sink, MaxRetryAttempts: -1, BisectOnError: true,
+		Backoff: func(int) time.Duration { return time.Hour }, Log: zaptest.NewLogger(t)}
+	r := &recorder{}
+	d := newDispatcher(t, r)
+	d.Deliver = pol.Deliver
+	stop := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(context.Background(), stop, pagesOf(recs, 10, false)) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for sink.count() < 9 { // bisect isolates the poison record, which then waits an hour to retry
+		if time.Now().After(deadline) {
+			t.Fatalf("the sink accepted %d records, want the 9 good ones before the stop", sink.count())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	if err := <-errc; !errors.Is(err, ErrStopped) {
+		t.Fatalf("Run() = %v, want ErrStopped", err)
+	}
+	want := fmt.Sprintf("1%024d", 8)
+	if n := len(r.checkpoints); n == 0 || r.checkpoints[n-1] != want {
+		t.Errorf("checkpoints = %v, want the last accepted record %s checkpointed", r.checkpoints, want)
+	}
+}

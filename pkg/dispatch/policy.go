@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -88,13 +89,27 @@ type segment struct {
 // Deliver implements DeliverFunc: it returns nil once every record of b is done, ctx.Err() when ctx
 // is canceled, and an error when stop was closed while it waited to retry (the records not done
 // by then are not checkpointed and are delivered again after a restart: at least once).
-func (p *Policy) Deliver(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error {
+func (p *Policy) Deliver(ctx context.Context, stop <-chan struct{}, b sinks.Batch) (err error) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	k := knobs{maxRetries: p.MaxRetryAttempts, bisect: p.BisectOnError}
 	// queue holds the segments not done yet, in batch order; the head is worked on.
 	queue := []segment{{recs: b.Records}}
+	defer func() {
+		// Given up part way (stop or ctx): the records before the queue are done (delivered, or
+		// stored by on_failure), and must not be sent again after a restart or a handoff.
+		if err == nil {
+			return
+		}
+		left := 0
+		for _, seg := range queue {
+			left += len(seg.recs)
+		}
+		if done := len(b.Records) - left; done > 0 {
+			err = &IncompleteError{Done: done, Err: err}
+		}
+	}()
 	for len(queue) > 0 {
 		seg := &queue[0]
 		if expired, fresh := ageSplit(seg.recs, p.now(), p.MaxRecordAge); expired > 0 || fresh < len(seg.recs) {
@@ -227,6 +242,20 @@ func (p *Policy) discard(ctx context.Context, stop <-chan struct{}, timer *time.
 }
 
 var errStopped = errors.New("stopped while retrying")
+
+// IncompleteError is a delivery given up (stop or ctx) after its first Done records were done:
+// delivered, or stored by on_failure. The dispatcher counts those as done, so a graceful stop in
+// the middle of a bisect or a partial batch response repeats none of them.
+type IncompleteError struct {
+	Done int
+	Err  error
+}
+
+func (e *IncompleteError) Error() string {
+	return fmt.Sprintf("gave up after %d records were done: %v", e.Done, e.Err)
+}
+
+func (e *IncompleteError) Unwrap() error { return e.Err }
 
 // sleepOrStop waits d on timer (stopped and drained on entry); errStopped if stop closes first,
 // ctx.Err() if ctx ends first.
