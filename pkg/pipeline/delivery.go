@@ -23,10 +23,20 @@ const (
 	retryBackoffMax  = 30 * time.Second
 )
 
+// streamRetention is how long DynamoDB Streams keeps a record: the age at which max_record_age -1
+// ("until the record expires") discards it, with RecordAgeExceeded.
+const streamRetention = 24 * time.Hour
+
 // newPolicy builds the delivery policy from the pipeline's failure knobs.
 func (p *Pipeline) newPolicy(deps Deps) deliverer {
 	m, name, cfg := deps.Metrics, p.Name, p.Config
-	maxAge, _ := cfg.MaxRecordAge.Limit() // 0 without a limit
+	maxAge, limited := cfg.MaxRecordAge.Limit()
+	if !limited {
+		// Lambda's -1 means "until the record expires": the stream trims records after 24 hours.
+		// Without this bound a poison record would block its shard, and every shard after it in
+		// the lineage, forever; past it the record is gone from the stream anyway.
+		maxAge = streamRetention
+	}
 	pol := &dispatch.Policy{
 		Sink:                    deps.Sink,
 		MaxRetryAttempts:        cfg.MaxRetryAttempts,
