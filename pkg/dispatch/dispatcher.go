@@ -116,7 +116,12 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 		stopping  bool
 		runErr    error
 	)
+	// Reading pauses while too much is held: queued records (memory for their images), and records
+	// the checkpoint has not passed. The second bound matters with filters: while a batch is stuck
+	// (a failing sink, a poison record), filtered-out records behind it are done but cannot be passed,
+	// and without a bound a shard's whole backlog would pile up in Progress.
 	maxQueued := d.BatchSize*len(lanes) + 1000
+	maxPending := max(4*maxQueued, 20_000)
 	ck := newCheckpointer(ctx, d.Checkpoint)
 	defer ck.close()
 
@@ -171,7 +176,7 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 		}
 
 		var in <-chan shards.Page
-		if !ended && !stopping && queued < maxQueued {
+		if !ended && !stopping && queued < maxQueued && progress.Pending() < maxPending {
 			in = pages
 		}
 		var tick <-chan time.Time

@@ -291,3 +291,53 @@ func TestDispatcherStopDuringBisectCheckpointsTheAcceptedRecords(t *testing.T) {
 		t.Errorf("checkpoints = %v, want the last accepted record %s checkpointed", r.checkpoints, want)
 	}
 }
+
+// While a batch is stuck, a shard whose other records are all filtered out stops reading once the
+// records the checkpoint cannot pass reach a bound, instead of holding its whole backlog in memory.
+func TestDispatcherBoundsWhatAStuckBatchHoldsBack(t *testing.T) {
+	r := &recorder{}
+	d := newDispatcher(t, r)
+	d.BatchSize = 1
+	d.Filter = keyFilter("keep")
+	release := make(chan struct{})
+	d.Deliver = func(ctx context.Context, _ <-chan struct{}, _ sinks.Batch) error {
+		select { // stuck until released
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	pages := make(chan shards.Page)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx, make(chan struct{}), pages) }()
+	pages <- shards.Page{Records: []types.Record{rec(0, "keep", 0)}}
+	sent := 1
+	const page = 1000
+	blocked := false
+	for i := 0; i < 200 && !blocked; i++ { // up to 200,000 filtered-out records
+		recs := make([]types.Record, page)
+		for j := range recs {
+			recs[j] = rec(sent+j, "drop", 0)
+		}
+		select {
+		case pages <- shards.Page{Records: recs}:
+			sent += page
+		case <-time.After(2 * time.Second): // the dispatcher stopped reading
+			blocked = true
+		}
+	}
+	if !blocked {
+		t.Fatalf("the dispatcher took %d records behind a stuck batch, want it to stop reading at a bound", sent)
+	}
+	if sent > 30_000 {
+		t.Errorf("the dispatcher took %d records behind a stuck batch before it stopped reading, want at most about 20,000", sent)
+	}
+	close(release)
+	close(pages)
+	if err := <-errc; err != nil {
+		t.Fatalf("Run() = %v after the batch was released", err)
+	}
+}
