@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -123,6 +124,7 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	defer close(done)
+	var forced atomic.Bool // the drain was cut short: not a clean stop
 	go func() {
 		select {
 		case s := <-sigs:
@@ -141,11 +143,17 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 		case <-done:
 			return
 		}
+		forced.Store(true)
 		cancel()
 	}()
 
 	if err := a.Run(ctx, stop); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("poller failed", zap.Error(err))
+		return exitRuntime
+	}
+	if forced.Load() {
+		// Batches were cut off and leases left to expire: the contract's 0 means a clean stop.
+		log.Error("poller stopped before its drain finished; in-flight batches are delivered again by the next owner")
 		return exitRuntime
 	}
 	return exitOK

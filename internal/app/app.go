@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
@@ -31,6 +32,9 @@ import (
 	"github.com/poller-dev/poller/pkg/pipeline"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
+
+// awsCallTimeout bounds one HTTP exchange with DynamoDB or DynamoDB Streams (the SDK retries).
+const awsCallTimeout = 10 * time.Second
 
 // App is a configured poller, ready to run.
 type App struct {
@@ -75,6 +79,10 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err 
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	awsCfg.Logger = sdkLogger(log)
+	// The SDK's default client has no overall timeout: one hung connection would freeze a
+	// pipeline's lease round (renewals, heartbeat, failover). Every call poller makes is small
+	// (GetRecords answers at most 1 MB), so a whole exchange gets awsCallTimeout.
+	awsCfg.HTTPClient = awshttp.NewBuildableClient().WithTimeout(awsCallTimeout)
 	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if cfg.AWS.EndpointURL != "" {
 			o.BaseEndpoint = aws.String(cfg.AWS.EndpointURL)
@@ -205,6 +213,11 @@ func (a *App) ensureTable(ctx context.Context, stop <-chan struct{}) error {
 		err := a.store.EnsureTable(ctx, a.cfg.Leases.CreateTable)
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, checkpoint.ErrNoTable) || errors.Is(err, checkpoint.ErrTableSchema) {
+			// Waiting cannot fix these: the table is missing and create_table is false, or it has
+			// another key schema (not a poller lease table).
+			return fmt.Errorf("lease table %s: %w", a.cfg.Leases.Table, err)
 		}
 		a.ready.Set(false, "lease table unreachable: "+err.Error())
 		a.log.Warn("lease table not ready; retrying", zap.String("table", a.cfg.Leases.Table), zap.Int("attempt", attempt), zap.Error(err))

@@ -66,7 +66,8 @@ type Failure struct {
 }
 
 // Destination receives reports of discarded batches. Send must be safe for concurrent use; an
-// error means the report was not stored (the poller counts it and goes on, as Lambda does).
+// error means the report was not stored: the poller counts it and retries, its shard waiting, so
+// that no discarded record is lost (Lambda, there, drops the report and goes on).
 type Destination interface {
 	Send(ctx context.Context, f Failure) error
 	Close(ctx context.Context) error

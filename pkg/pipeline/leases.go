@@ -209,11 +209,15 @@ func (p *Pipeline) renew(ctx context.Context, st *state) {
 		lost []string
 	)
 	g.SetLimit(renewConcurrency)
+	// A renewal slower than half a lease cannot keep the lease anyway; bounding it keeps one hung
+	// call from holding up the round (and with it every other renewal and the heartbeat).
+	rctx, cancel := context.WithTimeout(ctx, p.LeaseDuration/2)
+	defer cancel()
 	for id, w := range st.running {
 		f := st.fences[id]
 		g.Go(func() error {
 			at := time.Now()
-			owned, err := w.held.Renew(ctx)
+			owned, err := w.held.Renew(rctx)
 			switch {
 			case err != nil:
 				p.Log.Warn("renewing a lease failed; retrying at the next tick", zap.String("shard_id", id), zap.Error(err))

@@ -250,7 +250,9 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 	p.reap(ctx, st)
 	p.renew(ctx, st)
 	if c, err := p.Store.Heartbeat(ctx, p.Name, p.WorkerID); err != nil {
-		p.Log.Debug("heartbeat failed", zap.Error(err))
+		// Other replicas count a worker whose heartbeat stands still as dead and share out its
+		// leases' future; say so at once.
+		p.Log.Warn("heartbeat failed; other replicas may count this worker as gone", zap.Error(err))
 	} else {
 		st.heartbeat = c
 	}
@@ -399,7 +401,7 @@ func (p *Pipeline) start(ctx context.Context, st *state, held *checkpoint.Held, 
 	f := newFence(held, cancel, p.fenceTrust(), time.Now)
 	f.confirm(takenAt)
 	st.running[w.id], st.fences[w.id] = w, f
-	start := startPosition(l, p.Config.Source.StartingPosition)
+	start := startPosition(l)
 	p.Log.Info("reading shard", zap.String("shard_id", w.id), zap.Stringer("from", start))
 	stream := st.stream
 	st.wg.Add(1)
@@ -431,7 +433,7 @@ func (p *Pipeline) fenceTrust() time.Duration {
 
 // startPosition is where a shard's reading starts: after its checkpoint; else LATEST for a shard the
 // very first run created at LATEST; else TRIM_HORIZON (every shard found later, children above all).
-func startPosition(l checkpoint.Lease, _ config.StartingPosition) shards.Position {
+func startPosition(l checkpoint.Lease) shards.Position {
 	switch {
 	case l.Checkpoint != "":
 		return shards.After(l.Checkpoint)
