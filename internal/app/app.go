@@ -8,7 +8,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,6 +48,7 @@ type App struct {
 	closers   []closer // sinks and on_failure destinations, closed after the pipelines stop
 	server    *server.Server
 	ready     *server.Readiness
+	health    *health
 	workerID  string
 }
 
@@ -64,6 +68,7 @@ func Registries() config.Registries {
 func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err error) {
 	a := &App{cfg: cfg, log: log, ready: &server.Readiness{}}
 	a.ready.Set(false, "starting")
+	a.health = &health{ready: a.ready, rounds: map[string]error{}}
 	defer func() {
 		if err != nil {
 			a.closeSinks(context.WithoutCancel(ctx))
@@ -138,7 +143,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err 
 		p, err := pipeline.New(pc, pipeline.Deps{
 			Streams: streams, Tables: ddb, Store: a.store, Sink: sink, OnFailure: dest, Filter: match,
 			WorkerID: a.workerID, LeaseDuration: cfg.Leases.LeaseDuration, RenewInterval: cfg.Leases.RenewInterval,
-			Metrics: m, Log: a.log,
+			Metrics: m, Log: a.log, OnSync: a.health.observer(pc.Name),
 		})
 		if err != nil {
 			return nil, err
@@ -177,7 +182,7 @@ func (a *App) Run(ctx context.Context, stop <-chan struct{}) error {
 		if err := a.ensureTable(gctx, stop); err != nil {
 			return err
 		}
-		a.ready.Set(true, "ready")
+		a.health.started(len(a.pipelines))
 		a.log.Info("poller started", zap.Int("pipelines", len(a.pipelines)), zap.String("lease_table", a.cfg.Leases.Table))
 		pg, pctx := errgroup.WithContext(gctx)
 		for _, p := range a.pipelines {
@@ -192,7 +197,7 @@ func (a *App) Run(ctx context.Context, stop <-chan struct{}) error {
 		go func() {
 			select {
 			case <-stop:
-				a.ready.Set(false, "shutting down")
+				a.health.stopping()
 			case <-pctx.Done():
 			}
 		}()
@@ -279,4 +284,60 @@ func defaultWorkerID() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return host + "-" + hex.EncodeToString(b)
+}
+
+// health derives /readyz from the pipelines' lease rounds: ready once every pipeline's last round
+// reached the lease table, not ready while any pipeline's last round failed, and not ready again
+// from the start of a shutdown on.
+type health struct {
+	ready  *server.Readiness
+	mu     sync.Mutex
+	want   int              // pipelines started; 0 until then
+	done   bool             // shutting down
+	rounds map[string]error // pipeline -> its last round's error
+}
+
+func (h *health) observer(pipeline string) func(error) {
+	return func(err error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.rounds[pipeline] = err
+		h.update()
+	}
+}
+
+func (h *health) started(pipelines int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.want = pipelines
+	h.update()
+}
+
+func (h *health) stopping() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.done = true
+	h.update()
+}
+
+// update sets readiness; h.mu is held.
+func (h *health) update() {
+	switch {
+	case h.done:
+		h.ready.Set(false, "shutting down")
+		return
+	case h.want == 0:
+		return // still starting; the reason stays as set
+	}
+	for _, p := range slices.Sorted(maps.Keys(h.rounds)) {
+		if err := h.rounds[p]; err != nil {
+			h.ready.Set(false, fmt.Sprintf("pipeline %s: lease table unreachable: %v", p, err))
+			return
+		}
+	}
+	if len(h.rounds) < h.want {
+		h.ready.Set(false, "starting pipelines")
+		return
+	}
+	h.ready.Set(true, "ready")
 }

@@ -28,7 +28,8 @@ func (r *Readiness) Set(ready bool, reason string) {
 	r.reason.Store(reason)
 }
 
-func (r *Readiness) state() (bool, string) {
+// State reports readiness and its reason.
+func (r *Readiness) State() (bool, string) {
 	s, _ := r.reason.Load().(string)
 	return r.ready.Load(), s
 }
@@ -51,7 +52,7 @@ func New(addr string, gatherer prometheus.Gatherer, ready *Readiness) (*Server, 
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		ok, reason := ready.state()
+		ok, reason := ready.State()
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}

@@ -62,6 +62,7 @@ type Pipeline struct {
 	Metrics         *metrics.Metrics
 	Log             *zap.Logger
 
+	onSync        func(error) // told each round's outcome (readiness); may be nil
 	policy        deliverer
 	maxEventBytes int
 }
@@ -79,6 +80,9 @@ type Deps struct {
 	RenewInterval time.Duration
 	Metrics       *metrics.Metrics
 	Log           *zap.Logger
+	// OnSync, if set, is called after each lease round with its error (nil: the lease table
+	// answered); the app derives /readyz from it.
+	OnSync func(error)
 }
 
 // lambdaMaxEventBytes is Lambda's synchronous invocation payload limit, the default event size cap.
@@ -98,7 +102,7 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 		Name: cfg.Name, Config: cfg, Streams: deps.Streams, Tables: deps.Tables, Store: deps.Store,
 		Sink: deps.Sink, Filter: deps.Filter, WorkerID: deps.WorkerID,
 		LeaseDuration: deps.LeaseDuration, RenewInterval: deps.RenewInterval, RefreshInterval: 10 * time.Second,
-		Metrics: deps.Metrics, Log: log, maxEventBytes: lambdaMaxEventBytes,
+		Metrics: deps.Metrics, Log: log, maxEventBytes: lambdaMaxEventBytes, onSync: deps.OnSync,
 	}
 	if l, ok := deps.Sink.(interface{ MaxEventBytes() int }); ok && l.MaxEventBytes() > 0 {
 		p.maxEventBytes = l.MaxEventBytes()
@@ -187,8 +191,12 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 	defer expiry.Stop()
 	for {
 		if syncNow {
-			if err := p.sync(ctx, st); err != nil {
+			err := p.sync(ctx, st)
+			if err != nil {
 				p.Log.Warn("sync with the lease table failed; retrying at the next tick", zap.Error(err))
+			}
+			if p.onSync != nil {
+				p.onSync(err)
 			}
 			if at := st.tracker.NextExpiry(); !at.IsZero() {
 				expiry.Reset(time.Until(at))
