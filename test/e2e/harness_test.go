@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -383,6 +384,48 @@ func checkOrder(t *testing.T, recs []received) {
 		}
 		prev = n
 	}
+}
+
+// waitServing waits until the poller listening on port answers /healthz.
+func waitServing(t *testing.T, port int) {
+	t.Helper()
+	waitFor(t, "poller to serve /healthz", time.Minute, func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// metricValue scrapes the /metrics of the poller listening on port and returns the series name of
+// pipeline whose labels contain labels (e.g. `result="throttled"`); 0 when absent or when the scrape
+// fails (logged).
+func metricValue(t *testing.T, port int, pipeline, name, labels string) float64 {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		t.Logf("scrape metrics: %v", err)
+		return 0
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Logf("scrape metrics: %v", err)
+		return 0
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, `pipeline="`+pipeline+`"`) || !strings.Contains(line, labels) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		return v
+	}
+	return 0
 }
 
 // byKey counts deliveries per key.
