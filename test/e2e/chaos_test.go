@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -170,12 +171,25 @@ func TestChaosStreamsFaultsLoseOnlyTrimmedRecordsAndKeepShardsInOrderParentsFirs
 	cs.put(left, "left", 0, 200)
 	cs.put(right, "right", 0, 200)
 
-	// Throttled lease-table writes while records flow: every UpdateItem (checkpoints, renewals,
-	// heartbeats) is refused until a checkpoint write has failed at poller's level, after the SDK's
-	// retries; poller's own retry then goes through.
-	leaseThrottle := faults.arm(&fault{op: "UpdateItem", left: -1, err: &streamstest.APIError{
-		Code: "ProvisionedThroughputExceededException", Status: 400, Message: "The level of configured provisioned throughput for the table was exceeded (injected)"}})
+	// Throttled lease-table writes: the sink, on receiving the batch that starts at c-0300, has every
+	// UpdateItem (checkpoints, renewals, heartbeats) refused, so the batch's checkpoint write fails
+	// at poller's level (after the SDK's retries) and poller's own retry goes through once the test
+	// lifts the refusal. Armed from inside the sink call, after poller's pre-delivery lease check:
+	// refusing lease writes earlier could keep the batch from being sent at all (no confirmed lease,
+	// no sink call), and then no checkpoint would be written.
+	leaseThrottle := &fault{op: "UpdateItem", left: -1, err: &streamstest.APIError{
+		Code: "ProvisionedThroughputExceededException", Status: 400, Message: "The level of configured provisioned throughput for the table was exceeded (injected)"}}
+	var leaseThrottleArmed atomic.Bool
+	s.mu.Lock()
+	s.fail = func(ev events.DynamoDBEvent) bool {
+		if holds(ev, "c-0300") && !leaseThrottleArmed.Swap(true) {
+			faults.arm(leaseThrottle)
+		}
+		return false
+	}
+	s.mu.Unlock()
 	cs.put(c, "c", 300, 200)
+	waitFor(t, "lease writes to be refused", time.Minute, leaseThrottleArmed.Load)
 	leaseWindow := time.Now()
 	waitFor(t, "a checkpoint write to fail throttled", time.Minute, func() bool {
 		return metric("poller_checkpoints_total", `result="error"`) > 0
