@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -88,6 +90,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err 
 	// pipeline's lease round (renewals, heartbeat, failover). Every call poller makes is small
 	// (GetRecords answers at most 1 MB), so a whole exchange gets awsCallTimeout.
 	awsCfg.HTTPClient = awshttp.NewBuildableClient().WithTimeout(awsCallTimeout)
+	// The SDK's standard retryer keeps a client-wide retry quota; a long throttling spell empties it
+	// and from then on calls fail without their retries. A daemon that retries everything itself
+	// with backoff wants the SDK's per-call retries always, so the quota is off.
+	awsCfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
+	}
 	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if cfg.AWS.EndpointURL != "" {
 			o.BaseEndpoint = aws.String(cfg.AWS.EndpointURL)
