@@ -275,13 +275,22 @@ func (s *Store) Want(ctx context.Context, l Lease, by string) (bool, error) {
 func (s *Store) Delete(ctx context.Context, l Lease) (bool, error) {
 	cond := expression.Name(attrCounter).Equal(expression.Value(l.Counter)).
 		And(expression.Name(attrFinished).Equal(expression.Value(true)))
-	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	deleted, err := s.deleteIf(ctx, itemKey(l.Pipeline, leaseKey(l.ShardID)), cond)
 	if err != nil {
 		return false, fmt.Errorf("delete lease of shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
 	}
+	return deleted, nil
+}
+
+// deleteIf deletes the item at key if cond holds; (false, nil) when it does not.
+func (s *Store) deleteIf(ctx context.Context, key map[string]types.AttributeValue, cond expression.ConditionBuilder) (bool, error) {
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		return false, err
+	}
 	_, err = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 aws.String(s.table),
-		Key:                       itemKey(l.Pipeline, leaseKey(l.ShardID)),
+		Key:                       key,
 		ConditionExpression:       expr.Condition(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
@@ -290,7 +299,7 @@ func (s *Store) Delete(ctx context.Context, l Lease) (bool, error) {
 	case isConditionFailed(err):
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("delete lease of shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+		return false, err
 	}
 	return true, nil
 }

@@ -48,24 +48,9 @@ func (s *Store) Heartbeat(ctx context.Context, pipeline, workerID string) (int64
 // that the Tracker reports dead. (false, nil) when the worker heartbeated since or the item is gone.
 // Calls: one DeleteItem.
 func (s *Store) DeleteWorker(ctx context.Context, w Worker) (bool, error) {
-	expr, err := expression.NewBuilder().
-		WithCondition(expression.Name(attrCounter).Equal(expression.Value(w.Counter))).
-		Build()
+	deleted, err := s.deleteIf(ctx, itemKey(w.Pipeline, workerKey(w.ID)), expression.Name(attrCounter).Equal(expression.Value(w.Counter)))
 	if err != nil {
 		return false, fmt.Errorf("delete worker %s of pipeline %s: %w", w.ID, w.Pipeline, err)
 	}
-	_, err = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       itemKey(w.Pipeline, workerKey(w.ID)),
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-	})
-	switch {
-	case isConditionFailed(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("delete worker %s of pipeline %s: %w", w.ID, w.Pipeline, err)
-	}
-	return true, nil
+	return deleted, nil
 }
