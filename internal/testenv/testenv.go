@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"go.uber.org/goleak"
 )
 
 // Region is the region every test client uses.
@@ -151,6 +152,19 @@ func Main(m *testing.M) int {
 	sharedMoto.Stop()
 	sharedDDB, sharedMoto, sharedErr = nil, nil, nil
 	return code
+}
+
+// VerifyMain is TestMain for a package whose tests start goroutines: it runs the tests, stops the
+// shared servers, checks that no test left a goroutine behind (goleak), and exits.
+func VerifyMain(m *testing.M) {
+	code := Main(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func startDynamoDBLocal(wrapper []string) (*Server, error) {
