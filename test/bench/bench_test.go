@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -68,40 +67,12 @@ func setup(b *testing.B, n int) (endpoint, table string) {
 	endpoint = testenv.NewDynamoDBLocal(b)
 	db := client(endpoint)
 	table = "Bench"
-	ctx := context.Background()
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-		StreamSpecification:  &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pad := strings.Repeat("x", 60)
-	for i := 0; i < n; i += 25 {
-		var reqs []types.WriteRequest
-		for j := i; j < min(i+25, n); j++ {
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
-				"pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("item-%06d", j)}, "pad": &types.AttributeValueMemberS{Value: pad},
-			}}})
-		}
-		in := map[string][]types.WriteRequest{table: reqs}
-		for len(in[table]) > 0 {
-			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: in})
-			if err != nil {
-				b.Fatal(err)
-			}
-			in = out.UnprocessedItems
-		}
-	}
+	testenv.CreateStreamTable(b, db, table)
+	testenv.WriteItems(b, db, table, 0, n, 60)
 	return endpoint, table
 }
 
-func client(endpoint string) *dynamodb.Client {
-	return dynamodb.NewFromConfig(testenv.AWSConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
-}
+func client(endpoint string) *dynamodb.Client { return testenv.DynamoDB(endpoint) }
 
 // bareDrain reads the whole stream with a plain GetRecords loop and returns records per second.
 func bareDrain(b *testing.B, endpoint, table string, want int) float64 {

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,9 +23,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/poller-dev/poller/internal/testenv"
 )
@@ -326,48 +323,15 @@ pipelines:
 %s`, c.Endpoint, c.LeaseTable, worker, c.LeaseDuration, c.RenewInterval, c.Port, source, c.BatchSize, c.Extra, c.SinkURL, c.SinkExtra)
 }
 
-func dynamo(endpoint string) *dynamodb.Client {
-	return dynamodb.NewFromConfig(testenv.AWSConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
-}
+// dynamo, createTable and writeItems are the shared test helpers (internal/testenv).
+func dynamo(endpoint string) *dynamodb.Client { return testenv.DynamoDB(endpoint) }
 
-// createTable creates a table keyed by pk (S) with a NEW_AND_OLD_IMAGES stream.
 func createTable(t testing.TB, db *dynamodb.Client, name string) {
-	t.Helper()
-	ctx := context.Background()
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
-		StreamSpecification:  &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
-	})
-	if err != nil {
-		t.Fatalf("create table %s: %v", name, err)
-	}
+	testenv.CreateStreamTable(t, db, name)
 }
 
-// writeItems writes n items pk=item-00000.. with a payload of pad bytes, 25 per BatchWriteItem.
 func writeItems(t testing.TB, db *dynamodb.Client, table string, from, n, pad int) {
-	t.Helper()
-	ctx := context.Background()
-	payload := strings.Repeat("x", pad)
-	for i := from; i < from+n; i += 25 {
-		var reqs []types.WriteRequest
-		for j := i; j < min(i+25, from+n); j++ {
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
-				"pk":      &types.AttributeValueMemberS{Value: fmt.Sprintf("item-%06d", j)},
-				"payload": &types.AttributeValueMemberS{Value: payload},
-			}}})
-		}
-		in := map[string][]types.WriteRequest{table: reqs}
-		for len(in[table]) > 0 {
-			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: in})
-			if err != nil {
-				t.Fatalf("batch write: %v", err)
-			}
-			in = out.UnprocessedItems
-		}
-	}
+	testenv.WriteItems(t, db, table, from, n, pad)
 }
 
 // checkOrder fails unless the records' sequence numbers strictly increase as big integers.
