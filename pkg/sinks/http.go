@@ -65,7 +65,7 @@ func (c *HTTPConfig) Validate() error {
 	if c.URL == "" {
 		errs = append(errs, &ConfigError{Key: "url", Msg: "required"})
 	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, &ConfigError{Key: "url", Msg: fmt.Sprintf("must be an absolute http or https URL, got %q", c.URL)})
+		errs = append(errs, &ConfigError{Key: "url", Msg: fmt.Sprintf("must be an absolute http or https URL, got %q", RedactURL(c.URL))})
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, &ConfigError{Key: "timeout", Msg: fmt.Sprintf("must be positive, got %s", c.Timeout)})
@@ -98,17 +98,24 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// HTTPError is a delivery the endpoint answered with a status other than 2xx.
+// HTTPError is a delivery the endpoint answered with a status other than 2xx. A 3xx is one too:
+// redirects are never followed (see Deliver).
 type HTTPError struct {
-	// URL is the sink's URL, with any password redacted.
+	// URL is the sink's URL, redacted (RedactURL).
 	URL        string
 	StatusCode int
 	// Body is the start of the answer's body (at most 512 bytes).
 	Body string
+	// Location is a 3xx answer's Location header, redacted; empty otherwise.
+	Location string
 }
 
 func (e *HTTPError) Error() string {
-	return fmt.Sprintf("POST %s: status %d %s, body %q", e.URL, e.StatusCode, http.StatusText(e.StatusCode), e.Body)
+	msg := fmt.Sprintf("POST %s: status %d %s, body %q", e.URL, e.StatusCode, http.StatusText(e.StatusCode), e.Body)
+	if e.StatusCode >= 300 && e.StatusCode <= 399 {
+		msg += fmt.Sprintf("; redirects are not followed (to %q): set the sink's url to the final address", e.Location)
+	}
+	return msg
 }
 
 // HTTP POSTs each batch as Lambda's event JSON, {"Records": [...]}, and takes a 2xx answer as
@@ -142,7 +149,7 @@ func NewHTTP(cfg HTTPConfig, deps Deps) (*HTTP, error) {
 	}
 	h := &HTTP{
 		url:      cfg.URL,
-		redacted: u.Redacted(),
+		redacted: RedactURL(u.String()),
 		timeout:  cfg.Timeout,
 		header:   make(http.Header, len(cfg.Headers)+1),
 		rbif:     deps.ReportBatchItemFailures,
@@ -165,15 +172,22 @@ func NewHTTP(cfg HTTPConfig, deps Deps) (*HTTP, error) {
 	h.transport = t
 	// The timeout is applied per delivery through the request's context, so that it and the
 	// caller's cancellation end a delivery the same way.
-	h.client = &http.Client{Transport: t}
+	//
+	// Redirects are never followed: the client would turn a POST answered with 301, 302 or 303
+	// into a GET without the body, whose 2xx would count the batch as delivered although no
+	// handler saw it. The 3xx itself is returned, a failed call (see HTTPError).
+	h.client = &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
 	return h, nil
 }
 
 // MaxEventBytes is Lambda's 6 MB payload limit.
 func (h *HTTP) MaxEventBytes() int { return LambdaMaxEventBytes }
 
-// Deliver POSTs the batch. It returns nil for a 2xx answer; an *HTTPError for another status; the
-// transport's error (which names the URL) for a refused connection, a timeout or a cancellation;
+// Deliver POSTs the batch. It returns nil for a 2xx answer; an *HTTPError for another status, 3xx
+// included (never followed); the transport's *url.Error (naming the redacted URL) for a refused
+// connection, a timeout or a cancellation;
 // and, with ReportBatchItemFailures, a *BatchError for a partial batch response, or an error saying
 // why the answer made the whole batch fail.
 func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
@@ -188,7 +202,7 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("build request for %s: %w", h.redacted, err)
+		return fmt.Errorf("build request for %s: %w", h.redacted, redactURLError(err, h.redacted))
 	}
 	req.Header = h.header.Clone()
 	if h.host != "" {
@@ -196,10 +210,13 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
+		err = redactURLError(err, h.redacted)
 		if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("no answer within %s: %w", h.timeout, err)
 		}
-		return err // a *url.Error: `Post "<url>": dial tcp ...: connection refused`
+		// err is a *url.Error (`Post "<url>": dial tcp ...: connection refused`) that prints the
+		// redacted URL, never the query string.
+		return err
 	}
 	defer resp.Body.Close()
 
@@ -209,7 +226,11 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	}
 	answer, readErr := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &HTTPError{URL: h.redacted, StatusCode: resp.StatusCode, Body: snippet(answer)}
+		herr := &HTTPError{URL: h.redacted, StatusCode: resp.StatusCode, Body: snippet(answer)}
+		if loc := resp.Header.Get("Location"); loc != "" {
+			herr.Location = RedactURL(loc)
+		}
+		return herr
 	}
 	if !h.rbif {
 		return nil // Lambda ignores the answer unless ReportBatchItemFailures is on.
