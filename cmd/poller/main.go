@@ -32,10 +32,6 @@ const (
 	exitConfig  = 2
 )
 
-// shutdownTimeout bounds the graceful drain after SIGTERM, below Kubernetes' default
-// terminationGracePeriodSeconds (30 s); a second signal stops at once.
-const shutdownTimeout = 25 * time.Second
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -94,7 +90,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	if cmd == "validate" {
-		fmt.Fprintf(stdout, "%s: valid (%d pipeline(s))\n", *path, len(cfg.Pipelines))
+		warnings := config.Warnings(cfg)
+		for _, w := range warnings {
+			fmt.Fprintln(stderr, w)
+		}
+		fmt.Fprintf(stdout, "%s: valid (%d pipeline(s), %d warning(s))\n", *path, len(cfg.Pipelines), len(warnings))
 		return exitOK
 	}
 	return serve(cfg, stderr)
@@ -107,6 +107,9 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 		return exitConfig
 	}
 	defer func() { _ = log.Sync() }()
+	for _, w := range config.Warnings(cfg) {
+		log.Warn("config warning", zap.String("warning", w.Error()))
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -117,7 +120,8 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 	}
 
 	// The first SIGTERM/SIGINT drains gracefully; a second one, or the drain outliving
-	// shutdownTimeout, stops at once.
+	// shutdown_timeout, stops at once: every delivery in flight is canceled (each sink honours its
+	// context, so a blocked write cannot hold the process) and poller exits 1.
 	stop := make(chan struct{})
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -133,13 +137,13 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 		case <-done:
 			return
 		}
-		t := time.NewTimer(shutdownTimeout)
+		t := time.NewTimer(cfg.ShutdownTimeout)
 		defer t.Stop()
 		select {
 		case s := <-sigs:
 			log.Warn("second signal; stopping at once", zap.String("signal", s.String()))
 		case <-t.C:
-			log.Warn("graceful shutdown took too long; stopping at once", zap.Duration("timeout", shutdownTimeout))
+			log.Warn("graceful shutdown took too long; stopping at once", zap.Duration("shutdown_timeout", cfg.ShutdownTimeout))
 		case <-done:
 			return
 		}

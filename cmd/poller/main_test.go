@@ -22,6 +22,7 @@ func TestValidate(t *testing.T) {
 		{file: "unset-var.bad.yaml", wantCode: 2, wantErr: "testdata/unset-var.bad.yaml:7: pipelines[0].sink.url: environment variable POLLER_TEST_SURELY_UNSET is not set"},
 		{file: "bad-filter.bad.yaml", wantCode: 2, wantErr: "testdata/bad-filter.bad.yaml:6: pipelines[0].filters[0].pattern:"},
 		{file: "no-such-file.yaml", wantCode: 2, wantErr: "no-such-file.yaml"},
+		{file: "timeout-warning.yaml", wantCode: 0, wantErr: "testdata/timeout-warning.yaml:9: pipelines[0].sink.timeout: warning: 15s is not below shutdown_timeout (10s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

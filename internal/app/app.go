@@ -251,8 +251,12 @@ type closer interface {
 	Close(ctx context.Context) error
 }
 
+// closeTimeout bounds closing the sinks and destinations once the pipelines stopped: it is what the
+// process may take beyond shutdown_timeout (README).
+const closeTimeout = 2 * time.Second
+
 func (a *App) closeSinks(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, closeTimeout)
 	defer cancel()
 	for _, c := range a.closers {
 		if err := c.Close(ctx); err != nil {

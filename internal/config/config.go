@@ -36,9 +36,14 @@ func Default() Config {
 			RenewInterval: 2 * time.Second,
 		},
 		Server: Server{Listen: ":9464"},
-		Log:    Log{Level: LevelInfo, Format: FormatJSON},
+		Log:             Log{Level: LevelInfo, Format: FormatJSON},
+		ShutdownTimeout: DefaultShutdownTimeout,
 	}
 }
+
+// DefaultShutdownTimeout is shutdown_timeout's default: under Kubernetes' default
+// terminationGracePeriodSeconds (30 s), with a few seconds left for the process to exit.
+const DefaultShutdownTimeout = 25 * time.Second
 
 // DefaultPipeline returns a pipeline with the defaults of the contract (Lambda's, but for a 250ms
 // poll): it has no name, source or sink, which a config must give.

@@ -89,7 +89,8 @@ func TestLoadGoodConfigDecodesEveryKey(t *testing.T) {
 				Sink:                  config.Plugin{Type: "stdout", Config: &stdoutConfig{}},
 			},
 		},
-		File: "testdata/good.yaml",
+		ShutdownTimeout: 40 * time.Second,
+		File:            "testdata/good.yaml",
 	}
 	assert.Equal(t, want, got)
 }
@@ -102,8 +103,9 @@ func TestDefaultHoldsTheContractDefaults(t *testing.T) {
 			LeaseDuration: 10 * time.Second,
 			RenewInterval: 2 * time.Second,
 		},
-		Server: config.Server{Listen: ":9464"},
-		Log:    config.Log{Level: config.LevelInfo, Format: config.FormatJSON},
+		Server:          config.Server{Listen: ":9464"},
+		Log:             config.Log{Level: config.LevelInfo, Format: config.FormatJSON},
+		ShutdownTimeout: 25 * time.Second,
 	}
 	assert.Equal(t, want, config.Default())
 
@@ -135,7 +137,7 @@ var badConfigs = []struct {
 	file    string
 	wantErr string
 }{
-	{"unknown_key_top", "unknown_key_top.bad.yaml:3: metrics: unknown key (valid keys: aws, leases, log, pipelines, server)"},
+	{"unknown_key_top", "unknown_key_top.bad.yaml:3: metrics: unknown key (valid keys: aws, leases, log, pipelines, server, shutdown_timeout)"},
 	{"unknown_key_nested", "unknown_key_nested.bad.yaml:5: pipelines[0].source.tabel: unknown key (valid keys: starting_position, stream_arn, table)"},
 	{"unknown_key_sink", "unknown_key_sink.bad.yaml:8: pipelines[0].sink.uri: unknown key (valid keys: headers, timeout, url)"},
 	{"unknown_key_stdout", "unknown_key_stdout.bad.yaml:7: pipelines[0].sink.path: unknown key (no keys are allowed here)"},
@@ -161,6 +163,8 @@ var badConfigs = []struct {
 	{"poll_interval_too_short", "poll_interval_too_short.bad.yaml:5: pipelines[0].poll_interval: must be 10ms..5m, got 1ms"},
 	{"poll_interval_too_long", "poll_interval_too_long.bad.yaml:5: pipelines[0].poll_interval: must be 10ms..5m, got 6m0s"},
 	{"lease_duration_not_above_renew", "lease_duration_not_above_renew.bad.yaml:2: leases.lease_duration: must be greater than renew_interval (2s), got 2s"},
+	{"shutdown_timeout_too_short", "shutdown_timeout_too_short.bad.yaml:1: shutdown_timeout: must be 1s..1h, got 500ms"},
+	{"shutdown_timeout_too_long", "shutdown_timeout_too_long.bad.yaml:1: shutdown_timeout: must be 1s..1h, got 2h0m0s"},
 	{"renew_interval_zero", "renew_interval_zero.bad.yaml:2: leases.renew_interval: must be greater than 0, got 0s"},
 	{"bad_duration_int", "bad_duration_int.bad.yaml:5: pipelines[0].poll_interval: must be a duration with a unit, like 250ms or 5s, got 5"},
 	{"bad_duration_unit", `bad_duration_unit.bad.yaml:5: pipelines[0].poll_interval: must be a duration like 250ms or 5s, got "5 parsecs"`},
@@ -385,7 +389,7 @@ pipelines:
 `
 	// x-defaults is not a key of the config: anchors have to live where the config allows them.
 	_, err := config.Parse([]byte(file), "x.yaml", testRegistries())
-	require.EqualError(t, err, "x.yaml:1: x-defaults: unknown key (valid keys: aws, leases, log, pipelines, server)")
+	require.EqualError(t, err, "x.yaml:1: x-defaults: unknown key (valid keys: aws, leases, log, pipelines, server, shutdown_timeout)")
 
 	const good = `pipelines:
   - &first

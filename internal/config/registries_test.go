@@ -90,3 +90,6 @@ func checkFilterObject(obj map[string]any, prefix string) error {
 	}
 	return nil
 }
+
+// CallTimeout makes the fake http sink's timeout visible to config.Warnings, as the real one's is.
+func (c *httpConfig) CallTimeout() time.Duration { return c.Timeout }

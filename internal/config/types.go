@@ -15,6 +15,11 @@ type Config struct {
 	Server    Server     `yaml:"server"`
 	Log       Log        `yaml:"log"`
 	Pipelines []Pipeline `yaml:"pipelines"` // required, at least one
+	// ShutdownTimeout bounds the graceful drain after SIGTERM (finish in-flight batches, checkpoint,
+	// release leases); when it runs out, deliveries are cut short and poller exits 1. Default 25s,
+	// 1s..1h. It must stay under the platform's grace period (Kubernetes
+	// terminationGracePeriodSeconds, ECS stopTimeout) and above every sink timeout (Warnings).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	// File is the path the config was read from (not a YAML key).
 	File string `yaml:"-"`

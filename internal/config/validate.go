@@ -29,6 +29,7 @@ const (
 	maxRetryAttempts                 = 10000
 	minRecordAge, maxRecordAge       = 60 * time.Second, 168 * time.Hour
 	minPollInterval, maxPollInterval = 10 * time.Millisecond, 5 * time.Minute
+	minShutdown, maxShutdown         = time.Second, time.Hour
 )
 
 // validate checks the rules that span values or keys (required, ranges, uniqueness) on the decoded
@@ -62,6 +63,10 @@ func (d *decoder) validate(c *Config) {
 		if _, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil {
 			at("server.listen", "must be host:port like :9464 (or empty to disable the server), got %q", c.Server.Listen)
 		}
+	}
+
+	if c.ShutdownTimeout < minShutdown || c.ShutdownTimeout > maxShutdown {
+		at("shutdown_timeout", "must be 1s..1h, got %s", c.ShutdownTimeout)
 	}
 
 	if len(c.Pipelines) == 0 {

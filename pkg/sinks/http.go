@@ -47,17 +47,25 @@ const (
 type HTTPConfig struct {
 	// URL receives each batch as a POST; required, an absolute http or https URL.
 	URL string `yaml:"url"`
-	// Timeout bounds one delivery, from connecting to reading the answer; default 30s.
+	// Timeout bounds one delivery, from connecting to reading the answer; default 20s, below the
+	// default shutdown_timeout (25s), so a call in flight at SIGTERM ends within the drain.
 	Timeout time.Duration `yaml:"timeout"`
 	// Headers are sent with every request, e.g. Authorization; default none. Host sets the
 	// request's Host; Content-Type and Content-Length belong to the sink.
 	Headers map[string]string `yaml:"headers"`
 }
 
-// DefaultHTTPConfig returns the defaults: timeout 30s, no headers.
+// DefaultHTTPTimeout is the http sink's default timeout: below the default shutdown_timeout (25 s)
+// with room for the checkpoint and lease release that follow the last call of a drain.
+const DefaultHTTPTimeout = 20 * time.Second
+
+// DefaultHTTPConfig returns the defaults: timeout 20s, no headers.
 func DefaultHTTPConfig() *HTTPConfig {
-	return &HTTPConfig{Timeout: 30 * time.Second}
+	return &HTTPConfig{Timeout: DefaultHTTPTimeout}
 }
+
+// CallTimeout is the timeout, which `poller validate` compares with shutdown_timeout.
+func (c *HTTPConfig) CallTimeout() time.Duration { return c.Timeout }
 
 // Validate checks every key; errors are *ConfigError.
 func (c *HTTPConfig) Validate() error {

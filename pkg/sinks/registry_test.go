@@ -72,7 +72,7 @@ func TestConfigDecoding(t *testing.T) {
 	t.Run("http keys decode, durations as Go strings, defaults kept", func(t *testing.T) {
 		cfg, err := decode(t, "http", "url: https://example.com/x\nheaders:\n  Authorization: Bearer t\n")
 		require.NoError(t, err)
-		assert.Equal(t, &HTTPConfig{URL: "https://example.com/x", Timeout: 30 * time.Second,
+		assert.Equal(t, &HTTPConfig{URL: "https://example.com/x", Timeout: 20 * time.Second,
 			Headers: map[string]string{"Authorization": "Bearer t"}}, cfg)
 		cfg, err = decode(t, "http", "url: http://h\ntimeout: 250ms\n")
 		require.NoError(t, err)
