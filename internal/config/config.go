@@ -35,7 +35,7 @@ func Default() Config {
 			LeaseDuration: 10 * time.Second,
 			RenewInterval: 2 * time.Second,
 		},
-		Server: Server{Listen: ":9464"},
+		Server:          Server{Listen: ":9464"},
 		Log:             Log{Level: LevelInfo, Format: FormatJSON},
 		ShutdownTimeout: DefaultShutdownTimeout,
 	}
