@@ -60,4 +60,4 @@ func (d *File) Send(ctx context.Context, f Failure) error {
 }
 
 // Close syncs and closes the file; later sends fail, a second Close does nothing.
-func (d *File) Close(context.Context) error { return d.app.Close() }
+func (d *File) Close(ctx context.Context) error { return d.app.CloseContext(ctx) }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 )
 
 func init() {
@@ -69,23 +68,28 @@ func (s *File) Deliver(ctx context.Context, b Batch) error {
 }
 
 // Close syncs and closes the file. Later deliveries fail; a second Close does nothing.
-func (s *File) Close(context.Context) error { return s.app.Close() }
+func (s *File) Close(ctx context.Context) error { return s.app.CloseContext(ctx) }
 
 // Appender appends chunks of JSON lines to a file and makes each durable before Append returns. A
 // chunk is written with one write, under a lock, so its lines stay together; a failed write is
 // truncated away, so no half line stays. Concurrent appends share fsyncs (group commit): an append
 // returns once an fsync that started after its write completed.
+//
+// Every wait honours the caller's context: for the lock, and for an fsync another append runs. A
+// write to a regular file never waits for a reader, but the kernel cannot interrupt a write or fsync
+// in progress (a hung disk); a caller whose context ends gives up waiting for it and fails, and the
+// chunk, written or not, counts as not delivered (it is sent again after a restart).
 type Appender struct {
 	path string // immutable
 	what string // "sink" or "destination", for the closed error; immutable
 
-	// Lock order: syncMu before mu.
-	syncMu sync.Mutex
-	synced uint64 // generation made durable by the last successful fsync; guarded by syncMu
+	// The locks are channels of capacity 1, taken with a context (lock). Order: syncTurn before turn.
+	syncTurn chan struct{}
+	synced   uint64 // generation made durable by the last successful fsync; guarded by syncTurn
 
-	mu      sync.Mutex
-	f       *os.File // guarded by mu; nil once closed
-	written uint64   // generation of the last write; guarded by mu
+	turn    chan struct{}
+	f       *os.File // guarded by turn; nil once closed
+	written uint64   // generation of the last write; guarded by turn
 }
 
 // OpenAppender opens (or creates) path for appending. A missing folder is an error naming the path.
@@ -95,7 +99,17 @@ func OpenAppender(path, what string) (*Appender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s for appending: %w", path, err)
 	}
-	return &Appender{path: path, what: what, f: f}, nil
+	return &Appender{path: path, what: what, f: f, syncTurn: make(chan struct{}, 1), turn: make(chan struct{}, 1)}, nil
+}
+
+// lock takes l, or fails with ctx's error when ctx ends first.
+func lock(ctx context.Context, l chan struct{}) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Append writes buf and returns once it is on disk.
@@ -103,16 +117,18 @@ func (a *Appender) Append(ctx context.Context, buf []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("append to %s: %w", a.path, err)
 	}
-	gen, err := a.write(buf)
+	gen, err := a.write(ctx, buf)
 	if err != nil {
 		return err
 	}
-	return a.syncThrough(gen)
+	return a.syncThrough(ctx, gen)
 }
 
-func (a *Appender) write(buf []byte) (uint64, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+func (a *Appender) write(ctx context.Context, buf []byte) (uint64, error) {
+	if err := lock(ctx, a.turn); err != nil {
+		return 0, fmt.Errorf("append to %s: waiting for another write: %w", a.path, err)
+	}
+	defer func() { <-a.turn }()
 	if a.f == nil {
 		return 0, fmt.Errorf("append to %s: %s closed", a.path, a.what)
 	}
@@ -137,19 +153,23 @@ func (a *Appender) write(buf []byte) (uint64, error) {
 // syncThrough returns once the writes up to generation gen are on disk: at once if an fsync that
 // started after that write has already succeeded, else after an fsync of its own, which also covers
 // every write made before it started.
-func (a *Appender) syncThrough(gen uint64) error {
-	a.syncMu.Lock()
-	defer a.syncMu.Unlock()
+func (a *Appender) syncThrough(ctx context.Context, gen uint64) error {
+	if err := lock(ctx, a.syncTurn); err != nil {
+		return fmt.Errorf("sync %s: waiting for another sync: %w", a.path, err)
+	}
+	defer func() { <-a.syncTurn }()
 	if a.synced >= gen {
 		return nil
 	}
-	a.mu.Lock()
+	if err := lock(ctx, a.turn); err != nil {
+		return fmt.Errorf("sync %s: waiting for a write: %w", a.path, err)
+	}
 	f, target := a.f, a.written
-	a.mu.Unlock()
+	<-a.turn
 	if f == nil {
 		return fmt.Errorf("sync %s: %s closed", a.path, a.what)
 	}
-	// f cannot be closed meanwhile: Close takes syncMu first.
+	// f cannot be closed meanwhile: Close takes syncTurn first.
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", a.path, err)
 	}
@@ -158,11 +178,19 @@ func (a *Appender) syncThrough(gen uint64) error {
 }
 
 // Close syncs and closes the file. Later appends fail; a second Close does nothing.
-func (a *Appender) Close() error {
-	a.syncMu.Lock()
-	defer a.syncMu.Unlock()
-	a.mu.Lock()
-	defer a.mu.Unlock()
+func (a *Appender) Close() error { return a.CloseContext(context.Background()) }
+
+// CloseContext is Close, giving up (the file stays open) when ctx ends while an append holds the
+// file.
+func (a *Appender) CloseContext(ctx context.Context) error {
+	if err := lock(ctx, a.syncTurn); err != nil {
+		return fmt.Errorf("close %s: waiting for a sync: %w", a.path, err)
+	}
+	defer func() { <-a.syncTurn }()
+	if err := lock(ctx, a.turn); err != nil {
+		return fmt.Errorf("close %s: waiting for a write: %w", a.path, err)
+	}
+	defer func() { <-a.turn }()
 	if a.f == nil {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/assert"
@@ -57,11 +58,11 @@ func TestFileSink(t *testing.T) {
 		defer s.Close(context.Background())
 		for i := range 3 {
 			require.NoError(t, s.Deliver(context.Background(), testBatch(fmt.Sprint(i), 1)))
-			s.app.syncMu.Lock()
-			s.app.mu.Lock()
+			s.app.syncTurn <- struct{}{}
+			s.app.turn <- struct{}{}
 			assert.Equal(t, s.app.written, s.app.synced, "after Deliver %d, synced generation = %d, want %d", i, s.app.synced, s.app.written)
-			s.app.mu.Unlock()
-			s.app.syncMu.Unlock()
+			<-s.app.turn
+			<-s.app.syncTurn
 		}
 	})
 	t.Run("a missing folder is an error at New that names the path", func(t *testing.T) {
@@ -91,6 +92,18 @@ func TestFileSink(t *testing.T) {
 		fi, err := os.Stat(path)
 		require.NoError(t, err)
 		assert.Zero(t, fi.Size())
+	})
+	t.Run("a delivery waiting for a write that does not end gives up with its context", func(t *testing.T) {
+		s, err := NewFile(FileConfig{Path: filepath.Join(t.TempDir(), "out.jsonl")}, Deps{})
+		require.NoError(t, err)
+		defer s.Close(context.Background())
+		s.app.turn <- struct{}{} // a write in progress, stuck (a hung disk)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		err = s.Deliver(ctx, testBatch("1", 1))
+		<-s.app.turn
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.ErrorContains(t, err, "waiting for another write")
 	})
 	t.Run("a write error names the file", func(t *testing.T) {
 		s, err := NewFile(FileConfig{Path: "/dev/full"}, Deps{})
@@ -148,7 +161,7 @@ func TestStdoutSink(t *testing.T) {
 		require.ErrorContains(t, s.Deliver(context.Background(), b), "sink closed")
 	})
 	t.Run("without Deps.Stdout it writes to standard output", func(t *testing.T) {
-		assert.Same(t, os.Stdout, NewStdout(Deps{}).w)
+		assert.Same(t, NewStdout(Deps{}).out, NewStdout(Deps{}).out, "every stdout sink shares one stream")
 	})
 	t.Run("a write error is returned", func(t *testing.T) {
 		r, w, err := os.Pipe()

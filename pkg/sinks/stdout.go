@@ -3,8 +3,6 @@ package sinks
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"sync"
 )
 
@@ -25,22 +23,37 @@ func init() {
 type StdoutConfig struct{}
 
 // Stdout writes each record as one JSON object per line to Deps.Stdout (standard output by default),
-// like File without the fsync. One batch's lines are written together.
+// like File without the fsync. One batch's lines are written together, never interleaved with
+// another batch's, also across the sinks of several pipelines. A delivery honours its context: a
+// write blocked because nobody reads standard output (a full pipe) ends when the context does
+// (see stream), so it cannot hold a shutdown past shutdown_timeout; the batch then counts as failed.
 type Stdout struct {
+	out *stream // immutable; shared by every sink writing to the process's standard output
+
 	mu     sync.Mutex
-	w      io.Writer // immutable
-	closed bool      // guarded by mu
+	closed bool // guarded by mu
 }
 
 var _ Sink = (*Stdout)(nil)
 
-// NewStdout builds a stdout sink writing to deps.Stdout, or os.Stdout when that is nil.
+var (
+	stdoutOnce   sync.Once
+	stdoutStream *stream // the process's standard output, set once by sharedStdout
+)
+
+// sharedStdout returns the one stream of the process's standard output.
+func sharedStdout() *stream {
+	stdoutOnce.Do(func() { stdoutStream = newStream("stdout", openStdout()) })
+	return stdoutStream
+}
+
+// NewStdout builds a stdout sink writing to deps.Stdout, or the process's standard output when that
+// is nil.
 func NewStdout(deps Deps) *Stdout {
-	w := deps.Stdout
-	if w == nil {
-		w = os.Stdout
+	if deps.Stdout == nil {
+		return &Stdout{out: sharedStdout()}
 	}
-	return &Stdout{w: w}
+	return &Stdout{out: newStream("stdout", deps.Stdout)}
 }
 
 // Deliver writes the batch's records.
@@ -49,18 +62,13 @@ func (s *Stdout) Deliver(ctx context.Context, b Batch) error {
 	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("write to stdout: %w", err)
-	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		return fmt.Errorf("write to stdout: sink closed")
 	}
-	if _, err := s.w.Write(buf); err != nil {
-		return fmt.Errorf("write to stdout: %w", err)
-	}
-	return nil
+	return s.out.write(ctx, buf)
 }
 
 // Close stops further deliveries. It does not close the writer, which the sink does not own.
