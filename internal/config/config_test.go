@@ -315,7 +315,7 @@ func TestEnvExpansion(t *testing.T) {
 		{
 			name:    "a quoted value stays a string even when the variable holds a number",
 			yaml:    minimal + "    batch_size: \"${POLLER_TEST_NUMBER}\"\n",
-			wantErr: `x.yaml:7: pipelines[0].batch_size: must be an integer, got "250"`,
+			wantErr: `x.yaml:7: pipelines[0].batch_size: must be an integer, got the value of ${POLLER_TEST_NUMBER}`,
 		},
 		{
 			name: "an empty variable gives an empty string, not the default",

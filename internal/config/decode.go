@@ -35,16 +35,22 @@ type decoder struct {
 	expanding map[*yaml.Node]bool
 	// broken holds the values whose ${...} expansion failed: reported once, then skipped.
 	broken map[*yaml.Node]bool
+	// expanded holds the values ${...} expansion produced; expandedAt the same by the key path each
+	// was decoded at (an alias's too), so that errors about them name the variables (redact).
+	expanded   map[*yaml.Node]expansion
+	expandedAt map[string]expansion
 }
 
 func newDecoder(file string, reg Registries) *decoder {
 	return &decoder{file: file, reg: reg, lines: map[string]int{}, failed: map[string]bool{},
-		expanding: map[*yaml.Node]bool{}, broken: map[*yaml.Node]bool{}}
+		expanding: map[*yaml.Node]bool{}, broken: map[*yaml.Node]bool{},
+		expanded: map[*yaml.Node]expansion{}, expandedAt: map[string]expansion{}}
 }
 
+// errorf records a problem. Its message never shows a value that ${...} expansion produced (redact).
 func (d *decoder) errorf(line int, path, format string, args ...any) {
 	d.failed[path] = true
-	d.errs = append(d.errs, &Error{File: d.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Path: path, Msg: d.redact(path, fmt.Sprintf(format, args...))})
 }
 
 // line returns the line recorded for path, else for its nearest recorded parent, else 0.
@@ -104,6 +110,9 @@ func (d *decoder) enter(n *yaml.Node, path string) *yaml.Node {
 	if d.broken[n] {
 		return nil
 	}
+	if e, ok := d.expanded[n]; ok {
+		d.expandedAt[path] = e
+	}
 	d.expanding[n] = true
 	return n
 }
@@ -117,6 +126,9 @@ func (d *decoder) leave(n *yaml.Node) {
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
+
+// maxShownRunes is how much of a long value describe shows.
+const maxShownRunes = 80
 
 // describe shows a node in an error message: a scalar as written (quoted when it is a string), a
 // collection by its kind.
@@ -132,8 +144,8 @@ func describe(n *yaml.Node) string {
 		}
 	case yaml.ScalarNode:
 		v := n.Value
-		if r := []rune(v); len(r) > 80 {
-			v = string(r[:80]) + "..."
+		if r := []rune(v); len(r) > maxShownRunes {
+			v = string(r[:maxShownRunes]) + "..."
 		}
 		if n.ShortTag() == "!!str" {
 			return strconv.Quote(v)

@@ -30,11 +30,21 @@ func (d *decoder) expandEnv(n *yaml.Node, path string) {
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		v, err := expand(n.Value, os.LookupEnv)
+		vars := map[string]string{}
+		v, err := expand(n.Value, func(name string) (string, bool) {
+			val, ok := os.LookupEnv(name)
+			if ok {
+				vars[name] = val
+			}
+			return val, ok
+		})
 		if err != nil {
 			d.errorf(n.Line, path, "%v", err)
 			d.broken[n] = true
 			return
+		}
+		if len(vars) > 0 {
+			d.expanded[n] = expansion{template: n.Value, value: v, vars: vars}
 		}
 		n.Value = v
 		const explicit = yaml.TaggedStyle | yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle

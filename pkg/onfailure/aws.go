@@ -27,7 +27,7 @@ func (o AWSOverrides) validate() []error {
 		return nil
 	}
 	if u, err := url.Parse(o.EndpointURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return []error{&sinks.ConfigError{Key: "endpoint_url", Msg: fmt.Sprintf("must be an absolute http or https URL, got %q", o.EndpointURL)}}
+		return []error{&sinks.ConfigError{Key: "endpoint_url", Msg: fmt.Sprintf("must be an absolute http or https URL, got %q", sinks.RedactURL(o.EndpointURL))}}
 	}
 	return nil
 }
