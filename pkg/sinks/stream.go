@@ -66,7 +66,9 @@ func (s *stream) write(ctx context.Context, buf []byte) error {
 		s.rest = nil
 		return nil
 	}
-	s.rest = unfinishedLine(data, n)
+	if n > 0 {
+		s.rest = unfinishedLine(data, n) // else nothing was written: the old rest, if any, stays
+	}
 	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("write to %s cut short after %d of %d bytes: %w", s.name, n, len(data), cerr)
 	}

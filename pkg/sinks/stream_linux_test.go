@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -119,4 +120,35 @@ func TestUnfinishedLine(t *testing.T) {
 	}{{0, ""}, {1, "b\n"}, {3, ""}, {4, "d\n"}, {7, "f"}, {8, ""}} {
 		assert.Equal(t, tt.want, string(unfinishedLine(data, tt.n)), "unfinishedLine(%q, %d)", data, tt.n)
 	}
+}
+
+// failingWriter writes at most n bytes of each call, then fails.
+type failingWriter struct {
+	out  []byte
+	n    int
+	fail bool
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if !w.fail {
+		w.out = append(w.out, p...)
+		return len(p), nil
+	}
+	k := min(w.n, len(p))
+	w.out = append(w.out, p[:k]...)
+	return k, errors.New("injected write failure")
+}
+
+// A write that fails before writing anything keeps the rest of a line an earlier write cut: the
+// line is still finished first once writes succeed again.
+func TestStreamKeepsTheCutLineAcrossAWriteThatWroteNothing(t *testing.T) {
+	w := &failingWriter{fail: true, n: 5}
+	s := newStream("test", w)
+	ctx := context.Background()
+	require.Error(t, s.write(ctx, []byte("first-line\nsecond\n")), "a write cut after 5 bytes")
+	w.n = 0
+	require.Error(t, s.write(ctx, []byte("third\n")), "a write that wrote nothing")
+	w.fail = false
+	require.NoError(t, s.write(ctx, []byte("fourth\n")))
+	assert.Equal(t, "first-line\nfourth\n", string(w.out))
 }
