@@ -28,8 +28,9 @@ func TestRedirectingSinkLosesNoBatch(t *testing.T) {
 	const n = 200
 	endpoint := testenv.DynamoDBLocal(t)
 	db := dynamo(endpoint)
-	createTable(t, db, "Redirects")
-	writeItems(t, db, "Redirects", 0, n, 100)
+	table, leases := unique("Redirects"), unique("leases")
+	createTable(t, db, table)
+	writeItems(t, db, table, 0, n, 100)
 
 	// The first POSTs are answered with each redirect status in turn, then the same URL accepts
 	// them. A GET (what a followed 301/302/303 becomes) is answered 200 without looking, as an
@@ -58,7 +59,7 @@ func TestRedirectingSinkLosesNoBatch(t *testing.T) {
 	}))
 	t.Cleanup(s.srv.Close)
 
-	p := startPoller(t, pipelineConfig{Endpoint: endpoint, Table: "Redirects", SinkURL: s.srv.URL + "/events", BatchSize: 10}.yaml(t))
+	p := startPoller(t, pipelineConfig{Endpoint: endpoint, Table: table, LeaseTable: leases, SinkURL: s.srv.URL + "/events", BatchSize: 10}.yaml(t))
 	waitFor(t, fmt.Sprintf("%d records at the sink", n), 2*time.Minute, func() bool { return s.count() >= n })
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("poller exited with %d after SIGTERM, want 0", code)
@@ -84,8 +85,9 @@ func TestRedirectingSinkLosesNoBatch(t *testing.T) {
 func TestSinkSecretsNeverShowInLogsOrOnFailure(t *testing.T) {
 	endpoint := testenv.DynamoDBLocal(t)
 	db := dynamo(endpoint)
-	createTable(t, db, "Secrets")
-	writeItems(t, db, "Secrets", 0, 3, 10)
+	table, leases := unique("Secrets"), unique("leases")
+	createTable(t, db, table)
+	writeItems(t, db, table, 0, 3, 10)
 
 	// The first call is answered 500, the second never (the sink's timeout ends it with a
 	// *url.Error, which prints its URL).
@@ -102,7 +104,7 @@ func TestSinkSecretsNeverShowInLogsOrOnFailure(t *testing.T) {
 	t.Setenv("E2E_SINK_TOKEN", "SECRET-QUERY-TOKEN")
 	sinkURL := strings.Replace(srv.URL, "http://", "http://user:SECRET-PASSWORD@", 1) + "/events?token=${E2E_SINK_TOKEN}&x=1"
 	reports := filepath.Join(t.TempDir(), "failed.jsonl")
-	cfg := pipelineConfig{Endpoint: endpoint, Table: "Secrets", SinkURL: sinkURL,
+	cfg := pipelineConfig{Endpoint: endpoint, Table: table, LeaseTable: leases, SinkURL: sinkURL,
 		Extra:     "    max_retry_attempts: 1\n    on_failure:\n      type: file\n      path: " + reports + "\n",
 		SinkExtra: "      timeout: 300ms\n      headers:\n        X-Api-Key: SECRET-HEADER\n",
 	}.yaml(t)
@@ -146,12 +148,14 @@ func TestStdoutPipeNeverReadDoesNotHoldSIGTERMAndLosesNothing(t *testing.T) {
 	)
 	endpoint := testenv.DynamoDBLocal(t)
 	db := dynamo(endpoint)
-	createTable(t, db, "Stuck")
-	writeItems(t, db, "Stuck", 0, n, 1000) // ~1.5 KB lines
+	table, leases := unique("Stuck"), unique("leases")
+	createTable(t, db, table)
+	writeItems(t, db, table, 0, n, 1000) // ~1.5 KB lines
 	cfg := fmt.Sprintf(`aws:
   region: us-east-1
   endpoint_url: %s
 leases:
+  table: %s
   lease_duration: 3s
   renew_interval: 500ms
 server:
@@ -160,11 +164,11 @@ shutdown_timeout: %s
 pipelines:
   - name: stuck
     source:
-      table: Stuck
+      table: %s
     batch_size: 10
     sink:
       type: stdout
-`, endpoint, shutdown)
+`, endpoint, leases, shutdown, table)
 
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -220,6 +224,9 @@ pipelines:
 		t.Errorf("%d records never arrived, e.g. %s", len(m), m[0])
 	}
 }
+
+// unique returns prefix with a suffix no other run has: the shared DynamoDB Local outlives a run.
+func unique(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()) }
 
 // startPollerTo is startPoller with standard output going to stdout (poller's log stays in p.log).
 func startPollerTo(t *testing.T, config string, stdout io.Writer) *proc {
