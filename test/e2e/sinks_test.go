@@ -334,4 +334,3 @@ func keysOfLines(t *testing.T, r io.Reader, strict bool) map[string]bool {
 	}
 	return keys
 }
-
