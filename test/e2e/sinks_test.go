@@ -140,8 +140,15 @@ func TestSinkSecretsNeverShowInLogsOrOnFailure(t *testing.T) {
 
 // A stdout sink whose pipe nobody reads must not hold SIGTERM: the drain ends at shutdown_timeout,
 // poller exits 1, and the batch whose write was cut short is not checkpointed: after a restart with
-// a reader, every record has arrived.
+// a reader, every record has arrived. Both ways poller makes the pipe pollable are run: reopening
+// it, and, when the pipe belongs to another user (a container runtime's, poller running as
+// non-root), switching descriptor 1 to non-blocking mode.
 func TestStdoutPipeNeverReadDoesNotHoldSIGTERMAndLosesNothing(t *testing.T) {
+	t.Run("a pipe poller may reopen", func(t *testing.T) { stdoutPipeNeverRead(t, false) })
+	t.Run("a pipe another user owns", func(t *testing.T) { stdoutPipeNeverRead(t, true) })
+}
+
+func stdoutPipeNeverRead(t *testing.T, foreignPipe bool) {
 	const (
 		n        = 300
 		shutdown = 3 * time.Second
@@ -176,7 +183,12 @@ pipelines:
 	}
 	defer r.Close()
 	shrinkPipe(t, r)
-	first := startPollerTo(t, cfg, w)
+	var first *proc
+	if foreignPipe {
+		first = startPollerAsOther(t, cfg, w)
+	} else {
+		first = startPollerTo(t, cfg, w)
+	}
 	w.Close() // the child holds the write end now: EOF comes when it exits
 	// The pipe holds one page, which the first batch (~15 KB) fills: then the writer is blocked.
 	waitFor(t, "poller to fill its stdout pipe", 2*time.Minute, func() bool {
@@ -225,6 +237,43 @@ pipelines:
 	}
 }
 
+// startPollerAsOther starts poller with standard output going to pipe, as if that pipe belonged to
+// another user: as root, poller runs as nobody (the pipe stays root's, mode 0600); otherwise the
+// pipe's mode is made read-only for its owner. Either way poller cannot reopen it for writing.
+func startPollerAsOther(t *testing.T, config string, pipe *os.File) *proc {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if err := pipe.Chmod(0o400); err != nil {
+			t.Fatalf("make the pipe read-only: %v", err)
+		}
+		return startPollerTo(t, config, pipe)
+	}
+	dir, err := os.MkdirTemp("", "poller-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin, cfgPath := filepath.Join(dir, "poller"), filepath.Join(dir, "poller.yaml")
+	data, err := os.ReadFile(pollerBin)
+	if err == nil {
+		err = os.WriteFile(bin, data, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(cfgPath, []byte(config), 0o644)
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: exec.Command(bin, "run", "--config", cfgPath), log: &bytes{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1", "HOME="+dir)
+	p.cmd.Stdout, p.cmd.Stderr = pipe, p.log
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	return runProc(t, p)
+}
+
 // unique returns prefix with a suffix no other run has: the shared DynamoDB Local outlives a run.
 func unique(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()) }
 
@@ -239,6 +288,12 @@ func startPollerTo(t *testing.T, config string, stdout io.Writer) *proc {
 	p.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1")
 	p.cmd.Stdout, p.cmd.Stderr = stdout, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return runProc(t, p)
+}
+
+// runProc starts p and cleans it up at the end of the test.
+func runProc(t *testing.T, p *proc) *proc {
+	t.Helper()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start poller: %v", err)
 	}
