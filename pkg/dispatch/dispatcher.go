@@ -32,8 +32,9 @@ type Matcher interface {
 // of an *IncompleteError are done, and nothing else of the batch may be checkpointed.
 type DeliverFunc func(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error
 
-// CheckpointFunc durably records that every record up to seq is done. An error stops the shard (a
-// lost lease must not keep delivering).
+// CheckpointFunc durably records that every record up to seq is done. An error wrapping
+// ErrCheckpointRefused stops the shard (a lost lease must not keep delivering); any other error is
+// retried with CheckpointBackoff while ctx lives, and no new batch starts meanwhile.
 type CheckpointFunc func(ctx context.Context, seq string) error
 
 // Counters are the dispatcher's metrics, already labelled with the pipeline.
@@ -66,6 +67,10 @@ type Dispatcher struct {
 	Checkpoint CheckpointFunc
 	Counters   Counters
 	Log        *zap.Logger
+
+	// CheckpointBackoff gives the wait before retry number attempt (1, 2, ...) of a failed checkpoint
+	// write; nil is defaultCheckpointBackoff.
+	CheckpointBackoff func(attempt int) time.Duration
 }
 
 // item is one record waiting in a lane.
@@ -90,6 +95,10 @@ type completion struct {
 	err  error
 }
 
+// defaultCheckpointBackoff paces the retries of a failed checkpoint write: 100 ms doubling to 5 s,
+// jittered. The cap keeps a shard that waits on a throttled lease table close behind it.
+var defaultCheckpointBackoff = shards.Backoff(100*time.Millisecond, 5*time.Second)
+
 // ErrStopped is returned by Run after a graceful stop: in-flight batches finished and were
 // checkpointed, nothing else was started.
 var ErrStopped = errors.New("dispatcher stopped")
@@ -98,7 +107,8 @@ var ErrStopped = errors.New("dispatcher stopped")
 // checkpointed: it returns nil; likewise when pages is closed without an End page, the reader having
 // found the shard gone), stop is closed (in-flight batches finish, their checkpoint is written, and
 // it returns ErrStopped), ctx is canceled (in-flight deliveries are canceled; ctx.Err()), or a
-// checkpoint fails (deliveries are canceled; that error). Every goroutine it starts has ended when it returns.
+// checkpoint is refused (deliveries are canceled; that error). A checkpoint write that fails
+// otherwise is retried in place (see checkpointer). Every goroutine it starts has ended when it returns.
 func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan shards.Page) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -122,7 +132,11 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 	// and without a bound a shard's whole backlog would pile up in Progress.
 	maxQueued := d.BatchSize*len(lanes) + 1000
 	maxPending := max(4*maxQueued, 20_000)
-	ck := newCheckpointer(ctx, d.Checkpoint)
+	backoff := d.CheckpointBackoff
+	if backoff == nil {
+		backoff = defaultCheckpointBackoff
+	}
+	ck := newCheckpointer(ctx, d.Checkpoint, backoff, d.Log)
 	defer ck.close()
 
 	timer := time.NewTimer(time.Hour)
@@ -233,7 +247,8 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 				pendingCk = ""
 			}
 		case err := <-ck.failed:
-			// A checkpoint was refused (lease lost) or failed: stop delivering for this shard now.
+			// A checkpoint was refused (lease lost), or ctx ended while it was retried: stop
+			// delivering for this shard now.
 			cancel()
 			stopping = true
 			if runErr == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,14 +194,104 @@ func TestDispatcherLostCheckpointStopsTheShard(t *testing.T) {
 	}
 	r := &recorder{}
 	d := newDispatcher(t, r)
-	lost := errors.New("lease lost")
-	d.Checkpoint = func(context.Context, string) error { return lost }
+	lost := fmt.Errorf("checkpoint: %w: lease lost", ErrCheckpointRefused)
+	var calls atomic.Int32
+	d.Checkpoint = func(context.Context, string) error { calls.Add(1); return lost }
 	err := d.Run(context.Background(), make(chan struct{}), pagesOf(recs, 30, false))
 	if !errors.Is(err, lost) {
 		t.Fatalf("Run() = %v, want the checkpoint error", err)
 	}
 	if len(r.batches) != 1 {
 		t.Errorf("delivered %d batches after the checkpoint failed, want 1 (none after the failure)", len(r.batches))
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("checkpoint writes = %d, want 1 (a refused write is not retried)", n)
+	}
+}
+
+var errThrottled = errors.New("ProvisionedThroughputExceededException (test)")
+
+// TestDispatcherRetriesAFailedCheckpointInPlace: a lease table that throttles checkpoint writes for
+// longer than a few attempts delays the shard but does not stop it: every batch is delivered once,
+// and no batch starts before the checkpoint of the one before it is written.
+func TestDispatcherRetriesAFailedCheckpointInPlace(t *testing.T) {
+	recs := make([]types.Record, 30)
+	for i := range recs {
+		recs[i] = rec(i, "k", 0)
+	}
+	r := &recorder{}
+	d := newDispatcher(t, r)
+	d.CheckpointBackoff = func(int) time.Duration { return time.Millisecond }
+	var (
+		mu       sync.Mutex
+		failures int
+		written  string // the last checkpoint written
+	)
+	d.Checkpoint = func(_ context.Context, seq string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures < 7 { // throttled for seven attempts, more than any fixed number of retries
+			failures++
+			return fmt.Errorf("checkpoint %s: %w", seq, errThrottled)
+		}
+		written = seq
+		return nil
+	}
+	d.Deliver = func(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error {
+		r.mu.Lock()
+		n := len(r.batches)
+		var prevLast string
+		if n > 0 {
+			prevLast = r.batches[n-1][len(r.batches[n-1])-1]
+		}
+		r.mu.Unlock()
+		mu.Lock()
+		defer mu.Unlock()
+		if written != prevLast {
+			t.Errorf("batch %d started with checkpoint %q written, want the previous batch's last record %q", n+1, written, prevLast)
+		}
+		return r.deliver(ctx, stop, b)
+	}
+	if err := d.Run(context.Background(), make(chan struct{}), pagesOf(recs, 30, true)); err != nil {
+		t.Fatalf("Run() = %v, want nil (the shard read to its end)", err)
+	}
+	var all []string
+	for _, b := range r.batches {
+		all = append(all, b...)
+	}
+	if len(all) != 30 || len(r.batches) != 3 {
+		t.Errorf("delivered %d records in %d batches, want 30 in 3, each once", len(all), len(r.batches))
+	}
+	if written != seqOf(29) || failures != 7 {
+		t.Errorf("checkpoint written %s after %d failed attempts, want %s after 7", written, failures, seqOf(29))
+	}
+}
+
+// TestDispatcherStopsRetryingACheckpointWhenCanceled: a checkpoint that fails for ever is retried
+// until ctx ends (a lost lease found by renewal, or the drain limit), and Run then returns.
+func TestDispatcherStopsRetryingACheckpointWhenCanceled(t *testing.T) {
+	recs := make([]types.Record, 10)
+	for i := range recs {
+		recs[i] = rec(i, "k", 0)
+	}
+	r := &recorder{}
+	d := newDispatcher(t, r)
+	d.CheckpointBackoff = func(int) time.Duration { return time.Millisecond }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var calls atomic.Int32
+	d.Checkpoint = func(context.Context, string) error {
+		if calls.Add(1) == 5 {
+			cancel()
+		}
+		return errThrottled
+	}
+	err := d.Run(ctx, make(chan struct{}), pagesOf(recs, 10, false))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run() = %v, want context.Canceled", err)
+	}
+	if len(r.batches) != 1 {
+		t.Errorf("delivered %d batches, want 1", len(r.batches))
 	}
 }
 
