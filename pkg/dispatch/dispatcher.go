@@ -42,7 +42,9 @@ type Counters struct {
 	Polled      func(n int)
 	FilteredOut func(n int)
 	Malformed   func(n int)
-	// Age is set to the creation time of the newest record read, zero when caught up.
+	// Age is set to the creation time the shard's iterator age is measured from: the oldest record
+	// read and not yet done; with every record done, the newest read; zero when caught up (see
+	// ageMark). Called when it changes.
 	Age func(t time.Time)
 }
 
@@ -138,6 +140,7 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 	}
 	ck := newCheckpointer(ctx, d.Checkpoint, backoff, d.Log)
 	defer ck.close()
+	age := shardAge{set: d.Counters.Age}
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -207,7 +210,7 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 				ended = true
 				break
 			}
-			queued += d.accept(p, lanes, &progress)
+			queued += d.accept(p, lanes, &progress, &age)
 			ended = p.End
 			if seq, moved := progress.Advance(); moved {
 				ck.set(seq)
@@ -266,6 +269,7 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 		case <-tick:
 		}
 		timer.Stop()
+		age.report(&progress)
 	}
 }
 
@@ -280,25 +284,18 @@ func isClosed(stop <-chan struct{}) bool {
 
 // accept converts and filters a page's records and queues them on their lanes; it returns how many
 // it queued.
-func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress) int {
+func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress, age *shardAge) int {
 	n := len(p.Records)
+	age.caughtUp = n == 0
 	if n == 0 {
-		if d.Counters.Age != nil {
-			d.Counters.Age(time.Time{}) // caught up
-		}
 		return 0
 	}
 	d.Counters.Polled(n)
-	if d.Counters.Age != nil {
-		if t := p.Records[n-1].Dynamodb.ApproximateCreationDateTime; t != nil {
-			d.Counters.Age(*t)
-		}
-	}
 	var queued, filtered, malformed int
 	now := time.Now()
 	for _, r := range p.Records {
 		seq := aws.ToString(r.Dynamodb.SequenceNumber)
-		id := progress.Add(seq)
+		id := progress.Add(seq, age.created(r, p.ReadAt))
 		rec, err := event.FromStreams(r, d.StreamARN)
 		if err != nil {
 			// The SDK decoded a record poller cannot express as Lambda's event. It cannot be delivered;
