@@ -6,7 +6,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -58,11 +57,12 @@ type Dispatcher struct {
 	// Window is max_batching_window: how long a lane waits to fill a batch. 0 sends what is read at once.
 	Window time.Duration
 	// Lanes is parallelization_factor: batches of one shard in flight at once, each lane keeping the
-	// records of its partition keys in order.
+	// records of its partition keys in order. Without a HashKey there is one lane.
 	Lanes int
 	// MaxEventBytes caps the JSON size of one event ({"Records":[...]}), e.g. Lambda's 6 MB.
 	MaxEventBytes int
-	// HashKey is the table's partition key attribute, which picks a record's lane.
+	// HashKey is the table's partition key attribute, which picks a record's lane; "" (the key schema
+	// is unknown) makes one lane, the only way to keep each partition key's records in order then.
 	HashKey    string
 	Filter     Matcher // nil delivers every record
 	Deliver    DeliverFunc
@@ -114,7 +114,7 @@ var ErrStopped = errors.New("dispatcher stopped")
 func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan shards.Page) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	lanes := make([]lane, max(1, d.Lanes))
+	lanes := make([]lane, d.laneCount())
 	done := make(chan completion, len(lanes))
 	var (
 		progress Progress
@@ -373,20 +373,27 @@ func (d *Dispatcher) cut(l *lane) (sinks.Batch, []int64) {
 	return b, ids
 }
 
+// laneCount is the number of lanes: Lanes, or 1 without a HashKey. Hashing anything but the partition
+// key alone (every key attribute, say) would put one partition key's items with different sort keys
+// in different lanes, in flight at once, out of order.
+func (d *Dispatcher) laneCount() int {
+	if d.HashKey == "" {
+		return 1
+	}
+	return max(1, d.Lanes)
+}
+
 // laneOf picks a record's lane from its partition key, so one key's records stay in one lane, in order.
+// A record without the HashKey attribute (a key schema that does not match the stream) goes to lane
+// 0, all such records together, in order.
 func (d *Dispatcher) laneOf(r *events.DynamoDBEventRecord, n int) int {
-	if n == 1 {
+	v, ok := r.Change.Keys[d.HashKey]
+	if n == 1 || !ok {
 		return 0
 	}
 	h := fnv.New32a()
-	if v, ok := r.Change.Keys[d.HashKey]; ok && d.HashKey != "" {
-		b, _ := v.MarshalJSON()
-		h.Write(b)
-	} else {
-		// Unknown key schema: hash every key attribute, which keeps at least each item in order.
-		b, _ := json.Marshal(r.Change.Keys)
-		h.Write(b)
-	}
+	b, _ := v.MarshalJSON()
+	h.Write(b)
 	return int(h.Sum32() % uint32(n))
 }
 

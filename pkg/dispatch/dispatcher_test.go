@@ -432,3 +432,58 @@ func TestDispatcherBoundsWhatAStuckBatchHoldsBack(t *testing.T) {
 		t.Fatalf("Run() = %v after the batch was released", err)
 	}
 }
+
+// TestDispatcherLanesKeepEachPartitionKeyInOrder: records of a table with a sort key. With the key
+// schema known, lanes hash on the partition key alone, so each partition key's records travel in one
+// batch; with it unknown, the shard uses one lane (hashing every key attribute would split one
+// partition key's items over lanes in flight at once).
+func TestDispatcherLanesKeepEachPartitionKeyInOrder(t *testing.T) {
+	var recs []types.Record
+	keyOf := map[string]string{} // sequence number -> partition key
+	for i := range 40 {
+		key := fmt.Sprint("user-", i%4)
+		r := rec(i, key, 0)
+		r.Dynamodb.Keys["sk"] = &types.AttributeValueMemberS{Value: fmt.Sprint("item-", i)}
+		recs = append(recs, r)
+		keyOf[*r.Dynamodb.SequenceNumber] = key
+	}
+	tests := []struct {
+		name        string
+		hashKey     string
+		wantBatches int // one page, batch_size above it: one batch per lane used
+	}{
+		{name: "lanes hash on the partition key when it is known", hashKey: "pk", wantBatches: 0},
+		{name: "an unknown key schema makes one lane", hashKey: "", wantBatches: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &recorder{}
+			d := newDispatcher(t, r)
+			d.BatchSize, d.Lanes, d.HashKey = 100, 4, tt.hashKey
+			if err := d.Run(context.Background(), make(chan struct{}), pagesOf(recs, 40, true)); err != nil {
+				t.Fatalf("Run() = %v, want nil", err)
+			}
+			batchOf := map[string]int{} // partition key -> the batch that carried it
+			for i, b := range r.batches {
+				for _, seq := range b {
+					key := keyOf[seq]
+					if j, ok := batchOf[key]; ok && j != i {
+						t.Errorf("%s's records were split over batches %d and %d, in flight at once", key, j, i)
+					}
+					batchOf[key] = i
+				}
+				for k := 1; k < len(b); k++ {
+					if b[k] <= b[k-1] {
+						t.Errorf("batch %d out of order: %s after %s", i, b[k], b[k-1])
+					}
+				}
+			}
+			if tt.wantBatches > 0 && len(r.batches) != tt.wantBatches {
+				t.Errorf("%d batches, want %d", len(r.batches), tt.wantBatches)
+			}
+			if tt.wantBatches == 0 && len(r.batches) < 2 {
+				t.Errorf("%d batches, want the four keys spread over more than one lane", len(r.batches))
+			}
+		})
+	}
+}
