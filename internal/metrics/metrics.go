@@ -69,11 +69,12 @@ func New(reg prometheus.Registerer) *Metrics {
 // ShardAge is one shard's contribution to poller_iterator_age_seconds.
 type ShardAge struct {
 	mu sync.Mutex
-	// newest is the creation time of the newest record read; zero when caught up.
+	// newest is the creation time the shard's age is measured from (see Set); zero when caught up.
 	newest time.Time
 }
 
-// Set records the creation time of the newest record read; the zero time means caught up (age 0).
+// Set records the creation time the shard's age is measured from: its oldest record not yet done
+// (with every record done, the newest read); the zero time means caught up (age 0).
 func (a *ShardAge) Set(t time.Time) {
 	a.mu.Lock()
 	a.newest = t
@@ -95,14 +96,15 @@ func (m *Metrics) TrackShard(pipeline, shardID string) (a *ShardAge, stop func()
 }
 
 // ageCollector exports poller_iterator_age_seconds: per pipeline, the largest iterator age over the
-// shards this worker reads, as Lambda's IteratorAge.
+// shards this worker reads, as Lambda's IteratorAge, where a shard's age is that of its oldest record
+// not yet done.
 type ageCollector struct {
 	mu     sync.Mutex
 	shards map[string]map[string]*ShardAge // pipeline -> shard -> age
 }
 
 var iteratorAgeDesc = prometheus.NewDesc("poller_iterator_age_seconds",
-	"Largest age of the last record read, over the shards this worker reads (Lambda's IteratorAge).", []string{"pipeline"}, nil)
+	"Largest age of the oldest record not yet done (read, but not yet delivered, filtered out or discarded), over the shards this worker reads (Lambda's IteratorAge); a shard stuck retrying shows its true age.", []string{"pipeline"}, nil)
 
 func (c *ageCollector) track(pipeline, shard string) (*ShardAge, func()) {
 	c.mu.Lock()

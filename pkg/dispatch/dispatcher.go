@@ -6,7 +6,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -32,8 +31,9 @@ type Matcher interface {
 // of an *IncompleteError are done, and nothing else of the batch may be checkpointed.
 type DeliverFunc func(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error
 
-// CheckpointFunc durably records that every record up to seq is done. An error stops the shard (a
-// lost lease must not keep delivering).
+// CheckpointFunc durably records that every record up to seq is done. An error wrapping
+// ErrCheckpointRefused stops the shard (a lost lease must not keep delivering); any other error is
+// retried with CheckpointBackoff while ctx lives, and no new batch starts meanwhile.
 type CheckpointFunc func(ctx context.Context, seq string) error
 
 // Counters are the dispatcher's metrics, already labelled with the pipeline.
@@ -41,7 +41,9 @@ type Counters struct {
 	Polled      func(n int)
 	FilteredOut func(n int)
 	Malformed   func(n int)
-	// Age is set to the creation time of the newest record read, zero when caught up.
+	// Age is set to the creation time the shard's iterator age is measured from: the oldest record
+	// read and not yet done; with every record done, the newest read; zero when caught up (see
+	// ageMark). Called when it changes.
 	Age func(t time.Time)
 }
 
@@ -55,17 +57,22 @@ type Dispatcher struct {
 	// Window is max_batching_window: how long a lane waits to fill a batch. 0 sends what is read at once.
 	Window time.Duration
 	// Lanes is parallelization_factor: batches of one shard in flight at once, each lane keeping the
-	// records of its partition keys in order.
+	// records of its partition keys in order. Without a HashKey there is one lane.
 	Lanes int
 	// MaxEventBytes caps the JSON size of one event ({"Records":[...]}), e.g. Lambda's 6 MB.
 	MaxEventBytes int
-	// HashKey is the table's partition key attribute, which picks a record's lane.
+	// HashKey is the table's partition key attribute, which picks a record's lane; "" (the key schema
+	// is unknown) makes one lane, the only way to keep each partition key's records in order then.
 	HashKey    string
 	Filter     Matcher // nil delivers every record
 	Deliver    DeliverFunc
 	Checkpoint CheckpointFunc
 	Counters   Counters
 	Log        *zap.Logger
+
+	// CheckpointBackoff gives the wait before retry number attempt (1, 2, ...) of a failed checkpoint
+	// write; nil is defaultCheckpointBackoff.
+	CheckpointBackoff func(attempt int) time.Duration
 }
 
 // item is one record waiting in a lane.
@@ -90,6 +97,10 @@ type completion struct {
 	err  error
 }
 
+// defaultCheckpointBackoff paces the retries of a failed checkpoint write: 100 ms doubling to 5 s,
+// jittered. The cap keeps a shard that waits on a throttled lease table close behind it.
+var defaultCheckpointBackoff = shards.Backoff(100*time.Millisecond, 5*time.Second)
+
 // ErrStopped is returned by Run after a graceful stop: in-flight batches finished and were
 // checkpointed, nothing else was started.
 var ErrStopped = errors.New("dispatcher stopped")
@@ -98,11 +109,12 @@ var ErrStopped = errors.New("dispatcher stopped")
 // checkpointed: it returns nil; likewise when pages is closed without an End page, the reader having
 // found the shard gone), stop is closed (in-flight batches finish, their checkpoint is written, and
 // it returns ErrStopped), ctx is canceled (in-flight deliveries are canceled; ctx.Err()), or a
-// checkpoint fails (deliveries are canceled; that error). Every goroutine it starts has ended when it returns.
+// checkpoint is refused (deliveries are canceled; that error). A checkpoint write that fails
+// otherwise is retried in place (see checkpointer). Every goroutine it starts has ended when it returns.
 func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan shards.Page) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	lanes := make([]lane, max(1, d.Lanes))
+	lanes := make([]lane, d.laneCount())
 	done := make(chan completion, len(lanes))
 	var (
 		progress Progress
@@ -122,8 +134,13 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 	// and without a bound a shard's whole backlog would pile up in Progress.
 	maxQueued := d.BatchSize*len(lanes) + 1000
 	maxPending := max(4*maxQueued, 20_000)
-	ck := newCheckpointer(ctx, d.Checkpoint)
+	backoff := d.CheckpointBackoff
+	if backoff == nil {
+		backoff = defaultCheckpointBackoff
+	}
+	ck := newCheckpointer(ctx, d.Checkpoint, backoff, d.Log)
 	defer ck.close()
+	age := shardAge{set: d.Counters.Age}
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -193,7 +210,7 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 				ended = true
 				break
 			}
-			queued += d.accept(p, lanes, &progress)
+			queued += d.accept(p, lanes, &progress, &age)
 			ended = p.End
 			if seq, moved := progress.Advance(); moved {
 				ck.set(seq)
@@ -233,7 +250,8 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 				pendingCk = ""
 			}
 		case err := <-ck.failed:
-			// A checkpoint was refused (lease lost) or failed: stop delivering for this shard now.
+			// A checkpoint was refused (lease lost), or ctx ended while it was retried: stop
+			// delivering for this shard now.
 			cancel()
 			stopping = true
 			if runErr == nil {
@@ -251,6 +269,7 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 		case <-tick:
 		}
 		timer.Stop()
+		age.report(&progress)
 	}
 }
 
@@ -265,25 +284,18 @@ func isClosed(stop <-chan struct{}) bool {
 
 // accept converts and filters a page's records and queues them on their lanes; it returns how many
 // it queued.
-func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress) int {
+func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress, age *shardAge) int {
 	n := len(p.Records)
+	age.caughtUp = n == 0
 	if n == 0 {
-		if d.Counters.Age != nil {
-			d.Counters.Age(time.Time{}) // caught up
-		}
 		return 0
 	}
 	d.Counters.Polled(n)
-	if d.Counters.Age != nil {
-		if t := p.Records[n-1].Dynamodb.ApproximateCreationDateTime; t != nil {
-			d.Counters.Age(*t)
-		}
-	}
 	var queued, filtered, malformed int
 	now := time.Now()
 	for _, r := range p.Records {
 		seq := aws.ToString(r.Dynamodb.SequenceNumber)
-		id := progress.Add(seq)
+		id := progress.Add(seq, age.created(r, p.ReadAt))
 		rec, err := event.FromStreams(r, d.StreamARN)
 		if err != nil {
 			// The SDK decoded a record poller cannot express as Lambda's event. It cannot be delivered;
@@ -361,20 +373,27 @@ func (d *Dispatcher) cut(l *lane) (sinks.Batch, []int64) {
 	return b, ids
 }
 
+// laneCount is the number of lanes: Lanes, or 1 without a HashKey. Hashing anything but the partition
+// key alone (every key attribute, say) would put one partition key's items with different sort keys
+// in different lanes, in flight at once, out of order.
+func (d *Dispatcher) laneCount() int {
+	if d.HashKey == "" {
+		return 1
+	}
+	return max(1, d.Lanes)
+}
+
 // laneOf picks a record's lane from its partition key, so one key's records stay in one lane, in order.
+// A record without the HashKey attribute (a key schema that does not match the stream) goes to lane
+// 0, all such records together, in order.
 func (d *Dispatcher) laneOf(r *events.DynamoDBEventRecord, n int) int {
-	if n == 1 {
+	v, ok := r.Change.Keys[d.HashKey]
+	if n == 1 || !ok {
 		return 0
 	}
 	h := fnv.New32a()
-	if v, ok := r.Change.Keys[d.HashKey]; ok && d.HashKey != "" {
-		b, _ := v.MarshalJSON()
-		h.Write(b)
-	} else {
-		// Unknown key schema: hash every key attribute, which keeps at least each item in order.
-		b, _ := json.Marshal(r.Change.Keys)
-		h.Write(b)
-	}
+	b, _ := v.MarshalJSON()
+	h.Write(b)
 	return int(h.Sum32() % uint32(n))
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,14 +194,104 @@ func TestDispatcherLostCheckpointStopsTheShard(t *testing.T) {
 	}
 	r := &recorder{}
 	d := newDispatcher(t, r)
-	lost := errors.New("lease lost")
-	d.Checkpoint = func(context.Context, string) error { return lost }
+	lost := fmt.Errorf("checkpoint: %w: lease lost", ErrCheckpointRefused)
+	var calls atomic.Int32
+	d.Checkpoint = func(context.Context, string) error { calls.Add(1); return lost }
 	err := d.Run(context.Background(), make(chan struct{}), pagesOf(recs, 30, false))
 	if !errors.Is(err, lost) {
 		t.Fatalf("Run() = %v, want the checkpoint error", err)
 	}
 	if len(r.batches) != 1 {
 		t.Errorf("delivered %d batches after the checkpoint failed, want 1 (none after the failure)", len(r.batches))
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("checkpoint writes = %d, want 1 (a refused write is not retried)", n)
+	}
+}
+
+var errThrottled = errors.New("ProvisionedThroughputExceededException (test)")
+
+// TestDispatcherRetriesAFailedCheckpointInPlace: a lease table that throttles checkpoint writes for
+// longer than a few attempts delays the shard but does not stop it: every batch is delivered once,
+// and no batch starts before the checkpoint of the one before it is written.
+func TestDispatcherRetriesAFailedCheckpointInPlace(t *testing.T) {
+	recs := make([]types.Record, 30)
+	for i := range recs {
+		recs[i] = rec(i, "k", 0)
+	}
+	r := &recorder{}
+	d := newDispatcher(t, r)
+	d.CheckpointBackoff = func(int) time.Duration { return time.Millisecond }
+	var (
+		mu       sync.Mutex
+		failures int
+		written  string // the last checkpoint written
+	)
+	d.Checkpoint = func(_ context.Context, seq string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures < 7 { // throttled for seven attempts, more than any fixed number of retries
+			failures++
+			return fmt.Errorf("checkpoint %s: %w", seq, errThrottled)
+		}
+		written = seq
+		return nil
+	}
+	d.Deliver = func(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error {
+		r.mu.Lock()
+		n := len(r.batches)
+		var prevLast string
+		if n > 0 {
+			prevLast = r.batches[n-1][len(r.batches[n-1])-1]
+		}
+		r.mu.Unlock()
+		mu.Lock()
+		defer mu.Unlock()
+		if written != prevLast {
+			t.Errorf("batch %d started with checkpoint %q written, want the previous batch's last record %q", n+1, written, prevLast)
+		}
+		return r.deliver(ctx, stop, b)
+	}
+	if err := d.Run(context.Background(), make(chan struct{}), pagesOf(recs, 30, true)); err != nil {
+		t.Fatalf("Run() = %v, want nil (the shard read to its end)", err)
+	}
+	var all []string
+	for _, b := range r.batches {
+		all = append(all, b...)
+	}
+	if len(all) != 30 || len(r.batches) != 3 {
+		t.Errorf("delivered %d records in %d batches, want 30 in 3, each once", len(all), len(r.batches))
+	}
+	if written != seqOf(29) || failures != 7 {
+		t.Errorf("checkpoint written %s after %d failed attempts, want %s after 7", written, failures, seqOf(29))
+	}
+}
+
+// TestDispatcherStopsRetryingACheckpointWhenCanceled: a checkpoint that fails for ever is retried
+// until ctx ends (a lost lease found by renewal, or the drain limit), and Run then returns.
+func TestDispatcherStopsRetryingACheckpointWhenCanceled(t *testing.T) {
+	recs := make([]types.Record, 10)
+	for i := range recs {
+		recs[i] = rec(i, "k", 0)
+	}
+	r := &recorder{}
+	d := newDispatcher(t, r)
+	d.CheckpointBackoff = func(int) time.Duration { return time.Millisecond }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var calls atomic.Int32
+	d.Checkpoint = func(context.Context, string) error {
+		if calls.Add(1) == 5 {
+			cancel()
+		}
+		return errThrottled
+	}
+	err := d.Run(ctx, make(chan struct{}), pagesOf(recs, 10, false))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run() = %v, want context.Canceled", err)
+	}
+	if len(r.batches) != 1 {
+		t.Errorf("delivered %d batches, want 1", len(r.batches))
 	}
 }
 
@@ -339,5 +430,60 @@ func TestDispatcherBoundsWhatAStuckBatchHoldsBack(t *testing.T) {
 	close(pages)
 	if err := <-errc; err != nil {
 		t.Fatalf("Run() = %v after the batch was released", err)
+	}
+}
+
+// TestDispatcherLanesKeepEachPartitionKeyInOrder: records of a table with a sort key. With the key
+// schema known, lanes hash on the partition key alone, so each partition key's records travel in one
+// batch; with it unknown, the shard uses one lane (hashing every key attribute would split one
+// partition key's items over lanes in flight at once).
+func TestDispatcherLanesKeepEachPartitionKeyInOrder(t *testing.T) {
+	var recs []types.Record
+	keyOf := map[string]string{} // sequence number -> partition key
+	for i := range 40 {
+		key := fmt.Sprint("user-", i%4)
+		r := rec(i, key, 0)
+		r.Dynamodb.Keys["sk"] = &types.AttributeValueMemberS{Value: fmt.Sprint("item-", i)}
+		recs = append(recs, r)
+		keyOf[*r.Dynamodb.SequenceNumber] = key
+	}
+	tests := []struct {
+		name        string
+		hashKey     string
+		wantBatches int // one page, batch_size above it: one batch per lane used
+	}{
+		{name: "lanes hash on the partition key when it is known", hashKey: "pk", wantBatches: 0},
+		{name: "an unknown key schema makes one lane", hashKey: "", wantBatches: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &recorder{}
+			d := newDispatcher(t, r)
+			d.BatchSize, d.Lanes, d.HashKey = 100, 4, tt.hashKey
+			if err := d.Run(context.Background(), make(chan struct{}), pagesOf(recs, 40, true)); err != nil {
+				t.Fatalf("Run() = %v, want nil", err)
+			}
+			batchOf := map[string]int{} // partition key -> the batch that carried it
+			for i, b := range r.batches {
+				for _, seq := range b {
+					key := keyOf[seq]
+					if j, ok := batchOf[key]; ok && j != i {
+						t.Errorf("%s's records were split over batches %d and %d, in flight at once", key, j, i)
+					}
+					batchOf[key] = i
+				}
+				for k := 1; k < len(b); k++ {
+					if b[k] <= b[k-1] {
+						t.Errorf("batch %d out of order: %s after %s", i, b[k], b[k-1])
+					}
+				}
+			}
+			if tt.wantBatches > 0 && len(r.batches) != tt.wantBatches {
+				t.Errorf("%d batches, want %d", len(r.batches), tt.wantBatches)
+			}
+			if tt.wantBatches == 0 && len(r.batches) < 2 {
+				t.Errorf("%d batches, want the four keys spread over more than one lane", len(r.batches))
+			}
+		})
 	}
 }

@@ -213,14 +213,17 @@ func afterFailure(s step, failures int, k knobs) step {
 // does not decrease along a shard, so in practice the expired records are a prefix of the batch:
 // they are discarded and the rest is delivered. Should a later record be expired anyway (creation
 // times out of order), the batch is cut before it, so no expired record is ever sent. A record
-// without a creation time never expires.
+// without a creation time never expires, whatever the limit (also the stream's retention, which
+// max_record_age -1 stands for): its age is unknown, not 56 years. It is fresh, so among expired
+// records it cuts the batch like any fresh record: the expired ones around it are discarded on
+// their own and it is sent in between, in order.
 func ageSplit(recs []events.DynamoDBEventRecord, now time.Time, limit time.Duration) (expired, fresh int) {
 	if limit <= 0 {
 		return 0, len(recs)
 	}
 	old := func(r *events.DynamoDBEventRecord) bool {
-		t := r.Change.ApproximateCreationDateTime.Time
-		return !t.IsZero() && now.Sub(t) > limit
+		t, known := createdAt(r)
+		return known && now.Sub(t) > limit
 	}
 	for expired < len(recs) && old(&recs[expired]) {
 		expired++
@@ -229,4 +232,12 @@ func ageSplit(recs []events.DynamoDBEventRecord, now time.Time, limit time.Durat
 		fresh++
 	}
 	return expired, fresh
+}
+
+// createdAt returns a record's ApproximateCreationDateTime, and false when the record has none: the
+// zero time, or the Unix epoch, which is what event.FromStreams gives a record without one (the
+// event's field is a number and cannot be left out). No stream record was written in 1970.
+func createdAt(r *events.DynamoDBEventRecord) (time.Time, bool) {
+	t := r.Change.ApproximateCreationDateTime.Time
+	return t, !t.IsZero() && t.Unix() > 0
 }

@@ -117,15 +117,21 @@ func TestClassify(t *testing.T) {
 
 func TestAgeSplit(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	// An age of none is a record without a creation time (the zero time), epoch one that
+	// event.FromStreams converted without one (the Unix epoch).
+	const none, epoch = -1, -2
 	at := func(ages ...time.Duration) []events.DynamoDBEventRecord {
 		return lambdaRecs(len(ages), func(i int) time.Time {
-			if ages[i] < 0 {
+			switch ages[i] {
+			case none:
 				return time.Time{}
+			case epoch:
+				return time.Unix(0, 0)
 			}
 			return now.Add(-ages[i])
 		})
 	}
-	m := time.Minute
+	m, day := time.Minute, 24*time.Hour
 	tests := []struct {
 		name           string
 		recs           []events.DynamoDBEventRecord
@@ -138,7 +144,10 @@ func TestAgeSplit(t *testing.T) {
 		{"a batch older than the limit is expired whole", at(10*m, 9*m), 5 * m, 2, 0},
 		{"a record exactly as old as the limit is not older than it", at(5*m, 4*m), 5 * m, 0, 2},
 		{"an expired record after fresh ones cuts the fresh run before it", at(m, 10*m, m), 5 * m, 0, 1},
-		{"a record without a creation time never expires", at(-1, 10*m), 5 * m, 0, 1},
+		{"a record without a creation time never expires", at(none, 10*m), 5 * m, 0, 1},
+		{"a converted record without a creation time (the epoch) never expires", at(epoch, 10*m), 5 * m, 0, 1},
+		{"a record without a creation time outlives the stream's retention (max_record_age -1)", at(epoch, epoch), day, 0, 2},
+		{"a record without a creation time among expired ones is fresh and cuts them", at(10*m, epoch, 10*m, m), 5 * m, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

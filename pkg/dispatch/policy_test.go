@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -11,8 +12,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/poller-dev/poller/pkg/event"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
@@ -393,6 +397,68 @@ func TestPolicyRetriesUntilTheRecordExpiresWithUnlimitedAttempts(t *testing.T) {
 	}
 	if c.dropped["max_age"] != 3 {
 		t.Errorf("dropped{max_age} = %d, want 3", c.dropped["max_age"])
+	}
+}
+
+// TestPolicyNeverDiscardsARecordWithoutCreationTimeForAge: a stream record without
+// ApproximateCreationDateTime, converted as poller converts every record, is delivered under the
+// stream's retention limit (max_record_age -1), not discarded as 56 years old; expired records
+// around it are discarded, and it is sent between them, in order.
+func TestPolicyNeverDiscardsARecordWithoutCreationTimeForAge(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const arn = "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/2026-01-01T00:00:00.000"
+	convert := func(i int, created *time.Time) events.DynamoDBEventRecord {
+		r, err := event.FromStreams(streamtypes.Record{
+			EventID: aws.String(fmt.Sprint("ev", i)), EventName: streamtypes.OperationTypeInsert,
+			Dynamodb: &streamtypes.StreamRecord{
+				ApproximateCreationDateTime: created,
+				Keys:                        map[string]streamtypes.AttributeValue{"pk": &streamtypes.AttributeValueMemberS{Value: "k"}},
+				SequenceNumber:              aws.String(seqOf(i)), StreamViewType: streamtypes.StreamViewTypeKeysOnly,
+			},
+		}, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	old := t0.Add(-25 * time.Hour)
+	tests := []struct {
+		name          string
+		recs          []events.DynamoDBEventRecord
+		wantCalls     [][]string
+		wantDiscarded []string
+	}{
+		{name: "a lone record without a creation time is delivered",
+			recs: []events.DynamoDBEventRecord{convert(0, nil)}, wantCalls: [][]string{{seqOf(0)}}},
+		{name: "a record without a creation time between expired ones is delivered between their discards",
+			recs:          []events.DynamoDBEventRecord{convert(0, &old), convert(1, nil), convert(2, &old), convert(3, &t0)},
+			wantCalls:     [][]string{{seqOf(1)}, {seqOf(3)}},
+			wantDiscarded: []string{seqOf(0), seqOf(2)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &scriptedSink{answer: func(int, sinks.Batch) error { return nil }}
+			dest := &memDest{}
+			var c counts
+			p := &Policy{Sink: sink, OnFailure: dest, MaxRetryAttempts: -1, MaxRecordAge: 24 * time.Hour,
+				Now: func() time.Time { return t0 }, Backoff: noWait, Counters: c.counters(), Log: zaptest.NewLogger(t)}
+			if err := p.Deliver(context.Background(), nil, batchOf(tt.recs)); err != nil {
+				t.Fatalf("Deliver() = %v, want nil", err)
+			}
+			if fmt.Sprint(sink.calls) != fmt.Sprint(tt.wantCalls) {
+				t.Errorf("sink calls = %v, want %v", sink.calls, tt.wantCalls)
+			}
+			var discarded []string
+			for _, r := range dest.reports {
+				discarded = append(discarded, seqsOf(r.Batch.Records)...)
+			}
+			if fmt.Sprint(discarded) != fmt.Sprint(tt.wantDiscarded) {
+				t.Errorf("discarded = %v, want %v", discarded, tt.wantDiscarded)
+			}
+			if c.dropped["max_age"] != len(tt.wantDiscarded) {
+				t.Errorf("dropped{max_age} = %d, want %d", c.dropped["max_age"], len(tt.wantDiscarded))
+			}
+		})
 	}
 }
 

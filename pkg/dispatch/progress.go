@@ -1,5 +1,7 @@
 package dispatch
 
+import "time"
+
 // Progress tracks the records of one shard in read order and which of them are done: delivered,
 // filtered out, or discarded to on_failure. Its checkpoint is the sequence number of the last record
 // of the contiguous done prefix.
@@ -14,13 +16,14 @@ type Progress struct {
 }
 
 type entry struct {
-	seq  string
-	done bool
+	seq     string
+	created time.Time // the record's creation time, for Oldest
+	done    bool
 }
 
-// Add appends a record and returns its id.
-func (p *Progress) Add(seq string) int64 {
-	p.entries = append(p.entries, entry{seq: seq})
+// Add appends a record created at created and returns its id.
+func (p *Progress) Add(seq string, created time.Time) int64 {
+	p.entries = append(p.entries, entry{seq: seq, created: created})
 	return p.base + int64(len(p.entries)-1-p.head)
 }
 
@@ -50,6 +53,17 @@ func (p *Progress) Advance() (seq string, moved bool) {
 		p.head = 0
 	}
 	return p.last, true
+}
+
+// Oldest returns the creation time of the oldest record not yet done, as of the last Advance (which
+// passes the done prefix, so the first record it did not pass is not done), and false when every
+// record added is done and passed. Creation times do not decrease along a shard: the first record
+// not done is the oldest.
+func (p *Progress) Oldest() (time.Time, bool) {
+	if p.head == len(p.entries) {
+		return time.Time{}, false
+	}
+	return p.entries[p.head].created, true
 }
 
 // Pending is the number of records not yet passed by the checkpoint.

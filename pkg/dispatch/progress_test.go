@@ -1,6 +1,9 @@
 package dispatch
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestProgress(t *testing.T) {
 	tests := []struct {
@@ -21,7 +24,7 @@ func TestProgress(t *testing.T) {
 			var p Progress
 			ids := make([]int64, len(tt.seqs))
 			for i, s := range tt.seqs {
-				ids[i] = p.Add(s)
+				ids[i] = p.Add(s, time.Time{})
 			}
 			for _, i := range tt.done {
 				p.Done(ids[i])
@@ -38,7 +41,7 @@ func TestProgressKeepsIDsAcrossCompaction(t *testing.T) {
 	var p Progress
 	var ids []int64
 	for i := range 1000 {
-		ids = append(ids, p.Add(string(rune('a'+i%26))))
+		ids = append(ids, p.Add(string(rune('a'+i%26)), time.Time{}))
 	}
 	// Complete in order, advancing often, so compaction happens many times while ids stay valid.
 	for i, id := range ids {
@@ -47,7 +50,7 @@ func TestProgressKeepsIDsAcrossCompaction(t *testing.T) {
 			p.Advance()
 		}
 		if i == 499 {
-			next := p.Add("x")
+			next := p.Add("x", time.Time{})
 			ids = append(ids, next)
 		}
 	}
@@ -58,5 +61,25 @@ func TestProgressKeepsIDsAcrossCompaction(t *testing.T) {
 	p.Done(ids[len(ids)-1])
 	if got, moved := p.Advance(); got != "x" || !moved {
 		t.Errorf("Advance() = %q, %v, want \"x\", true", got, moved)
+	}
+}
+
+func TestProgressOldest(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var p Progress
+	if _, ok := p.Oldest(); ok {
+		t.Fatalf("Oldest() of an empty Progress reports a record")
+	}
+	a, b, c := p.Add("1", t0), p.Add("2", t0.Add(time.Second)), p.Add("3", t0.Add(2*time.Second))
+	p.Done(a)
+	p.Done(c) // done out of order: b is still the oldest not done
+	p.Advance()
+	if got, ok := p.Oldest(); !ok || !got.Equal(t0.Add(time.Second)) {
+		t.Errorf("Oldest() = %v, %v, want %v, true (the first record not done)", got, ok, t0.Add(time.Second))
+	}
+	p.Done(b)
+	p.Advance()
+	if got, ok := p.Oldest(); ok {
+		t.Errorf("Oldest() with every record done = %v, true, want false", got)
 	}
 }

@@ -74,7 +74,8 @@ func (p *Pipeline) delivered(recs []events.DynamoDBEventRecord) {
 	now := time.Now()
 	h := m.EndToEndLatency.WithLabelValues(p.Name)
 	for i := range recs {
-		if t := recs[i].Change.ApproximateCreationDateTime.Time; !t.IsZero() {
+		// A record without a creation time has the epoch (or the zero time): its latency is unknown.
+		if t := recs[i].Change.ApproximateCreationDateTime.Time; t.Unix() > 0 {
 			h.Observe(now.Sub(t).Seconds())
 		}
 	}

@@ -150,6 +150,8 @@ type state struct {
 	tracker *checkpoint.Tracker
 	// heartbeat is the counter of this worker's last heartbeat, for removing its item on a clean stop.
 	heartbeat int64
+	// hashKey is the table's partition key attribute, "" until learnt (see learnHashKey).
+	hashKey string
 
 	finished chan string   // a shard worker read its shard to the end: start its children at once
 	ended    chan struct{} // a shard worker ended: reap it (and hand its lease over) at once
@@ -302,6 +304,7 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 // at the next tick while the stream was never described.
 func (p *Pipeline) refresh(ctx context.Context, st *state, leases []checkpoint.Lease, now time.Time) {
 	desc, err := shards.Describe(ctx, p.Streams, st.stream.ARN)
+	p.learnHashKey(ctx, st, desc.HashKey)
 	if err != nil {
 		p.Log.Warn("describing the stream failed; going on with the last listing", zap.Error(err))
 		if !st.described.IsZero() {
@@ -412,6 +415,11 @@ func (p *Pipeline) start(ctx context.Context, st *state, held *checkpoint.Held, 
 	start := startPosition(l)
 	p.Log.Info("reading shard", zap.String("shard_id", w.id), zap.Stringer("from", start))
 	stream := st.stream
+	stream.HashKey = st.hashKey
+	if stream.HashKey == "" && p.Config.ParallelizationFactor > 1 {
+		p.Log.Warn("the table's key schema is not known yet: this shard is read with one lane (every key in order) until its worker restarts",
+			zap.String("shard_id", w.id))
+	}
 	st.wg.Add(1)
 	go func() {
 		defer st.wg.Done()

@@ -104,25 +104,22 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shards.Po
 	}
 }
 
-// checkpoint writes seq for the held lease, retrying a failed write a few times; a refused write
-// (the lease was taken) is errLeaseLost at once.
+// checkpoint writes seq for the held lease, once: the dispatcher retries a failed write in place,
+// with backoff, for as long as the shard runs. A write that can never succeed is
+// dispatch.ErrCheckpointRefused: the lease was taken (errLeaseLost), or the value was refused.
 func (p *Pipeline) checkpoint(ctx context.Context, held *checkpoint.Held, seq string) error {
-	var err error
-	for attempt := 1; attempt <= 3; attempt++ {
-		var owned bool
-		owned, err = held.Checkpoint(ctx, seq)
-		switch {
-		case err == nil && owned:
-			p.Metrics.Checkpoints.WithLabelValues(p.Name, "ok").Inc()
-			return nil
-		case err == nil:
-			p.Metrics.Checkpoints.WithLabelValues(p.Name, "lost").Inc()
-			return fmt.Errorf("checkpoint %s: %w", seq, errLeaseLost)
-		}
-		p.Metrics.Checkpoints.WithLabelValues(p.Name, "error").Inc()
-		if ctx.Err() != nil || !sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
-			break
-		}
+	owned, err := held.Checkpoint(ctx, seq)
+	switch {
+	case err == nil && owned:
+		p.Metrics.Checkpoints.WithLabelValues(p.Name, "ok").Inc()
+		return nil
+	case err == nil:
+		p.Metrics.Checkpoints.WithLabelValues(p.Name, "lost").Inc()
+		return fmt.Errorf("checkpoint %s: %w: %w", seq, dispatch.ErrCheckpointRefused, errLeaseLost)
+	}
+	p.Metrics.Checkpoints.WithLabelValues(p.Name, "error").Inc()
+	if errors.Is(err, checkpoint.ErrBackwards) || errors.Is(err, checkpoint.ErrBadSequence) {
+		return fmt.Errorf("checkpoint %s: %w: %w", seq, dispatch.ErrCheckpointRefused, err)
 	}
 	return fmt.Errorf("checkpoint %s: %w", seq, err)
 }
@@ -147,15 +144,3 @@ func (o readObserver) GetRecords(result string) {
 }
 
 func (o readObserver) Trimmed() { o.p.Metrics.RecordsTrimmed.WithLabelValues(o.p.Name).Inc() }
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

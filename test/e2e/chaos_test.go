@@ -173,8 +173,11 @@ func TestChaosStreamsFaultsLoseOnlyTrimmedRecordsAndKeepShardsInOrderParentsFirs
 
 	// Throttled lease-table writes: the sink, on receiving the batch that starts at c-0300, has every
 	// UpdateItem (checkpoints, renewals, heartbeats) refused, so the batch's checkpoint write fails
-	// at poller's level (after the SDK's retries) and poller's own retry goes through once the test
-	// lifts the refusal. Armed from inside the sink call, after poller's pre-delivery lease check:
+	// at poller's level (after the SDK's retries), more than three times in a row (poller used to
+	// give up after three, tear the shard down and deliver the batch again from the old checkpoint),
+	// and poller's retry in place goes through once the test lifts the refusal; every record is
+	// still delivered exactly once (checked at the end). Armed from inside the sink call, after
+	// poller's pre-delivery lease check:
 	// refusing lease writes earlier could keep the batch from being sent at all (no confirmed lease,
 	// no sink call), and then no checkpoint would be written.
 	leaseThrottle := &fault{op: "UpdateItem", left: -1, err: &streamstest.APIError{
@@ -191,11 +194,15 @@ func TestChaosStreamsFaultsLoseOnlyTrimmedRecordsAndKeepShardsInOrderParentsFirs
 	cs.put(c, "c", 300, 200)
 	waitFor(t, "lease writes to be refused", time.Minute, leaseThrottleArmed.Load)
 	leaseWindow := time.Now()
-	waitFor(t, "a checkpoint write to fail throttled", time.Minute, func() bool {
-		return metric("poller_checkpoints_total", `result="error"`) > 0
+	waitFor(t, "a checkpoint write to fail throttled four times in a row, or a shard to be torn down", 2*time.Minute, func() bool {
+		log := p.log.String()
+		return checkpointRetried(log, 4) || checkpointTornDown(log)
 	})
 	faults.disarm(leaseThrottle)
 	leaseWindowTook := time.Since(leaseWindow)
+	if !checkpointRetried(p.log.String(), 4) {
+		t.Errorf("a shard was torn down while its checkpoint write was throttled, want the write retried in place")
+	}
 
 	lost := keyRange("a", 200, 300)
 	want := len(cs.keys) - len(lost)
@@ -435,6 +442,29 @@ func checkChildAfterParent(t *testing.T, recs []received, shardOf shardOfFunc, p
 }
 
 // trimLogged reports a warning in poller's JSON log about a trimmed position of shard.
+// checkpointRetried reports whether the log shows a checkpoint write that failed attempts times in a
+// row and is retried in place.
+func checkpointRetried(log string, attempts int) bool {
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "checkpoint write failed; retrying") && strings.Contains(line, fmt.Sprintf(`"attempt":%d,`, attempts)) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkpointTornDown reports whether the log shows a shard worker stopped by a failed checkpoint
+// write (what poller did after three failed attempts). A worker stopped for another reason (say, a
+// throttled write marking a split shard finished, which repeats nothing) does not count.
+func checkpointTornDown(log string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "shard worker stopped") && strings.Contains(line, `"error":"checkpoint `) {
+			return true
+		}
+	}
+	return false
+}
+
 func trimLogged(log, shard string) bool {
 	for _, line := range strings.Split(log, "\n") {
 		if strings.Contains(line, "position trimmed") && strings.Contains(line, `"shard_id":"`+shard+`"`) {

@@ -1,0 +1,71 @@
+package dispatch
+
+import (
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+)
+
+// shardAge follows what one shard's iterator age is measured from, and reports it to Counters.Age
+// when it changes. Owned by Run's goroutine.
+type shardAge struct {
+	set      func(time.Time) // Counters.Age; nil reports nothing
+	newest   time.Time       // creation time of the newest record read
+	caughtUp bool            // the last page was empty: the shard holds nothing newer
+	reported time.Time       // the last value given to set
+}
+
+// created returns the creation time to keep for record r of a page read at readAt, and notes it as
+// the newest read. A record without one (see createdAt) gets the one of the record read before it,
+// else the time its page was read: an estimate that keeps creation times in shard order, so that
+// the first record not done stays the oldest.
+func (a *shardAge) created(r types.Record, readAt time.Time) time.Time {
+	var t time.Time
+	if r.Dynamodb != nil && r.Dynamodb.ApproximateCreationDateTime != nil && r.Dynamodb.ApproximateCreationDateTime.Unix() > 0 {
+		t = *r.Dynamodb.ApproximateCreationDateTime
+	}
+	switch {
+	case !t.IsZero():
+	case !a.newest.IsZero():
+		t = a.newest
+	case !readAt.IsZero():
+		t = readAt
+	default:
+		t = time.Now()
+	}
+	if t.After(a.newest) {
+		a.newest = t
+	}
+	return t
+}
+
+// report tells Counters.Age the current mark, if it changed.
+func (a *shardAge) report(p *Progress) {
+	if a.set == nil {
+		return
+	}
+	oldest, pending := p.Oldest()
+	if m := ageMark(oldest, pending, a.newest, a.caughtUp); !m.Equal(a.reported) {
+		a.reported = m
+		a.set(m)
+	}
+}
+
+// ageMark is the creation time a shard's iterator age is measured from; the zero time means age 0.
+// The age says how far behind the stream the shard's delivery is, as Lambda's IteratorAge does:
+//
+//   - While some record read is not done (waiting in a lane, in flight, retrying, or reported to
+//     on_failure not yet), it is the oldest of them. Empty pages change nothing then: a batch stuck
+//     retrying shows its true, growing age, not 0.
+//   - Once every record read is done, it is the newest record read, until an empty page shows the
+//     shard holds nothing newer (caught up: 0).
+func ageMark(oldest time.Time, pending bool, newest time.Time, caughtUp bool) time.Time {
+	switch {
+	case pending:
+		return oldest
+	case caughtUp:
+		return time.Time{}
+	default:
+		return newest
+	}
+}
