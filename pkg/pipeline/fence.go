@@ -39,6 +39,7 @@ type fence struct {
 	cancel         context.CancelFunc // stops the shard worker
 	trust          time.Duration      // immutable
 	contestedTrust time.Duration      // immutable
+	margin         time.Duration      // immutable: the least time left to write a call; contestedTrust/2
 	now            func() time.Time   // the monotonic clock; immutable
 
 	mu        sync.Mutex
@@ -47,7 +48,7 @@ type fence struct {
 }
 
 func newFence(held *checkpoint.Held, cancel context.CancelFunc, trust, contestedTrust time.Duration, now func() time.Time) *fence {
-	return &fence{held: held, cancel: cancel, trust: trust, contestedTrust: contestedTrust, now: now}
+	return &fence{held: held, cancel: cancel, trust: trust, contestedTrust: contestedTrust, margin: contestedTrust / 2, now: now}
 }
 
 // confirm records that a lease write sent at at succeeded.
@@ -68,13 +69,14 @@ func (f *fence) contest(asked bool) {
 }
 
 // check returns the time by which a call may be written when the lease is still this worker's:
-// confirmed within trust (and not asked for), or renewed now. When the renewal is refused it
+// confirmed within trust with margin to spare (and not asked for), or renewed now. When the renewal is refused it
 // cancels the shard worker and returns errLeaseLost.
 func (f *fence) check(ctx context.Context) (time.Time, error) {
 	f.mu.Lock()
 	confirmed, contested := f.confirmed, f.contested
 	f.mu.Unlock()
-	if !contested && f.now().Sub(confirmed) < f.trust {
+	// A confirmation about to run out is renewed too: the call needs time left to write.
+	if !contested && f.now().Sub(confirmed) < f.trust-f.margin {
 		return confirmed.Add(f.trust), nil
 	}
 	at := f.now()

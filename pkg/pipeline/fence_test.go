@@ -106,8 +106,10 @@ func TestFence(t *testing.T) {
 		wantRenew bool // the fence renewed the lease
 		canceled  bool // the shard worker was stopped
 	}{
-		{name: "a lease confirmed within trust is delivered without a lease write", after: trust - time.Millisecond, wantCalls: 1},
+		{name: "a lease confirmed within trust is delivered without a lease write", after: trust - contestedTrust, wantCalls: 1},
 		{name: "a lease confirmed longer ago is renewed, then delivered", after: trust, wantCalls: 1, wantRenew: true},
+		{name: "a confirmation that leaves too little time to write is renewed first", after: trust - contestedTrust/2,
+			wantCalls: 1, wantRenew: true},
 		{name: "a worker that lost its lease while paused delivers nothing and stops the shard", after: time.Minute, takeover: true,
 			wantErr: errLeaseLost, canceled: true},
 		{name: "a lease asked for is renewed before a call, however fresh its last confirmation", asked: true,
@@ -162,7 +164,7 @@ func TestFence(t *testing.T) {
 			}
 			if tt.wantRenew && !tt.asked {
 				// The renewal confirmed the lease: the next call within trust writes nothing.
-				now = now.Add(trust - time.Millisecond)
+				now = now.Add(trust - contestedTrust)
 				if _, err := f.check(ctx); err != nil || held.Lease().Counter != after {
 					t.Fatalf("check() after a renewal = %v, counter %d, want nil and no write", err, held.Lease().Counter)
 				}
