@@ -30,25 +30,26 @@ import (
 // A request for the lease (wanted_by, seen by the loop's List) voids that argument: the requester
 // takes the lease lease_duration after its request even while the owner renews. From then on
 // renewals extend no trust: every call is preceded by a renewal of its own (confirmed now, or the
-// shard stops), and must be written within contestedTrust of it.
+// shard stops).
 //
-// Every call must also be written by its confirmation plus the trust that applied (see writeBy): a
-// worker paused between the check and the write does not write a stale request.
+// Every call must also be written by its confirmation plus trust (see writeBy): a worker paused
+// between the check and the write does not write a stale request.
 type fence struct {
-	held           *checkpoint.Held
-	cancel         context.CancelFunc // stops the shard worker
-	trust          time.Duration      // immutable
-	contestedTrust time.Duration      // immutable
-	margin         time.Duration      // immutable: the least time left to write a call; contestedTrust/2
-	now            func() time.Time   // the monotonic clock; immutable
+	held   *checkpoint.Held
+	cancel context.CancelFunc // stops the shard worker
+	trust  time.Duration      // immutable
+	margin time.Duration      // immutable: the least time a call gets to write
+	now    func() time.Time   // the monotonic clock; immutable
 
 	mu        sync.Mutex
 	confirmed time.Time // when the last successful renewal or take was sent
 	contested bool      // the loop's last List showed another worker's request for the lease
 }
 
-func newFence(held *checkpoint.Held, cancel context.CancelFunc, trust, contestedTrust time.Duration, now func() time.Time) *fence {
-	return &fence{held: held, cancel: cancel, trust: trust, contestedTrust: contestedTrust, margin: contestedTrust / 2, now: now}
+// newFence returns a shard's fence; margin is the least time a call gets to write its request
+// before the confirmation it relies on runs out (renewed first otherwise).
+func newFence(held *checkpoint.Held, cancel context.CancelFunc, trust, margin time.Duration, now func() time.Time) *fence {
+	return &fence{held: held, cancel: cancel, trust: trust, margin: margin, now: now}
 }
 
 // confirm records that a lease write sent at at succeeded.
@@ -89,9 +90,6 @@ func (f *fence) check(ctx context.Context) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("confirm the lease of shard %s before a sink call: %w: %w", f.held.Lease().ShardID, dispatch.ErrNotInvoked, errLeaseLost)
 	}
 	f.confirm(at)
-	if contested {
-		return at.Add(f.contestedTrust), nil
-	}
 	return at.Add(f.trust), nil
 }
 

@@ -91,7 +91,7 @@ func leaseCounter(t *testing.T, s *checkpoint.Store, shard string) int64 {
 
 func TestFence(t *testing.T) {
 	s := leaseStoreForTest(t)
-	const trust, contestedTrust = 2 * time.Second, 250 * time.Millisecond
+	const trust, margin = 2 * time.Second, 250 * time.Millisecond
 	t0 := time.Now()
 	tests := []struct {
 		name string
@@ -106,9 +106,9 @@ func TestFence(t *testing.T) {
 		wantRenew bool // the fence renewed the lease
 		canceled  bool // the shard worker was stopped
 	}{
-		{name: "a lease confirmed within trust is delivered without a lease write", after: trust - contestedTrust, wantCalls: 1},
+		{name: "a lease confirmed within trust is delivered without a lease write", after: trust - 2*margin, wantCalls: 1},
 		{name: "a lease confirmed longer ago is renewed, then delivered", after: trust, wantCalls: 1, wantRenew: true},
-		{name: "a confirmation that leaves too little time to write is renewed first", after: trust - contestedTrust/2,
+		{name: "a confirmation that leaves too little time to write is renewed first", after: trust - margin/2,
 			wantCalls: 1, wantRenew: true},
 		{name: "a worker that lost its lease while paused delivers nothing and stops the shard", after: time.Minute, takeover: true,
 			wantErr: errLeaseLost, canceled: true},
@@ -137,7 +137,7 @@ func TestFence(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			now := t0
-			f := newFence(held, cancel, trust, contestedTrust, func() time.Time { return now })
+			f := newFence(held, cancel, trust, margin, func() time.Time { return now })
 			f.confirm(t0)
 			f.contest(tt.asked)
 			now = t0.Add(tt.after)
@@ -164,7 +164,7 @@ func TestFence(t *testing.T) {
 			}
 			if tt.wantRenew && !tt.asked {
 				// The renewal confirmed the lease: the next call within trust writes nothing.
-				now = now.Add(trust - contestedTrust)
+				now = now.Add(trust - 2*margin)
 				if _, err := f.check(ctx); err != nil || held.Lease().Counter != after {
 					t.Fatalf("check() after a renewal = %v, counter %d, want nil and no write", err, held.Lease().Counter)
 				}
@@ -175,15 +175,15 @@ func TestFence(t *testing.T) {
 
 // TestFenceTrustUnderRequest: once the loop saw a request for the lease, renewals by the loop
 // extend no trust (the requester may take the lease lease_duration after asking, however often the
-// owner renews): each call renews first, and the time it may take to write shrinks to
-// contestedTrust. A List showing the request gone restores the loop's trust.
+// owner renews): each call renews first, and must write by that renewal plus trust. A List showing
+// the request gone restores the loop's trust.
 func TestFenceTrustUnderRequest(t *testing.T) {
 	s := leaseStoreForTest(t)
-	const trust, contestedTrust = 2 * time.Second, 250 * time.Millisecond
+	const trust, margin = 2 * time.Second, 250 * time.Millisecond
 	held := heldLease(t, s, "shard-0", "me")
 	t0 := time.Now()
 	now := t0
-	f := newFence(held, func() {}, trust, contestedTrust, func() time.Time { return now })
+	f := newFence(held, func() {}, trust, margin, func() time.Time { return now })
 	f.confirm(t0)
 	if d, err := f.check(t.Context()); err != nil || !d.Equal(t0.Add(trust)) {
 		t.Fatalf("check() = %v, %v, want a deadline of the confirmation plus trust", d, err)
@@ -194,8 +194,8 @@ func TestFenceTrustUnderRequest(t *testing.T) {
 		f.confirm(now) // the loop keeps renewing
 		before := leaseCounter(t, s, "shard-0")
 		d, err := f.check(t.Context())
-		if err != nil || !d.Equal(now.Add(contestedTrust)) {
-			t.Fatalf("round %d: check() under a request = %v, %v, want a deadline %s after now", round, d, err, contestedTrust)
+		if err != nil || !d.Equal(now.Add(trust)) {
+			t.Fatalf("round %d: check() under a request = %v, %v, want a deadline %s after now", round, d, err, trust)
 		}
 		if got := leaseCounter(t, s, "shard-0"); got != before+1 {
 			t.Fatalf("round %d: lease counter %d -> %d, want a renewal of the call's own", round, before, got)

@@ -410,7 +410,7 @@ func (p *Pipeline) start(ctx context.Context, st *state, held *checkpoint.Held, 
 	l := held.Lease()
 	wctx, cancel := context.WithCancel(ctx)
 	w := &shardWorker{id: l.ShardID, held: held, stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
-	f := newFence(held, cancel, p.fenceTrust(), p.RenewInterval, time.Now)
+	f := newFence(held, cancel, p.fenceTrust(), p.RenewInterval/2, time.Now)
 	f.confirm(takenAt)
 	w.deliver = p.shardPolicy(f).Deliver
 	st.running[w.id], st.fences[w.id] = w, f
