@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -319,6 +320,9 @@ func TestReplicasShareFailOverAndHandOver(t *testing.T) {
 	byKey := checkAllInOrder(t, recs, shards, perShard)
 	// a's last sink call per shard: the only one that may be delivered again.
 	lastOfA := lastCalls(recs, "a")
+	// A survivor that took a lease from the other one without a handoff (their rounds slowed down
+	// by a loaded machine) repeats that owner's batch in flight too, by design.
+	taken := takenOver(t, e, procs, "a")
 	dups := 0
 	for k, rs := range byKey {
 		if len(rs) == 1 {
@@ -326,6 +330,9 @@ func TestReplicasShareFailOverAndHandOver(t *testing.T) {
 		}
 		dups++
 		first := rs[0]
+		if taken[shardOf(k)] && first.From != "a" {
+			continue
+		}
 		if len(rs) > 2 || first.From != "a" || first.Batch != lastOfA[shardOf(k)] {
 			t.Errorf("%s was delivered %d times, first by %q in sink call %d; only a's last call per shard (%d) may be repeated",
 				k, len(rs), first.From, first.Batch, lastOfA[shardOf(k)])
@@ -467,19 +474,55 @@ func TestScaleOneToFourToTwoUnderLoad(t *testing.T) {
 
 	recs := e.sink.snapshot()
 	byKey := checkAllInOrder(t, recs, shards, perShard)
+	// An owner that does not hand a lease over within lease_duration (its rounds slowed down by a
+	// loaded machine) has it taken over: that fallback repeats the batch in flight by design. Which
+	// shards it hit is read from the processes' logs, not guessed from timing.
+	taken := takenOver(t, e, procs, "")
+	repeated := 0
 	for _, k := range slices.Sorted(maps.Keys(byKey)) {
 		if rs := byKey[k]; len(rs) > 1 {
+			if taken[shardOf(k)] {
+				repeated++
+				continue
+			}
 			t.Errorf("%s delivered %d times (by %s then %s); handoffs and SIGTERM must not repeat records", k, len(rs), rs[0].From, rs[1].From)
 		}
 	}
-	// Per-shard order held across every move, for every delivery, not only the first ones.
+	// Per-shard order held across every move, for every delivery, not only the first ones; after a
+	// takeover the new owner restarts at the checkpoint, repeating a suffix already delivered.
 	last := map[string]int{}
 	for _, r := range recs {
 		sh, n := shardOf(r.Key), indexOf(t, r.Key)
-		if prev, ok := last[sh]; ok && n <= prev {
+		prev, ok := last[sh]
+		if ok && (n > prev+1 || n <= prev && !taken[sh]) {
 			t.Fatalf("%s arrived after record %d of its shard", r.Key, prev)
 		}
 		last[sh] = n
 	}
-	t.Logf("%d records of %d shards delivered exactly once, in order per shard", len(recs), shards)
+	t.Logf("%d records of %d shards delivered, in order per shard; %d repeated after %d takeovers without a handoff",
+		len(recs), shards, repeated, len(taken))
+}
+
+// takenOver returns the shards (as s<index>) that one of procs took over without a handoff (logged
+// "took a lease over") from an owner other than except.
+func takenOver(t *testing.T, e *replicaEnv, procs map[string]*proc, except string) map[string]bool {
+	t.Helper()
+	index := map[string]string{}
+	for i, sh := range e.shards {
+		index[sh] = fmt.Sprintf("s%02d", i)
+	}
+	taken := map[string]bool{}
+	for _, p := range procs {
+		for _, line := range strings.Split(p.log.String(), "\n") {
+			var entry struct {
+				Msg   string `json:"msg"`
+				Shard string `json:"shard_id"`
+				From  string `json:"previous_owner"`
+			}
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "took a lease over" && entry.From != except {
+				taken[index[entry.Shard]] = true
+			}
+		}
+	}
+	return taken
 }
