@@ -31,6 +31,8 @@ type Destination interface {
 //     any later record is sent, so while a batch fails its lane does not advance and order holds.
 //   - A discarded segment is reported before any later record is sent; a destination that fails is
 //     retried with backoff (the shard waits) until it stores the report or the shard stops.
+//   - Once stop is closed no further segment is sent or reported: the call in flight finishes, the
+//     rest of the batch is left undone.
 //
 // Policy is safe for concurrent use: every field is immutable after construction, and each Deliver
 // keeps its state in its own locals.
@@ -87,8 +89,9 @@ type segment struct {
 }
 
 // Deliver implements DeliverFunc: it returns nil once every record of b is done, ctx.Err() when ctx
-// is canceled, and an error when stop was closed while it waited to retry (the records not done
-// by then are not checkpointed and are delivered again after a restart: at least once).
+// is canceled, and an error when stop was closed before a segment or while it waited to retry (the
+// records not done by then are not checkpointed and are delivered again after a restart or by the
+// shard's next owner: at least once).
 func (p *Policy) Deliver(ctx context.Context, stop <-chan struct{}, b sinks.Batch) (err error) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -111,6 +114,13 @@ func (p *Policy) Deliver(ctx context.Context, stop <-chan struct{}, b sinks.Batc
 		}
 	}()
 	for len(queue) > 0 {
+		// No segment starts after stop: a handoff or SIGTERM must not wait for the rest of a
+		// bisect, a partial response's remainder or an age-split run, each of which is a new sink
+		// call (or on_failure report) the shard's next owner makes instead. The records done so far
+		// are reported done (IncompleteError).
+		if isClosed(stop) {
+			return errStopped
+		}
 		seg := &queue[0]
 		if expired, fresh := ageSplit(seg.recs, p.now(), p.MaxRecordAge); expired > 0 || fresh < len(seg.recs) {
 			if expired > 0 {

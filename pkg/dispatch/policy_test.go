@@ -519,3 +519,66 @@ func TestPolicyWithoutDestinationCountsAndMovesOn(t *testing.T) {
 		t.Errorf("dropped{retries_exhausted} = %d, want 2", c.dropped["retries_exhausted"])
 	}
 }
+
+// TestPolicyStopsBetweenSegments: stop (a handoff, SIGTERM) closed while one segment's call is in
+// flight lets that call finish and sends no later segment: not the second bisect half, not a
+// partial response's remainder, not the next age-split run, and reports nothing to on_failure. The
+// records the sink accepted are reported done, so the shard's next owner starts after them.
+func TestPolicyStopsBetweenSegments(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		// first answers the first call (during which stop is closed).
+		first    error
+		bisect   bool
+		rbif     bool
+		maxAge   time.Duration
+		created  func(i int) time.Time
+		wantDone int // records reported done by the IncompleteError (0: a bare errStopped)
+	}{
+		{name: "the second bisect half is not sent after stop", first: &sinks.HTTPError{StatusCode: 500}, bisect: true},
+		{name: "a partial batch response's remainder is not sent after stop",
+			first: &sinks.BatchError{Failed: []string{seqOf(2)}}, rbif: true, bisect: true, wantDone: 2},
+		{name: "the next age-split run is neither reported nor sent after stop", first: nil, maxAge: time.Minute,
+			// records 0-1 fresh, 2 expired (clock disorder), 3 fresh: the first run is 0-1 alone.
+			created: func(i int) time.Time {
+				if i == 2 {
+					return t0.Add(-time.Hour)
+				}
+				return t0
+			}, wantDone: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stop := make(chan struct{})
+			sink := &scriptedSink{answer: func(call int, _ sinks.Batch) error {
+				if call == 1 {
+					close(stop) // the handoff is decided while this call is in flight
+					return tt.first
+				}
+				return nil
+			}}
+			dest := &memDest{}
+			p := &Policy{Sink: sink, OnFailure: dest, MaxRetryAttempts: -1, BisectOnError: tt.bisect,
+				ReportBatchItemFailures: tt.rbif, MaxRecordAge: tt.maxAge, Now: func() time.Time { return t0 },
+				Backoff: noWait, Log: zaptest.NewLogger(t)}
+			err := p.Deliver(t.Context(), stop, batchOf(lambdaRecs(4, tt.created)))
+			if !errors.Is(err, errStopped) {
+				t.Fatalf("Deliver() = %v, want errStopped", err)
+			}
+			done := 0
+			if inc, ok := errors.AsType[*IncompleteError](err); ok {
+				done = inc.Done
+			}
+			if done != tt.wantDone {
+				t.Errorf("Deliver() = %v: %d records done, want %d", err, done, tt.wantDone)
+			}
+			if len(sink.calls) != 1 {
+				t.Errorf("sink calls = %v, want only the first one (stop was closed during it)", sink.calls)
+			}
+			if len(dest.reports) != 0 {
+				t.Errorf("on_failure got %d reports after stop, want none", len(dest.reports))
+			}
+		})
+	}
+}

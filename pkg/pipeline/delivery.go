@@ -1,20 +1,13 @@
 package pipeline
 
 import (
-	"context"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/poller-dev/poller/pkg/dispatch"
 	"github.com/poller-dev/poller/pkg/shards"
-	"github.com/poller-dev/poller/pkg/sinks"
 )
-
-// deliverer delivers one batch under the pipeline's failure policy (see dispatch.DeliverFunc).
-type deliverer interface {
-	Deliver(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error
-}
 
 // Backoff of a failing sink call or on_failure report: 200 ms doubling to 30 s, with jitter (each
 // wait is drawn from the upper half of its step). Lambda does not document its pacing.
@@ -27,8 +20,9 @@ const (
 // ("until the record expires") discards it, with RecordAgeExceeded.
 const streamRetention = 24 * time.Hour
 
-// newPolicy builds the delivery policy from the pipeline's failure knobs.
-func (p *Pipeline) newPolicy(deps Deps) deliverer {
+// newPolicy builds the delivery policy from the pipeline's failure knobs. It calls the sink and the
+// destination unfenced: each shard worker delivers through shardPolicy.
+func (p *Pipeline) newPolicy(deps Deps) *dispatch.Policy {
 	m, name, cfg := deps.Metrics, p.Name, p.Config
 	maxAge, limited := cfg.MaxRecordAge.Limit()
 	if !limited {
@@ -65,6 +59,17 @@ func (p *Pipeline) newPolicy(deps Deps) deliverer {
 		m.SinkInvocations.WithLabelValues(name, r)
 	}
 	return pol
+}
+
+// shardPolicy is the pipeline's policy for one shard worker: every sink call and on_failure report
+// first passes the shard's fence.
+func (p *Pipeline) shardPolicy(f *fence) *dispatch.Policy {
+	pol := *p.policy
+	pol.Sink = fencedSink{Sink: pol.Sink, fence: f}
+	if pol.OnFailure != nil {
+		pol.OnFailure = fencedDestination{Destination: pol.OnFailure, fence: f}
+	}
+	return &pol
 }
 
 // delivered counts records a sink accepted and their end-to-end latency.

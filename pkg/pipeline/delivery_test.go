@@ -8,7 +8,6 @@ import (
 
 	"github.com/poller-dev/poller/internal/config"
 	"github.com/poller-dev/poller/internal/metrics"
-	"github.com/poller-dev/poller/pkg/dispatch"
 )
 
 func TestPolicyRecordAge(t *testing.T) {
@@ -29,7 +28,7 @@ func TestPolicyRecordAge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := p.policy.(*dispatch.Policy).MaxRecordAge; got != tt.want {
+			if got := p.policy.MaxRecordAge; got != tt.want {
 				t.Errorf("MaxRecordAge = %s, want %s", got, tt.want)
 			}
 		})

@@ -62,8 +62,8 @@ type Pipeline struct {
 	Metrics         *metrics.Metrics
 	Log             *zap.Logger
 
-	onSync        func(error) // told each round's outcome (readiness); may be nil
-	policy        deliverer
+	onSync        func(error)      // told each round's outcome (readiness); may be nil
+	policy        *dispatch.Policy // unfenced; each shard worker uses shardPolicy
 	maxEventBytes int
 }
 
@@ -107,8 +107,6 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 	if l, ok := deps.Sink.(interface{ MaxEventBytes() int }); ok && l.MaxEventBytes() > 0 {
 		p.maxEventBytes = l.MaxEventBytes()
 	}
-	// Every sink call of a shard first checks that the lease is still ours (see fence).
-	deps.Sink = fencedSink{deps.Sink}
 	p.policy = p.newPolicy(deps)
 	m := deps.Metrics
 	// Make every series of the contract visible from the start, at zero.
@@ -274,6 +272,12 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 	st.leases = make(map[string]checkpoint.Lease, len(leases))
 	for _, l := range leases {
 		st.leases[l.ShardID] = l
+		if f, ok := st.fences[l.ShardID]; ok {
+			// A request lets its worker take the lease while this one still renews, and a lease
+			// listed as another's is lost: either way the shard's sink calls now need a renewal
+			// of their own (see fence).
+			f.contest(l.Owner != p.WorkerID || asked(l, p.WorkerID))
+		}
 	}
 	view := st.tracker.Observe(now, leases, workers)
 	expired := make(map[string]bool, len(view.Expired))
@@ -409,8 +413,9 @@ func (p *Pipeline) start(ctx context.Context, st *state, held *checkpoint.Held, 
 	l := held.Lease()
 	wctx, cancel := context.WithCancel(ctx)
 	w := &shardWorker{id: l.ShardID, held: held, stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
-	f := newFence(held, cancel, p.fenceTrust(), time.Now)
+	f := newFence(held, cancel, p.fenceTrust(), p.RenewInterval/2, time.Now)
 	f.confirm(takenAt)
+	w.deliver = p.shardPolicy(f).Deliver
 	st.running[w.id], st.fences[w.id] = w, f
 	start := startPosition(l)
 	p.Log.Info("reading shard", zap.String("shard_id", w.id), zap.Stringer("from", start))
@@ -424,7 +429,7 @@ func (p *Pipeline) start(ctx context.Context, st *state, held *checkpoint.Held, 
 	go func() {
 		defer st.wg.Done()
 		defer cancel()
-		p.runShard(withFence(wctx, f), w, start, l.Checkpoint, stream)
+		p.runShard(wctx, w, start, l.Checkpoint, stream)
 		if w.finished {
 			select {
 			case st.finished <- w.id:
@@ -439,7 +444,11 @@ func (p *Pipeline) start(ctx context.Context, st *state, held *checkpoint.Held, 
 	}()
 }
 
-// fenceTrust is how long a confirmed lease is trusted before a sink call without renewing it first.
+// asked reports whether another worker asked for l (wanted_by).
+func asked(l checkpoint.Lease, me string) bool { return l.WantedBy != "" && l.WantedBy != me }
+
+// fenceTrust is how long a confirmed lease nobody asked for is trusted before a sink call without
+// renewing it first.
 func (p *Pipeline) fenceTrust() time.Duration {
 	if d := p.LeaseDuration - p.RenewInterval; d > 0 {
 		return d

@@ -25,6 +25,8 @@ type shardWorker struct {
 	stop   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+	// deliver is the pipeline's policy behind this shard's fence; immutable.
+	deliver dispatch.DeliverFunc
 
 	// Written before done is closed; read after.
 	err      error
@@ -61,7 +63,7 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shards.Po
 		Pipeline: p.Name, StreamARN: stream.ARN, ShardID: w.id,
 		BatchSize: p.Config.BatchSize, Window: p.Config.MaxBatchingWindow, Lanes: p.Config.ParallelizationFactor,
 		MaxEventBytes: p.maxEventBytes, HashKey: stream.HashKey, Filter: p.Filter,
-		Deliver: p.policy.Deliver,
+		Deliver: w.deliver,
 		Checkpoint: func(ctx context.Context, seq string) error {
 			err := p.checkpoint(ctx, w.held, seq)
 			if err == nil {
