@@ -50,6 +50,9 @@ type Page struct {
 	End     bool
 	// ReadAt is when the answer arrived, for iterator age.
 	ReadAt time.Time
+	// Bytes is what the reader charged to its Memory for the page (PageBytes of its records); the
+	// consumer releases it once it has accounted for the records its own way.
+	Bytes int64
 }
 
 // Observer is told what the reader did, for metrics. Calls come from the reader's goroutine.
@@ -59,6 +62,9 @@ type Observer interface {
 	// Trimmed counts a position lost to the stream's 24-hour trimming: reading restarted at
 	// TRIM_HORIZON, so records between the lost position and the new horizon were never read.
 	Trimmed()
+	// MemoryWait counts a GetRecords call held back until the shard's (or the process's) byte
+	// budget allowed it.
+	MemoryWait()
 }
 
 // Reader reads one shard. Fields are immutable after Run starts.
@@ -76,7 +82,34 @@ type Reader struct {
 	// Backoff gives the wait before retry number attempt (1, 2, ...) after a throttle or error.
 	Backoff  func(attempt int) time.Duration
 	Observer Observer
-	Log      *zap.Logger
+	// Memory, if not nil, is the shard's byte budget: each GetRecords call waits until it allows
+	// reading, and each page is charged to it (Page.Bytes) before it is passed on.
+	Memory Memory
+	Log    *zap.Logger
+}
+
+// Memory is the part of a shard's byte budget the reader uses; *membudget.Account satisfies it.
+type Memory interface {
+	// Wait returns once the shard may read more (waited: it had to wait), or ctx.Err().
+	Wait(ctx context.Context) (waited bool, err error)
+	Charge(n int64)
+}
+
+// recordOverhead is added to a record's SizeBytes in PageBytes: the event's fixed fields (event ID,
+// ARN, sequence number, ...) and the type wrappers of its attributes.
+const recordOverhead = 1024
+
+// PageBytes estimates the memory of records before they are converted: their SizeBytes (keys and
+// images as DynamoDB counts them) plus recordOverhead each.
+func PageBytes(recs []types.Record) int64 {
+	var n int64
+	for _, rec := range recs {
+		n += recordOverhead
+		if rec.Dynamodb != nil {
+			n += aws.ToInt64(rec.Dynamodb.SizeBytes)
+		}
+	}
+	return n
 }
 
 // ErrShardGone is returned by Run when the stream no longer has the shard (trimmed away whole, or
@@ -109,6 +142,15 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
+			}
+		}
+		if r.Memory != nil {
+			waited, err := r.Memory.Wait(ctx)
+			if err != nil {
+				return err
+			}
+			if waited {
+				r.Observer.MemoryWait()
 			}
 		}
 		res, err := r.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(r.Limit)})
@@ -160,6 +202,10 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 		attempt, expired = 0, 0
 		r.Observer.GetRecords("ok")
 		page := Page{Records: r.wellFormed(res.Records, log), End: res.NextShardIterator == nil, ReadAt: time.Now()}
+		if r.Memory != nil {
+			page.Bytes = PageBytes(page.Records)
+			r.Memory.Charge(page.Bytes)
+		}
 		if n := len(page.Records); n > 0 {
 			pos = After(aws.ToString(page.Records[n-1].Dynamodb.SequenceNumber))
 		}

@@ -1,0 +1,60 @@
+package shards_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/poller-dev/poller/internal/streamstest"
+	"github.com/poller-dev/poller/pkg/membudget"
+	"github.com/poller-dev/poller/pkg/shards"
+)
+
+// A reader whose shard holds its whole memory budget makes no GetRecords call until bytes are
+// released, and charges every page it reads. The reader runs in a synctest bubble, so "no call" is
+// checked once it is durably blocked, not after a pause.
+func TestReaderWaitsForItsMemoryBudgetBeforeEachCall(t *testing.T) {
+	srv := streamstest.New(t, streamstest.Options{})
+	st := srv.CreateStream("T", streamstest.KeysOnly)
+	shard := st.OpenShard("")
+	st.Put(shard, streamstest.Inserts(30)...)
+	synctest.Test(t, func(t *testing.T) {
+		client := newClient(t, srv, false)
+		acct := membudget.New(1<<30).Open(1, nil) // any page fills the shard's budget
+		obs := newObserver()
+		r := &shards.Reader{
+			API: client, StreamARN: st.ARN(), ShardID: shard, Start: shards.TrimHorizon,
+			PollInterval: time.Hour, Limit: 10, Backoff: (&backoffLog{}).fn, Observer: obs, Memory: acct,
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		pages := make(chan shards.Page, 100) // the consumer never holds the reader up
+		errc := make(chan error, 1)
+		go func() { errc <- r.Run(ctx, pages) }()
+
+		synctest.Wait()
+		if n := srv.Calls(streamstest.OpGetRecords); n != 1 {
+			t.Fatalf("GetRecords calls = %d, want 1: a shard holding nothing reads one page, then waits", n)
+		}
+		p := <-pages
+		if want := shards.PageBytes(p.Records); p.Bytes != want || acct.Held() != want || want <= 0 {
+			t.Errorf("page charged %d, account holds %d, want both PageBytes = %d", p.Bytes, acct.Held(), want)
+		}
+		acct.Release(p.Bytes) // the consumer is done with it
+		synctest.Wait()
+		if n := srv.Calls(streamstest.OpGetRecords); n != 2 {
+			t.Errorf("GetRecords calls after the release = %d, want 2", n)
+		}
+		obs.mu.Lock()
+		waits := obs.memoryWaits
+		obs.mu.Unlock()
+		if waits != 1 {
+			t.Errorf("memory waits observed = %d, want 1", waits)
+		}
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run() = %v, want context.Canceled", err)
+		}
+	})
+}
