@@ -29,6 +29,7 @@ const (
 	maxRetryAttempts                 = 10000
 	minRecordAge, maxRecordAge       = 60 * time.Second, 168 * time.Hour
 	minPollInterval, maxPollInterval = 10 * time.Millisecond, 5 * time.Minute
+	minBuffered, maxBuffered         = ByteSize(1 << 20), ByteSize(1 << 40)
 )
 
 // validate checks the rules that span values or keys (required, ranges, uniqueness) on the decoded
@@ -61,6 +62,15 @@ func (d *decoder) validate(c *Config) {
 		_, port, err := net.SplitHostPort(c.Server.Listen)
 		if _, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil {
 			at("server.listen", "must be host:port like :9464 (or empty to disable the server), got %q", c.Server.Listen)
+		}
+	}
+
+	for _, m := range []struct {
+		key string
+		v   ByteSize
+	}{{"memory.max_buffered_bytes", c.Memory.MaxBufferedBytes}, {"memory.max_buffered_bytes_per_shard", c.Memory.MaxBufferedBytesPerShard}} {
+		if m.v < minBuffered || m.v > maxBuffered {
+			at(m.key, "must be 1MiB..1TiB, got %s", m.v)
 		}
 	}
 
