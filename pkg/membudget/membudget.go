@@ -73,6 +73,14 @@ func (a *Account) mayRead() bool {
 	return a.held <= 0 || a.held < a.limit && a.b.used < a.b.limit
 }
 
+// Room is how many bytes the account may still take before Wait waits: what is left of its own
+// limit or of the budget, whichever is less (0 when none is).
+func (a *Account) Room() int64 {
+	a.b.mu.Lock()
+	defer a.b.mu.Unlock()
+	return max(0, min(a.limit-a.held, a.b.limit-a.b.used))
+}
+
 // Full reports whether Wait would wait now.
 func (a *Account) Full() bool {
 	a.b.mu.Lock()
@@ -81,25 +89,23 @@ func (a *Account) Full() bool {
 }
 
 // Wait returns nil once the account may read more: it holds nothing, or it holds less than its
-// limit while the budget has bytes left. It returns ctx.Err() if ctx ends first. The bool reports
-// whether it had to wait.
-func (a *Account) Wait(ctx context.Context) (waited bool, err error) {
+// limit while the budget has bytes left. It returns ctx.Err() if ctx ends first.
+func (a *Account) Wait(ctx context.Context) error {
 	for {
 		a.b.mu.Lock()
 		if a.mayRead() {
 			a.b.mu.Unlock()
-			return waited, nil
+			return nil
 		}
 		if a.b.freed == nil {
 			a.b.freed = make(chan struct{})
 		}
 		freed := a.b.freed
 		a.b.mu.Unlock()
-		waited = true
 		select {
 		case <-freed:
 		case <-ctx.Done():
-			return waited, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }

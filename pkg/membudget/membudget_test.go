@@ -47,14 +47,8 @@ func TestWaitEndsWhenBytesAreReleased(t *testing.T) {
 		mine := b.Open(100, nil)
 		other.Charge(80)
 		mine.Charge(30)
-		waited := make(chan bool, 1)
-		go func() {
-			w, err := mine.Wait(context.Background())
-			if err != nil {
-				t.Errorf("Wait() = %v", err)
-			}
-			waited <- w
-		}()
+		waited := make(chan error, 1)
+		go func() { waited <- mine.Wait(context.Background()) }()
 		synctest.Wait()
 		select {
 		case <-waited:
@@ -62,8 +56,8 @@ func TestWaitEndsWhenBytesAreReleased(t *testing.T) {
 		default:
 		}
 		other.Release(50) // 60 of 100 now
-		if w := <-waited; !w {
-			t.Errorf("Wait() reported it did not wait")
+		if err := <-waited; err != nil {
+			t.Errorf("Wait() = %v, want nil", err)
 		}
 	})
 }
@@ -75,7 +69,7 @@ func TestWaitEndsWithItsContext(t *testing.T) {
 		a.Charge(10)
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
-		go func() { _, err := a.Wait(ctx); errc <- err }()
+		go func() { errc <- a.Wait(ctx) }()
 		synctest.Wait()
 		cancel()
 		if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -97,5 +91,22 @@ func TestCloseGivesBackWhatTheAccountHeldAndReportsChanges(t *testing.T) {
 	a.Close()
 	if gauge != 0 || b.Used() != 0 || a.Held() != 0 {
 		t.Errorf("after Close: gauge = %d, Used() = %d, Held() = %d, want 0, 0, 0", gauge, b.Used(), a.Held())
+	}
+}
+
+func TestRoomIsTheLesserOfWhatTheShardAndTheProcessHaveLeft(t *testing.T) {
+	b := New(100)
+	other, mine := b.Open(100, nil), b.Open(50, nil)
+	mine.Charge(10)
+	if got := mine.Room(); got != 40 {
+		t.Errorf("Room() = %d, want 40 (the shard's own limit)", got)
+	}
+	other.Charge(70)
+	if got := mine.Room(); got != 20 {
+		t.Errorf("Room() = %d, want 20 (the process budget)", got)
+	}
+	other.Charge(100)
+	if got := mine.Room(); got != 0 {
+		t.Errorf("Room() = %d, want 0 once the budget is passed", got)
 	}
 }

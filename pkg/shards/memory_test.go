@@ -49,12 +49,33 @@ func TestReaderWaitsForItsMemoryBudgetBeforeEachCall(t *testing.T) {
 		obs.mu.Lock()
 		waits := obs.memoryWaits
 		obs.mu.Unlock()
-		if waits != 1 {
-			t.Errorf("memory waits observed = %d, want 1", waits)
+		if waits != 2 {
+			t.Errorf("memory waits observed = %d, want 2 (one after each page)", waits)
 		}
 		cancel()
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Errorf("Run() = %v, want context.Canceled", err)
 		}
 	})
+}
+
+func TestPageLimit(t *testing.T) {
+	tests := []struct {
+		name            string
+		most            int32
+		room, perRecord int64
+		want            int32
+	}{
+		{name: "small records: the API's limit", most: 1000, room: 16 << 20, perRecord: 1200, want: 1000},
+		{name: "large records: what the room holds", most: 1000, room: 16 << 20, perRecord: 400 << 10, want: 40},
+		{name: "no room left: one record, as a shard holding nothing may always read", most: 1000, room: 0, perRecord: 1000, want: 1},
+		{name: "unknown size: the API's limit", most: 1000, room: 10, perRecord: 0, want: 1000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shards.PageLimit(tt.most, tt.room, tt.perRecord); got != tt.want {
+				t.Errorf("pageLimit(%d, %d, %d) = %d, want %d", tt.most, tt.room, tt.perRecord, got, tt.want)
+			}
+		})
+	}
 }

@@ -63,7 +63,7 @@ type Observer interface {
 	// TRIM_HORIZON, so records between the lost position and the new horizon were never read.
 	Trimmed()
 	// MemoryWait counts a GetRecords call held back until the shard's (or the process's) byte
-	// budget allowed it.
+	// budget allows it; it is called when the wait begins.
 	MemoryWait()
 }
 
@@ -83,16 +83,45 @@ type Reader struct {
 	Backoff  func(attempt int) time.Duration
 	Observer Observer
 	// Memory, if not nil, is the shard's byte budget: each GetRecords call waits until it allows
-	// reading, and each page is charged to it (Page.Bytes) before it is passed on.
+	// reading and asks for no more records than its room holds (see pageLimit), and each page is
+	// charged to it (Page.Bytes) before it is passed on.
 	Memory Memory
 	Log    *zap.Logger
 }
 
 // Memory is the part of a shard's byte budget the reader uses; *membudget.Account satisfies it.
 type Memory interface {
-	// Wait returns once the shard may read more (waited: it had to wait), or ctx.Err().
-	Wait(ctx context.Context) (waited bool, err error)
+	// Full reports that Wait would wait.
+	Full() bool
+	// Wait returns once the shard may read more, or ctx.Err().
+	Wait(ctx context.Context) error
+	// Room is how many bytes the shard may still read before it must wait.
+	Room() int64
 	Charge(n int64)
+}
+
+// maxItemBytes is DynamoDB's item size limit: what a record is assumed to cost before the first
+// page shows the shard's real sizes.
+const maxItemBytes = 400 * 1024
+
+// pageLimit is the Limit of the next GetRecords call under a memory budget: as many records as
+// room holds at perRecord bytes each, at least 1 (a shard may always read), at most most. GetRecords
+// caps a page at about 1 MB on its own, but not every implementation does (DynamoDB Local does not),
+// and a full page of large items is worth bounding anyway.
+func pageLimit(most int32, room, perRecord int64) int32 {
+	if perRecord <= 0 {
+		return most
+	}
+	return int32(min(int64(most), max(1, room/perRecord)))
+}
+
+// largestRecord is the largest record's cost in PageBytes terms, 0 for no records.
+func largestRecord(recs []types.Record) int64 {
+	var most int64
+	for i := range recs {
+		most = max(most, PageBytes(recs[i:i+1]))
+	}
+	return most
 }
 
 // recordOverhead is added to a record's SizeBytes in PageBytes: the event's fixed fields (event ID,
@@ -135,6 +164,8 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 	defer timer.Stop()
 	attempt := 0 // throttles and errors since the last page
 	expired := 0 // expired iterators since the last page
+	// perRecord is what the next page's records are expected to cost: the largest of the last page.
+	perRecord := int64(maxItemBytes + recordOverhead)
 	for {
 		if iter == nil {
 			select {
@@ -144,16 +175,17 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 				return ctx.Err()
 			}
 		}
+		limit := r.Limit
 		if r.Memory != nil {
-			waited, err := r.Memory.Wait(ctx)
-			if err != nil {
-				return err
-			}
-			if waited {
+			if r.Memory.Full() {
 				r.Observer.MemoryWait()
 			}
+			if err := r.Memory.Wait(ctx); err != nil {
+				return err
+			}
+			limit = pageLimit(r.Limit, r.Memory.Room(), perRecord)
 		}
-		res, err := r.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(r.Limit)})
+		res, err := r.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit)})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -205,6 +237,9 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 		if r.Memory != nil {
 			page.Bytes = PageBytes(page.Records)
 			r.Memory.Charge(page.Bytes)
+			if len(page.Records) > 0 {
+				perRecord = largestRecord(page.Records)
+			}
 		}
 		if n := len(page.Records); n > 0 {
 			pos = After(aws.ToString(page.Records[n-1].Dynamodb.SequenceNumber))
@@ -219,7 +254,7 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 			return nil
 		}
 		iter = res.NextShardIterator
-		if !full(res.Records, r.Limit) {
+		if !full(res.Records, limit) {
 			if !sleep(ctx, timer, r.PollInterval) {
 				return ctx.Err()
 			}
