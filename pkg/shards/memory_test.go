@@ -3,6 +3,7 @@ package shards_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,13 +14,14 @@ import (
 )
 
 // A reader whose shard holds its whole memory budget makes no GetRecords call until bytes are
-// released, and charges every page it reads. The reader runs in a synctest bubble, so "no call" is
-// checked once it is durably blocked, not after a pause.
+// released, and charges every page it reads. Its first call reads one record to learn the records'
+// size, and that record goes out with the next call's page, not alone. The reader runs in a synctest
+// bubble, so "no call" is checked once it is durably blocked, not after a pause.
 func TestReaderWaitsForItsMemoryBudgetBeforeEachCall(t *testing.T) {
 	srv := streamstest.New(t, streamstest.Options{})
 	st := srv.CreateStream("T", streamstest.KeysOnly)
 	shard := st.OpenShard("")
-	st.Put(shard, streamstest.Inserts(30)...)
+	want := st.Put(shard, streamstest.Inserts(30)...)
 	synctest.Test(t, func(t *testing.T) {
 		client := newClient(t, srv, false)
 		acct := membudget.New(1<<30).Open(1, nil) // any page fills the shard's budget
@@ -34,17 +36,20 @@ func TestReaderWaitsForItsMemoryBudgetBeforeEachCall(t *testing.T) {
 		go func() { errc <- r.Run(ctx, pages) }()
 
 		synctest.Wait()
-		if n := srv.Calls(streamstest.OpGetRecords); n != 1 {
-			t.Fatalf("GetRecords calls = %d, want 1: a shard holding nothing reads one page, then waits", n)
+		if n := srv.Calls(streamstest.OpGetRecords); n != 2 {
+			t.Fatalf("GetRecords calls = %d, want 2 (the probe, then one page), then a wait", n)
 		}
 		p := <-pages
+		if got := seqsOf(p); !slices.Equal(got, want[:2]) {
+			t.Errorf("first page = %v, want the probe's record and the next one, %v", got, want[:2])
+		}
 		if want := shards.PageBytes(p.Records); p.Bytes != want || acct.Held() != want || want <= 0 {
 			t.Errorf("page charged %d, account holds %d, want both PageBytes = %d", p.Bytes, acct.Held(), want)
 		}
 		acct.Release(p.Bytes) // the consumer is done with it
 		synctest.Wait()
-		if n := srv.Calls(streamstest.OpGetRecords); n != 2 {
-			t.Errorf("GetRecords calls after the release = %d, want 2", n)
+		if n := srv.Calls(streamstest.OpGetRecords); n != 3 {
+			t.Errorf("GetRecords calls after the release = %d, want 3", n)
 		}
 		obs.mu.Lock()
 		waits := obs.memoryWaits

@@ -84,7 +84,9 @@ type Reader struct {
 	Observer Observer
 	// Memory, if not nil, is the shard's byte budget: each GetRecords call waits until it allows
 	// reading and asks for no more records than its room holds (see pageLimit), and each page is
-	// charged to it (Page.Bytes) before it is passed on.
+	// charged to it (Page.Bytes) before it is passed on. Until the shard's record size is known the
+	// reader asks for one record (a probe), which it sends with the next page, not alone: a batch
+	// is never cut short by it.
 	Memory Memory
 	Log    *zap.Logger
 }
@@ -99,10 +101,6 @@ type Memory interface {
 	Room() int64
 	Charge(n int64)
 }
-
-// maxItemBytes is DynamoDB's item size limit: what a record is assumed to cost before the first
-// page shows the shard's real sizes.
-const maxItemBytes = 400 * 1024
 
 // pageLimit is the Limit of the next GetRecords call under a memory budget: as many records as
 // room holds at perRecord bytes each, at least 1 (a shard may always read), at most most. GetRecords
@@ -164,8 +162,10 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 	defer timer.Stop()
 	attempt := 0 // throttles and errors since the last page
 	expired := 0 // expired iterators since the last page
-	// perRecord is what the next page's records are expected to cost: the largest of the last page.
-	perRecord := int64(maxItemBytes + recordOverhead)
+	// perRecord is what the next page's records are expected to cost: the largest of the last page
+	// with records, 0 before one was read. probe holds the records of a probe until the next page.
+	var perRecord int64
+	var probe []types.Record
 	for {
 		if iter == nil {
 			select {
@@ -183,7 +183,10 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 			if err := r.Memory.Wait(ctx); err != nil {
 				return err
 			}
-			limit = pageLimit(r.Limit, r.Memory.Room(), perRecord)
+			limit = 1 // a probe
+			if perRecord > 0 {
+				limit = pageLimit(r.Limit, r.Memory.Room(), perRecord)
+			}
 		}
 		res, err := r.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit)})
 		if err != nil {
@@ -216,6 +219,9 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 				continue
 			case isNotFound(err):
 				r.Observer.GetRecords("error")
+				if len(probe) > 0 && !r.send(ctx, out, Page{Records: probe, ReadAt: time.Now()}) {
+					return ctx.Err()
+				}
 				return fmt.Errorf("get records from shard %s: %w: %w", r.ShardID, ErrShardGone, err)
 			}
 			attempt++
@@ -233,21 +239,22 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 		}
 		attempt, expired = 0, 0
 		r.Observer.GetRecords("ok")
-		page := Page{Records: r.wellFormed(res.Records, log), End: res.NextShardIterator == nil, ReadAt: time.Now()}
-		if r.Memory != nil {
-			page.Bytes = PageBytes(page.Records)
-			r.Memory.Charge(page.Bytes)
-			if len(page.Records) > 0 {
-				perRecord = largestRecord(page.Records)
+		recs := r.wellFormed(res.Records, log)
+		if n := len(recs); n > 0 {
+			pos = After(aws.ToString(recs[n-1].Dynamodb.SequenceNumber))
+			if r.Memory != nil {
+				wasProbe := perRecord == 0
+				perRecord = largestRecord(recs)
+				if wasProbe && res.NextShardIterator != nil {
+					probe, iter = recs, res.NextShardIterator // sent with the next page
+					continue
+				}
 			}
 		}
-		if n := len(page.Records); n > 0 {
-			pos = After(aws.ToString(page.Records[n-1].Dynamodb.SequenceNumber))
-		}
+		page := Page{Records: append(probe, recs...), End: res.NextShardIterator == nil, ReadAt: time.Now()}
+		probe = nil
 		// Empty pages are sent too: they tell the consumer the shard is caught up (iterator age 0).
-		select {
-		case out <- page:
-		case <-ctx.Done():
+		if !r.send(ctx, out, page) {
 			return ctx.Err()
 		}
 		if page.End {
@@ -259,6 +266,20 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 				return ctx.Err()
 			}
 		}
+	}
+}
+
+// send charges page to Memory and passes it on; false when ctx ended first.
+func (r *Reader) send(ctx context.Context, out chan<- Page, page Page) bool {
+	if r.Memory != nil {
+		page.Bytes = PageBytes(page.Records)
+		r.Memory.Charge(page.Bytes)
+	}
+	select {
+	case out <- page:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
