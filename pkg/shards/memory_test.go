@@ -84,3 +84,29 @@ func TestPageLimit(t *testing.T) {
 		})
 	}
 }
+
+// The probe's record is read and must not be lost: when the shard is gone before the next page, it
+// is passed on alone before Run returns ErrShardGone.
+func TestReaderPassesTheProbesRecordOnWhenTheShardIsGone(t *testing.T) {
+	srv := streamstest.New(t, streamstest.Options{})
+	st := srv.CreateStream("T", streamstest.KeysOnly)
+	shard := st.OpenShard("")
+	want := st.Put(shard, streamstest.Inserts(5)...)
+	srv.Fault(streamstest.OpGetRecords, func(r streamstest.Request) error {
+		if r.Call >= 2 {
+			return streamstest.ResourceNotFound()
+		}
+		return nil
+	})
+	rn := start(t, &shards.Reader{
+		API: newClient(t, srv, true), StreamARN: st.ARN(), ShardID: shard, Start: shards.TrimHorizon,
+		PollInterval: time.Hour, Limit: 10, Backoff: (&backoffLog{}).fn, Observer: newObserver(),
+		Memory: membudget.New(1<<30).Open(1<<30, nil),
+	})
+	if got := seqsOf(rn.next(t)); !slices.Equal(got, want[:1]) {
+		t.Errorf("page = %v, want the probe's record %v", got, want[:1])
+	}
+	if err := rn.wait(t); !errors.Is(err, shards.ErrShardGone) {
+		t.Errorf("Run() = %v, want ErrShardGone", err)
+	}
+}
