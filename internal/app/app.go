@@ -33,6 +33,7 @@ import (
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/dispatch"
 	"github.com/poller-dev/poller/pkg/filter"
+	"github.com/poller-dev/poller/pkg/membudget"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/pipeline"
 	"github.com/poller-dev/poller/pkg/sinks"
@@ -118,6 +119,8 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 
+	// One memory budget for the whole process: every shard of every pipeline reads within it.
+	memory := membudget.New(int64(cfg.Memory.MaxBufferedBytes))
 	for i, pc := range cfg.Pipelines {
 		sink, err := sinks.New(pc.Sink.Type, pc.Sink.Config, sinks.Deps{
 			Logger: a.log.With(zap.String("pipeline", pc.Name)), AWS: awsCfg,
@@ -152,6 +155,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err 
 			Streams: streams, Tables: ddb, Store: a.store, Sink: sink, OnFailure: dest, Filter: match,
 			WorkerID: a.workerID, LeaseDuration: cfg.Leases.LeaseDuration, RenewInterval: cfg.Leases.RenewInterval,
 			Metrics: m, Log: a.log, OnSync: a.health.observer(pc.Name),
+			Memory: memory, ShardMemory: int64(cfg.Memory.MaxBufferedBytesPerShard),
 		})
 		if err != nil {
 			return nil, err

@@ -38,6 +38,7 @@ func Default() Config {
 		Server:          Server{Listen: ":9464"},
 		Log:             Log{Level: LevelInfo, Format: FormatJSON},
 		ShutdownTimeout: DefaultShutdownTimeout,
+		Memory:          Memory{MaxBufferedBytes: 64 << 20, MaxBufferedBytesPerShard: 16 << 20},
 	}
 }
 

@@ -52,6 +52,7 @@ func TestLoadGoodConfigDecodesEveryKey(t *testing.T) {
 		},
 		Server: config.Server{Listen: "127.0.0.1:9000"},
 		Log:    config.Log{Level: config.LevelDebug, Format: config.FormatConsole},
+		Memory: config.Memory{MaxBufferedBytes: 512 << 20, MaxBufferedBytesPerShard: 32 << 20},
 		Pipelines: []config.Pipeline{
 			{
 				Name:                    "congrats",
@@ -106,6 +107,7 @@ func TestDefaultHoldsTheContractDefaults(t *testing.T) {
 		Server:          config.Server{Listen: ":9464"},
 		Log:             config.Log{Level: config.LevelInfo, Format: config.FormatJSON},
 		ShutdownTimeout: 25 * time.Second,
+		Memory:          config.Memory{MaxBufferedBytes: 64 << 20, MaxBufferedBytesPerShard: 16 << 20},
 	}
 	assert.Equal(t, want, config.Default())
 
@@ -137,7 +139,7 @@ var badConfigs = []struct {
 	file    string
 	wantErr string
 }{
-	{"unknown_key_top", "unknown_key_top.bad.yaml:3: metrics: unknown key (valid keys: aws, leases, log, pipelines, server, shutdown_timeout)"},
+	{"unknown_key_top", "unknown_key_top.bad.yaml:3: metrics: unknown key (valid keys: aws, leases, log, memory, pipelines, server, shutdown_timeout)"},
 	{"unknown_key_nested", "unknown_key_nested.bad.yaml:5: pipelines[0].source.tabel: unknown key (valid keys: starting_position, stream_arn, table)"},
 	{"unknown_key_sink", "unknown_key_sink.bad.yaml:8: pipelines[0].sink.uri: unknown key (valid keys: headers, timeout, url)"},
 	{"unknown_key_stdout", "unknown_key_stdout.bad.yaml:7: pipelines[0].sink.path: unknown key (no keys are allowed here)"},
@@ -151,6 +153,8 @@ var badConfigs = []struct {
 	{"bad_type_in_sink", "bad_type_in_sink.bad.yaml:8: pipelines[0].sink.headers: must be a mapping, got a list"},
 	{"not_a_mapping", "not_a_mapping.bad.yaml:1: the config must be a mapping of aws, leases, server, log and pipelines, got a list"},
 	{"batch_size_zero", "batch_size_zero.bad.yaml:5: pipelines[0].batch_size: must be 1..10000, got 0"},
+	{"memory_too_small", "memory_too_small.bad.yaml:2: memory.max_buffered_bytes_per_shard: must be 1MiB..1TiB, got 64KiB"},
+	{"memory_bad_unit", `memory_bad_unit.bad.yaml:8: memory.max_buffered_bytes: must be a size like 64MiB, 512Mi or 67108864 (units B, KB, MB, GB, KiB, MiB, GiB, TiB, Ki, Mi, Gi, Ti), got "64 megabytes"`},
 	{"batch_size_too_big", "batch_size_too_big.bad.yaml:5: pipelines[0].batch_size: must be 1..10000, got 10001"},
 	{"max_batching_window_range", "max_batching_window_range.bad.yaml:5: pipelines[0].max_batching_window: must be 0..300s, got 5m1s"},
 	{"parallelization_factor_range", "parallelization_factor_range.bad.yaml:5: pipelines[0].parallelization_factor: must be 1..10, got 11"},
@@ -389,7 +393,7 @@ pipelines:
 `
 	// x-defaults is not a key of the config: anchors have to live where the config allows them.
 	_, err := config.Parse([]byte(file), "x.yaml", testRegistries())
-	require.EqualError(t, err, "x.yaml:1: x-defaults: unknown key (valid keys: aws, leases, log, pipelines, server, shutdown_timeout)")
+	require.EqualError(t, err, "x.yaml:1: x-defaults: unknown key (valid keys: aws, leases, log, memory, pipelines, server, shutdown_timeout)")
 
 	const good = `pipelines:
   - &first

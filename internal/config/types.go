@@ -2,6 +2,9 @@ package config
 
 import (
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -14,6 +17,7 @@ type Config struct {
 	Leases    Leases     `yaml:"leases"`
 	Server    Server     `yaml:"server"`
 	Log       Log        `yaml:"log"`
+	Memory    Memory     `yaml:"memory"`
 	Pipelines []Pipeline `yaml:"pipelines"` // required, at least one
 	// ShutdownTimeout bounds the graceful drain after SIGTERM (finish in-flight batches, checkpoint,
 	// release leases); when it runs out, deliveries are cut short and poller exits 1. Default 25s,
@@ -53,6 +57,55 @@ type Server struct {
 type Log struct {
 	Level  LogLevel  `yaml:"level"`  // default info
 	Format LogFormat `yaml:"format"` // default json
+}
+
+// Memory bounds the bytes that stream records hold from the GetRecords call that read them until
+// they are done (delivered, filtered out or discarded), counted at their event JSON size.
+type Memory struct {
+	// MaxBufferedBytes is the budget of the whole process, shared by every shard of every
+	// pipeline. Default 64 MiB; 1 MiB..1 TiB.
+	MaxBufferedBytes ByteSize `yaml:"max_buffered_bytes"`
+	// MaxBufferedBytesPerShard caps one shard. Default 16 MiB; 1 MiB..1 TiB.
+	MaxBufferedBytesPerShard ByteSize `yaml:"max_buffered_bytes_per_shard"`
+}
+
+// ByteSize is a number of bytes, written as an integer or with a unit: KB, MB, GB (powers of
+// 1000), KiB, MiB, GiB, TiB or Kubernetes' Ki, Mi, Gi, Ti (powers of 1024).
+type ByteSize int64
+
+var byteUnits = map[string]int64{
+	"": 1, "B": 1, "KB": 1000, "MB": 1000 * 1000, "GB": 1000 * 1000 * 1000,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+	"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40,
+}
+
+// UnmarshalText accepts an integer with an optional unit, e.g. 64MiB, 512Mi or 67108864.
+func (s *ByteSize) UnmarshalText(b []byte) error {
+	text := strings.TrimSpace(string(b))
+	i := strings.IndexFunc(text, func(r rune) bool { return r < '0' || r > '9' })
+	if i < 0 {
+		i = len(text)
+	}
+	unit, ok := byteUnits[strings.TrimSpace(text[i:])]
+	n, err := strconv.ParseInt(text[:i], 10, 64)
+	if !ok || err != nil || n > math.MaxInt64/unit {
+		return fmt.Errorf("must be a size like 64MiB, 512Mi or 67108864 (units B, KB, MB, GB, KiB, MiB, GiB, TiB, Ki, Mi, Gi, Ti), got %q", b)
+	}
+	*s = ByteSize(n * unit)
+	return nil
+}
+
+// String shows the size in the largest binary unit that divides it.
+func (s ByteSize) String() string {
+	for _, u := range []struct {
+		name string
+		n    int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if s != 0 && int64(s)%u.n == 0 {
+			return strconv.FormatInt(int64(s)/u.n, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(s), 10) + "B"
 }
 
 // Pipeline is one stream feeding one sink. A pipeline written in the file starts from

@@ -30,6 +30,7 @@ const (
 	minRecordAge, maxRecordAge       = 60 * time.Second, 168 * time.Hour
 	minPollInterval, maxPollInterval = 10 * time.Millisecond, 5 * time.Minute
 	minShutdown, maxShutdown         = time.Second, time.Hour
+	minBuffered, maxBuffered         = ByteSize(1 << 20), ByteSize(1 << 40)
 )
 
 // validate checks the rules that span values or keys (required, ranges, uniqueness) on the decoded
@@ -67,6 +68,15 @@ func (d *decoder) validate(c *Config) {
 
 	if c.ShutdownTimeout < minShutdown || c.ShutdownTimeout > maxShutdown {
 		at("shutdown_timeout", "must be 1s..1h, got %s", c.ShutdownTimeout)
+	}
+
+	for _, m := range []struct {
+		key string
+		v   ByteSize
+	}{{"memory.max_buffered_bytes", c.Memory.MaxBufferedBytes}, {"memory.max_buffered_bytes_per_shard", c.Memory.MaxBufferedBytesPerShard}} {
+		if m.v < minBuffered || m.v > maxBuffered {
+			at(m.key, "must be 1MiB..1TiB, got %s", m.v)
+		}
 	}
 
 	if len(c.Pipelines) == 0 {

@@ -26,6 +26,8 @@ type Metrics struct {
 	EndToEndLatency    *prometheus.HistogramVec
 	ShardsFinished     *prometheus.CounterVec
 	OnFailureErrors    *prometheus.CounterVec // failed attempts to store a report in on_failure
+	BufferedBytes      *prometheus.GaugeVec   // bytes of records read and not yet done (memory budget)
+	MemoryWaits        *prometheus.CounterVec // GetRecords calls held back by the memory budget
 
 	iteratorAge *ageCollector
 }
@@ -58,11 +60,16 @@ func New(reg prometheus.Registerer) *Metrics {
 		ShardsFinished: counter("poller_shards_finished_total", "Shards read and delivered to their end."),
 		OnFailureErrors: counter("poller_on_failure_errors_total",
 			"Failed attempts to store a discarded batch in the on_failure destination; its shard waits and retries meanwhile."),
+		BufferedBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "poller_buffered_bytes",
+			Help: "Bytes of records read and not yet done (event JSON size), counted against memory.max_buffered_bytes."}, []string{"pipeline"}),
+		MemoryWaits: counter("poller_memory_waits_total",
+			"GetRecords calls held back until the shard's or the process's memory budget allowed them."),
 		iteratorAge: &ageCollector{shards: map[string]map[string]*ShardAge{}},
 	}
 	reg.MustRegister(m.RecordsPolled, m.RecordsFilteredOut, m.RecordsDelivered, m.RecordsDropped, m.RecordsTrimmed,
 		m.SinkInvocations, m.SinkDuration, m.BatchBisects, m.GetRecords, m.LeasesOwned, m.LeaseTakeovers,
-		m.Checkpoints, m.EndToEndLatency, m.ShardsFinished, m.OnFailureErrors, m.iteratorAge)
+		m.Checkpoints, m.EndToEndLatency, m.ShardsFinished, m.OnFailureErrors, m.iteratorAge,
+		m.BufferedBytes, m.MemoryWaits)
 	return m
 }
 

@@ -47,7 +47,23 @@ type Counters struct {
 	Age func(t time.Time)
 }
 
+// Memory is the part of a shard's byte budget the dispatcher uses; *membudget.Account satisfies it.
+type Memory interface {
+	Charge(n int64)
+	Release(n int64)
+	// Full reports that the shard may read no more until some of what it holds is released.
+	Full() bool
+}
+
 // Dispatcher handles one shard. Its fields are immutable once Run starts.
+//
+// Invariant (the repeat bound): a lane starts a batch only while no checkpoint write is pending and
+// only while the records it handed to the sink that the checkpoint has not passed, plus the new
+// batch, are at most BatchSize. So at any moment at most BatchSize x Lanes records beyond the last
+// checkpoint written have been sent (in flight, or done behind a slower lane): what a kill -9 can
+// deliver again. This never deadlocks: the lane that holds the oldest record not done has sent
+// nothing the checkpoint has not passed (its earlier records precede that record), so it can always
+// start.
 type Dispatcher struct {
 	Pipeline  string
 	StreamARN string
@@ -67,8 +83,13 @@ type Dispatcher struct {
 	Filter     Matcher // nil delivers every record
 	Deliver    DeliverFunc
 	Checkpoint CheckpointFunc
-	Counters   Counters
-	Log        *zap.Logger
+	// Memory, if not nil, is the shard's byte budget, which the reader charged each page to
+	// (Page.Bytes). The dispatcher gives that back once the page is converted, holds each queued
+	// record at its event JSON size until the record is done, and sends what its lanes hold without
+	// waiting out the batching window once the budget stops the reader.
+	Memory   Memory
+	Counters Counters
+	Log      *zap.Logger
 
 	// CheckpointBackoff gives the wait before retry number attempt (1, 2, ...) of a failed checkpoint
 	// write; nil is defaultCheckpointBackoff.
@@ -92,9 +113,10 @@ type lane struct {
 }
 
 type completion struct {
-	lane int
-	ids  []int64
-	err  error
+	lane  int
+	ids   []int64
+	sizes []int // the records' event JSON sizes, for Memory
+	err   error
 }
 
 // defaultCheckpointBackoff paces the retries of a failed checkpoint write: 100 ms doubling to 5 s,
@@ -119,8 +141,8 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 	var (
 		progress Progress
 		// pendingCk is the newest checkpoint handed to the checkpointer and not yet known written.
-		// No batch starts while one is pending, so a crash redelivers at most the batches that were
-		// in flight (one per lane), never batches whose successors were already acknowledged.
+		// No batch starts while one is pending, so when a batch starts the checkpoint written is
+		// the one progress holds, and the repeat bound (see Dispatcher) counts from it.
 		pendingCk string
 		inflight  int
 		queued    int
@@ -152,29 +174,35 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 		now := time.Now()
 		var wake time.Time // earliest batching window to expire
 		if !stopping && pendingCk == "" {
+			memFull := d.Memory != nil && d.Memory.Full()
 			for i := range lanes {
 				l := &lanes[i]
-				if l.busy || len(l.queue) == 0 {
+				room := laneRoom(d.BatchSize, progress.SentBy(i))
+				if l.busy || len(l.queue) == 0 || room == 0 {
 					continue
 				}
 				deadline := l.since.Add(d.Window)
 				// Like Lambda, a batch goes when the window ends, batch_size records wait, or the
-				// waiting records fill an event (the payload limit).
-				full := len(l.queue) >= d.BatchSize || d.MaxEventBytes > 0 && envelopeBytes+l.bytes >= d.MaxEventBytes
+				// waiting records fill an event (the payload limit); and when the memory budget
+				// stops reading, as no more records can come.
+				full := len(l.queue) >= d.BatchSize || d.MaxEventBytes > 0 && envelopeBytes+l.bytes >= d.MaxEventBytes || memFull
 				if d.Window > 0 && !full && !ended && now.Before(deadline) {
 					if wake.IsZero() || deadline.Before(wake) {
 						wake = deadline
 					}
 					continue
 				}
-				b, ids := d.cut(l)
+				b, ids, sizes := d.cut(l, room)
+				for _, id := range ids {
+					progress.Sent(id, i)
+				}
 				queued -= len(ids)
 				l.busy = true
 				inflight++
-				go func(lane int, b sinks.Batch, ids []int64) {
+				go func(lane int, b sinks.Batch, ids []int64, sizes []int) {
 					err := d.Deliver(ctx, stop, b)
-					done <- completion{lane: lane, ids: ids, err: err}
-				}(i, b, ids)
+					done <- completion{lane: lane, ids: ids, sizes: sizes, err: err}
+				}(i, b, ids, sizes)
 			}
 		}
 		if inflight == 0 {
@@ -211,6 +239,11 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 				break
 			}
 			queued += d.accept(p, lanes, &progress, &age)
+			if d.Memory != nil {
+				// The reader's estimate for the page gives way to the queued records' sizes
+				// (accept charged them).
+				d.Memory.Release(p.Bytes)
+			}
 			ended = p.End
 			if seq, moved := progress.Advance(); moved {
 				ck.set(seq)
@@ -224,9 +257,11 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 				// taking work.
 				var inc *IncompleteError
 				if errors.As(c.err, &inc) {
-					for _, id := range c.ids[:min(inc.Done, len(c.ids))] {
+					n := min(inc.Done, len(c.ids))
+					for _, id := range c.ids[:n] {
 						progress.Done(id)
 					}
+					d.release(c.sizes[:n])
 					if seq, moved := progress.Advance(); moved {
 						ck.set(seq)
 						pendingCk = seq
@@ -241,6 +276,7 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 			for _, id := range c.ids {
 				progress.Done(id)
 			}
+			d.release(c.sizes)
 			if seq, moved := progress.Advance(); moved {
 				ck.set(seq)
 				pendingCk = seq
@@ -282,8 +318,8 @@ func isClosed(stop <-chan struct{}) bool {
 	}
 }
 
-// accept converts and filters a page's records and queues them on their lanes; it returns how many
-// it queued.
+// accept converts and filters a page's records and queues them on their lanes, charging them to
+// Memory at their event JSON size; it returns how many it queued.
 func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress, age *shardAge) int {
 	n := len(p.Records)
 	age.caughtUp = n == 0
@@ -292,6 +328,8 @@ func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress, age
 	}
 	d.Counters.Polled(n)
 	var queued, filtered, malformed int
+	var charged int64
+	var buf []byte // scratch for measuring records, reused: large items would otherwise leave as much garbage
 	now := time.Now()
 	for _, r := range p.Records {
 		seq := aws.ToString(r.Dynamodb.SequenceNumber)
@@ -311,8 +349,7 @@ func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress, age
 			filtered++
 			continue
 		}
-		size, err := recordSize(&rec)
-		if err != nil {
+		if buf, err = event.AppendJSON(buf[:0], &rec); err != nil {
 			d.Log.Error("record cannot be encoded as JSON; skipped", zap.String("sequence_number", seq), zap.Error(err))
 			progress.Done(id)
 			malformed++
@@ -325,9 +362,14 @@ func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress, age
 		if len(l.queue) > 0 {
 			l.bytes++ // the comma
 		}
+		size := len(buf)
 		l.queue = append(l.queue, item{rec: rec, id: id, size: size})
 		l.bytes += size
+		charged += int64(size)
 		queued++
+	}
+	if d.Memory != nil {
+		d.Memory.Charge(charged)
 	}
 	if filtered > 0 && d.Counters.FilteredOut != nil {
 		d.Counters.FilteredOut(filtered)
@@ -341,11 +383,11 @@ func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress, age
 // envelopeBytes is the size of {"Records":[]} around the records.
 const envelopeBytes = len(`{"Records":[]}`)
 
-// cut takes the next batch off a lane: at most BatchSize records and at most MaxEventBytes of event
-// JSON, and always at least one record.
-func (d *Dispatcher) cut(l *lane) (sinks.Batch, []int64) {
+// cut takes the next batch off a lane: at most limit (<= BatchSize) records and at most
+// MaxEventBytes of event JSON, and always at least one record. It returns the records' ids and sizes.
+func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
 	n, size := 0, envelopeBytes
-	for n < len(l.queue) && n < d.BatchSize {
+	for n < len(l.queue) && n < limit {
 		next := l.queue[n].size
 		if n > 0 {
 			next++ // the comma
@@ -357,10 +399,10 @@ func (d *Dispatcher) cut(l *lane) (sinks.Batch, []int64) {
 		n++
 	}
 	b := sinks.Batch{Pipeline: d.Pipeline, StreamARN: d.StreamARN, ShardID: d.ShardID, Records: make([]events.DynamoDBEventRecord, n)}
-	ids := make([]int64, n)
+	ids, sizes := make([]int64, n), make([]int, n)
 	for i := range n {
 		b.Records[i] = l.queue[i].rec
-		ids[i] = l.queue[i].id
+		ids[i], sizes[i] = l.queue[i].id, l.queue[i].size
 	}
 	l.bytes -= size - envelopeBytes
 	if n < len(l.queue) {
@@ -370,7 +412,25 @@ func (d *Dispatcher) cut(l *lane) (sinks.Batch, []int64) {
 	clear(l.queue[rest:])
 	l.queue = l.queue[:rest]
 	l.since = time.Now()
-	return b, ids
+	return b, ids, sizes
+}
+
+// laneRoom is how many records a lane may send now (the repeat bound, see Dispatcher): what is left
+// of batchSize after the records it sent that the checkpoint has not passed.
+func laneRoom(batchSize, sentNotPassed int) int {
+	return max(0, batchSize-sentNotPassed)
+}
+
+// release gives back the memory of records that are done.
+func (d *Dispatcher) release(sizes []int) {
+	if d.Memory == nil {
+		return
+	}
+	var n int64
+	for _, s := range sizes {
+		n += int64(s)
+	}
+	d.Memory.Release(n)
 }
 
 // laneCount is the number of lanes: Lanes, or 1 without a HashKey. Hashing anything but the partition
@@ -395,9 +455,4 @@ func (d *Dispatcher) laneOf(r *events.DynamoDBEventRecord, n int) int {
 	b, _ := v.MarshalJSON()
 	h.Write(b)
 	return int(h.Sum32() % uint32(n))
-}
-
-func recordSize(r *events.DynamoDBEventRecord) (int, error) {
-	b, err := event.AppendJSON(nil, r)
-	return len(b), err
 }

@@ -8,17 +8,24 @@ import "time"
 //
 // Invariant: a checkpoint never passes a record that is not done. With several lanes in flight, a
 // record done out of order waits until every record before it is done.
+//
+// It also counts, per lane, the records handed to the sink (Sent) that the checkpoint has not passed
+// yet: in flight, or done behind an earlier record that is not. The dispatcher bounds that count to
+// one batch per lane (see Dispatcher), which is what a kill -9 can deliver again.
 type Progress struct {
 	base    int64   // id of entries[head]
 	head    int     // entries[:head] are passed and free
 	entries []entry // entries[head:] are not yet passed by the checkpoint, in read order
 	last    string  // the last checkpoint Advance returned
+	sent    []int   // lane -> records of entries[head:] handed to the sink from that lane
 }
 
 type entry struct {
 	seq     string
 	created time.Time // the record's creation time, for Oldest
 	done    bool
+	// lane is 1 + the lane that handed the record to the sink, 0 while it was not sent.
+	lane int32
 }
 
 // Add appends a record created at created and returns its id.
@@ -29,15 +36,47 @@ func (p *Progress) Add(seq string, created time.Time) int64 {
 
 // Done marks the record with id done. Ids already passed are ignored.
 func (p *Progress) Done(id int64) {
-	if i := id - p.base; i >= 0 && i < int64(len(p.entries)-p.head) {
-		p.entries[p.head+int(i)].done = true
+	if e := p.at(id); e != nil {
+		e.done = true
 	}
+}
+
+// Sent records that the record with id was handed to the sink from lane. Ids already passed are
+// ignored.
+func (p *Progress) Sent(id int64, lane int) {
+	e := p.at(id)
+	if e == nil || e.lane != 0 {
+		return
+	}
+	for len(p.sent) <= lane {
+		p.sent = append(p.sent, 0)
+	}
+	e.lane = int32(lane) + 1
+	p.sent[lane]++
+}
+
+// SentBy is the number of records lane handed to the sink that the checkpoint has not passed.
+func (p *Progress) SentBy(lane int) int {
+	if lane < len(p.sent) {
+		return p.sent[lane]
+	}
+	return 0
+}
+
+func (p *Progress) at(id int64) *entry {
+	if i := id - p.base; i >= 0 && i < int64(len(p.entries)-p.head) {
+		return &p.entries[p.head+int(i)]
+	}
+	return nil
 }
 
 // Advance passes the done prefix and reports the new checkpoint, if it moved.
 func (p *Progress) Advance() (seq string, moved bool) {
 	start := p.head
 	for p.head < len(p.entries) && p.entries[p.head].done {
+		if l := p.entries[p.head].lane; l != 0 {
+			p.sent[l-1]--
+		}
 		p.head++
 	}
 	if p.head == start {

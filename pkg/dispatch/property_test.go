@@ -31,6 +31,8 @@ import (
 //   - filtered-out records never reach the sink;
 //   - every record up to the last checkpoint written is done: a crash at any moment loses nothing
 //     behind the checkpoint;
+//   - at most batch_size x lanes records beyond the last checkpoint written ever reached the sink
+//     or on_failure: what a crash can repeat;
 //   - a run that is not crashed ends with every record done exactly once and the checkpoint at the
 //     shard's last record.
 //
@@ -59,6 +61,32 @@ type propWorld struct {
 	sent     map[string]bool     // sequence numbers that reached the sink
 	ckpts    []string            // checkpoints written, in order
 	errs     []string
+	// bound is batch_size x lanes: the most records beyond the last checkpoint written that may have
+	// reached the sink or on_failure.
+	bound int
+}
+
+// checkRepeatBound counts the records that reached the sink or on_failure beyond the last
+// checkpoint written, under w.mu.
+func (w *propWorld) checkRepeatBound() {
+	last := ""
+	if len(w.ckpts) > 0 {
+		last = w.ckpts[len(w.ckpts)-1]
+	}
+	beyond := 0
+	for seq := range w.sent {
+		if last == "" || seqLess(last, seq) {
+			beyond++
+		}
+	}
+	for seq := range w.doneSeq {
+		if !w.sent[seq] && (last == "" || seqLess(last, seq)) {
+			beyond++
+		}
+	}
+	if beyond > w.bound {
+		w.violation("%d records beyond the checkpoint %q reached the sink or on_failure, want at most %d", beyond, last, w.bound)
+	}
 }
 
 type lockedRand struct {
@@ -107,6 +135,7 @@ func (w *propWorld) Deliver(ctx context.Context, b sinks.Batch) error {
 		w.sent[r.Change.SequenceNumber] = true
 		keys[keyOfRec(r)] = true
 	}
+	w.checkRepeatBound()
 	for k := range keys {
 		w.inflight[k]++
 		if w.inflight[k] > 1 {
@@ -163,6 +192,7 @@ func (w *propWorld) Send(_ context.Context, f onfailure.Failure) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.markDone(f.Batch.Records)
+	w.checkRepeatBound()
 	return nil
 }
 
@@ -240,6 +270,7 @@ func propertyRun(t *testing.T, seed uint64) {
 		Counters: Counters{Polled: func(int) {}, FilteredOut: func(int) {}, Malformed: func(int) {}},
 		Log:      zap.NewNop(),
 	}
+	w.bound = d.BatchSize * d.Lanes
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if crash {

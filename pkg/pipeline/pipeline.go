@@ -19,6 +19,7 @@ import (
 	"github.com/poller-dev/poller/internal/metrics"
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/dispatch"
+	"github.com/poller-dev/poller/pkg/membudget"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/shards"
 	"github.com/poller-dev/poller/pkg/sinks"
@@ -65,6 +66,8 @@ type Pipeline struct {
 	onSync        func(error)      // told each round's outcome (readiness); may be nil
 	policy        *dispatch.Policy // unfenced; each shard worker uses shardPolicy
 	maxEventBytes int
+	memory        *membudget.Budget // the process's, shared with the other pipelines
+	shardMemory   int64             // each shard's cap within memory
 }
 
 // Deps are what a pipeline needs from outside.
@@ -83,6 +86,11 @@ type Deps struct {
 	// OnSync, if set, is called after each lease round with its error (nil: the lease table
 	// answered); the app derives /readyz from it.
 	OnSync func(error)
+	// Memory is the process-wide byte budget every shard of every pipeline reads within, and
+	// ShardMemory each shard's cap in it; nil or 0: a budget of the config's defaults, for this
+	// pipeline alone.
+	Memory      *membudget.Budget
+	ShardMemory int64
 }
 
 // lambdaMaxEventBytes is Lambda's synchronous invocation payload limit, the default event size cap.
@@ -104,6 +112,10 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 		LeaseDuration: deps.LeaseDuration, RenewInterval: deps.RenewInterval, RefreshInterval: 10 * time.Second,
 		Metrics: deps.Metrics, Log: log, maxEventBytes: lambdaMaxEventBytes, onSync: deps.OnSync,
 	}
+	p.memory, p.shardMemory = deps.Memory, deps.ShardMemory
+	if def := config.Default().Memory; p.memory == nil || p.shardMemory <= 0 {
+		p.memory, p.shardMemory = membudget.New(int64(def.MaxBufferedBytes)), int64(def.MaxBufferedBytesPerShard)
+	}
 	if l, ok := deps.Sink.(interface{ MaxEventBytes() int }); ok && l.MaxEventBytes() > 0 {
 		p.maxEventBytes = l.MaxEventBytes()
 	}
@@ -122,6 +134,8 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 	m.BatchBisects.WithLabelValues(cfg.Name)
 	m.LeaseTakeovers.WithLabelValues(cfg.Name)
 	m.LeasesOwned.WithLabelValues(cfg.Name)
+	m.BufferedBytes.WithLabelValues(cfg.Name)
+	m.MemoryWaits.WithLabelValues(cfg.Name)
 	return p, nil
 }
 

@@ -41,13 +41,17 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shards.Po
 	age, untrack := p.Metrics.TrackShard(p.Name, w.id)
 	defer untrack()
 
+	// The shard's share of the process's memory budget, shared by its reader and dispatcher; what
+	// it still holds when both have ended (pages read but never taken) is given back.
+	mem := p.memory.Open(p.shardMemory, func(delta int64) { p.Metrics.BufferedBytes.WithLabelValues(p.Name).Add(float64(delta)) })
+	defer mem.Close()
 	pages := make(chan shards.Page, 1)
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 	reader := &shards.Reader{
 		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id, Start: start,
 		PollInterval: p.Config.PollInterval, Limit: 1000,
-		Backoff: shards.Backoff(100*time.Millisecond, 10*time.Second), Observer: p.readObserver(), Log: log,
+		Backoff: shards.Backoff(100*time.Millisecond, 10*time.Second), Observer: p.readObserver(), Memory: mem, Log: log,
 	}
 	readErr := make(chan error, 1)
 	go func() {
@@ -63,7 +67,7 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shards.Po
 		Pipeline: p.Name, StreamARN: stream.ARN, ShardID: w.id,
 		BatchSize: p.Config.BatchSize, Window: p.Config.MaxBatchingWindow, Lanes: p.Config.ParallelizationFactor,
 		MaxEventBytes: p.maxEventBytes, HashKey: stream.HashKey, Filter: p.Filter,
-		Deliver: w.deliver,
+		Deliver: w.deliver, Memory: mem,
 		Checkpoint: func(ctx context.Context, seq string) error {
 			err := p.checkpoint(ctx, w.held, seq)
 			if err == nil {
@@ -146,3 +150,5 @@ func (o readObserver) GetRecords(result string) {
 }
 
 func (o readObserver) Trimmed() { o.p.Metrics.RecordsTrimmed.WithLabelValues(o.p.Name).Inc() }
+
+func (o readObserver) MemoryWait() { o.p.Metrics.MemoryWaits.WithLabelValues(o.p.Name).Inc() }

@@ -76,6 +76,8 @@ type countingObserver struct {
 	mu      sync.Mutex
 	results map[string]int
 	trimmed int
+	// memoryWaits counts GetRecords calls held back by the shard's byte budget.
+	memoryWaits int
 }
 
 var _ shards.Observer = (*countingObserver)(nil)
@@ -92,6 +94,12 @@ func (o *countingObserver) Trimmed() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.trimmed++
+}
+
+func (o *countingObserver) MemoryWait() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.memoryWaits++
 }
 
 func (o *countingObserver) count(result string) int {

@@ -50,6 +50,9 @@ type Page struct {
 	End     bool
 	// ReadAt is when the answer arrived, for iterator age.
 	ReadAt time.Time
+	// Bytes is what the reader charged to its Memory for the page (PageBytes of its records); the
+	// consumer releases it once it has accounted for the records its own way.
+	Bytes int64
 }
 
 // Observer is told what the reader did, for metrics. Calls come from the reader's goroutine.
@@ -59,6 +62,9 @@ type Observer interface {
 	// Trimmed counts a position lost to the stream's 24-hour trimming: reading restarted at
 	// TRIM_HORIZON, so records between the lost position and the new horizon were never read.
 	Trimmed()
+	// MemoryWait counts a GetRecords call held back until the shard's (or the process's) byte
+	// budget allows it; it is called when the wait begins.
+	MemoryWait()
 }
 
 // Reader reads one shard. Fields are immutable after Run starts.
@@ -76,7 +82,61 @@ type Reader struct {
 	// Backoff gives the wait before retry number attempt (1, 2, ...) after a throttle or error.
 	Backoff  func(attempt int) time.Duration
 	Observer Observer
-	Log      *zap.Logger
+	// Memory, if not nil, is the shard's byte budget: each GetRecords call waits until it allows
+	// reading and asks for no more records than its room holds (see pageLimit), and each page is
+	// charged to it (Page.Bytes) before it is passed on. Until the shard's record size is known the
+	// reader asks for one record (a probe), which it sends with the next page, not alone: a batch
+	// is never cut short by it.
+	Memory Memory
+	Log    *zap.Logger
+}
+
+// Memory is the part of a shard's byte budget the reader uses; *membudget.Account satisfies it.
+type Memory interface {
+	// Full reports that Wait would wait.
+	Full() bool
+	// Wait returns once the shard may read more, or ctx.Err().
+	Wait(ctx context.Context) error
+	// Room is how many bytes the shard may still read before it must wait.
+	Room() int64
+	Charge(n int64)
+}
+
+// pageLimit is the Limit of the next GetRecords call under a memory budget: as many records as
+// room holds at perRecord bytes each, at least 1 (a shard may always read), at most most. GetRecords
+// caps a page at about 1 MB on its own, but not every implementation does (DynamoDB Local does not),
+// and a full page of large items is worth bounding anyway.
+func pageLimit(most int32, room, perRecord int64) int32 {
+	if perRecord <= 0 {
+		return most
+	}
+	return int32(min(int64(most), max(1, room/perRecord)))
+}
+
+// largestRecord is the largest record's cost in PageBytes terms, 0 for no records.
+func largestRecord(recs []types.Record) int64 {
+	var most int64
+	for i := range recs {
+		most = max(most, PageBytes(recs[i:i+1]))
+	}
+	return most
+}
+
+// recordOverhead is added to a record's SizeBytes in PageBytes: the event's fixed fields (event ID,
+// ARN, sequence number, ...) and the type wrappers of its attributes.
+const recordOverhead = 1024
+
+// PageBytes estimates the memory of records before they are converted: their SizeBytes (keys and
+// images as DynamoDB counts them) plus recordOverhead each.
+func PageBytes(recs []types.Record) int64 {
+	var n int64
+	for _, rec := range recs {
+		n += recordOverhead
+		if rec.Dynamodb != nil {
+			n += aws.ToInt64(rec.Dynamodb.SizeBytes)
+		}
+	}
+	return n
 }
 
 // ErrShardGone is returned by Run when the stream no longer has the shard (trimmed away whole, or
@@ -102,6 +162,10 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 	defer timer.Stop()
 	attempt := 0 // throttles and errors since the last page
 	expired := 0 // expired iterators since the last page
+	// perRecord is what the next page's records are expected to cost: the largest of the last page
+	// with records, 0 before one was read. probe holds the records of a probe until the next page.
+	var perRecord int64
+	var probe []types.Record
 	for {
 		if iter == nil {
 			select {
@@ -111,7 +175,20 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 				return ctx.Err()
 			}
 		}
-		res, err := r.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(r.Limit)})
+		limit := r.Limit
+		if r.Memory != nil {
+			if r.Memory.Full() {
+				r.Observer.MemoryWait()
+			}
+			if err := r.Memory.Wait(ctx); err != nil {
+				return err
+			}
+			limit = 1 // a probe
+			if perRecord > 0 {
+				limit = pageLimit(r.Limit, r.Memory.Room(), perRecord)
+			}
+		}
+		res, err := r.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit)})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -142,6 +219,9 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 				continue
 			case isNotFound(err):
 				r.Observer.GetRecords("error")
+				if len(probe) > 0 && !r.send(ctx, out, Page{Records: probe, ReadAt: time.Now()}) {
+					return ctx.Err()
+				}
 				return fmt.Errorf("get records from shard %s: %w: %w", r.ShardID, ErrShardGone, err)
 			}
 			attempt++
@@ -159,25 +239,47 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 		}
 		attempt, expired = 0, 0
 		r.Observer.GetRecords("ok")
-		page := Page{Records: r.wellFormed(res.Records, log), End: res.NextShardIterator == nil, ReadAt: time.Now()}
-		if n := len(page.Records); n > 0 {
-			pos = After(aws.ToString(page.Records[n-1].Dynamodb.SequenceNumber))
+		recs := r.wellFormed(res.Records, log)
+		if n := len(recs); n > 0 {
+			pos = After(aws.ToString(recs[n-1].Dynamodb.SequenceNumber))
+			if r.Memory != nil {
+				wasProbe := perRecord == 0
+				perRecord = largestRecord(recs)
+				if wasProbe && res.NextShardIterator != nil {
+					probe, iter = recs, res.NextShardIterator // sent with the next page
+					continue
+				}
+			}
 		}
+		page := Page{Records: append(probe, recs...), End: res.NextShardIterator == nil, ReadAt: time.Now()}
+		probe = nil
 		// Empty pages are sent too: they tell the consumer the shard is caught up (iterator age 0).
-		select {
-		case out <- page:
-		case <-ctx.Done():
+		if !r.send(ctx, out, page) {
 			return ctx.Err()
 		}
 		if page.End {
 			return nil
 		}
 		iter = res.NextShardIterator
-		if !full(res.Records, r.Limit) {
+		if !full(res.Records, limit) {
 			if !sleep(ctx, timer, r.PollInterval) {
 				return ctx.Err()
 			}
 		}
+	}
+}
+
+// send charges page to Memory and passes it on; false when ctx ended first.
+func (r *Reader) send(ctx context.Context, out chan<- Page, page Page) bool {
+	if r.Memory != nil {
+		page.Bytes = PageBytes(page.Records)
+		r.Memory.Charge(page.Bytes)
+	}
+	select {
+	case out <- page:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
