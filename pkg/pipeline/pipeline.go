@@ -151,7 +151,7 @@ type state struct {
 	// over only to one of them (else released).
 	live    map[string]bool
 	running map[string]*shardWorker
-	fences   map[string]*fence
+	fences  map[string]*fence
 	// handoffs are running shards draining for a handoff: shard ID -> the worker that asked.
 	handoffs map[string]string
 	// wants are the shards this worker asked for (Store.Want), and when, on the monotonic clock.
