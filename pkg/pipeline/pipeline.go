@@ -140,7 +140,9 @@ const renewConcurrency = 8
 type state struct {
 	stream    shards.Stream
 	described time.Time
-	leases    map[string]checkpoint.Lease
+	// all are the pipeline's leases as last listed; leases those of the stream being read, by shard.
+	all    []checkpoint.Lease
+	leases map[string]checkpoint.Lease
 	// decided: the fleet's first-run decision is done (see decide); until then this worker creates
 	// no lease unless it is the decider. decision is the decision item as last seen while waiting,
 	// and decisionSeen when it was first seen so (monotonic), to take over from a stalled decider.
@@ -278,10 +280,7 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 		return fmt.Errorf("list leases: %w", err)
 	}
 	now := time.Now()
-	st.leases = make(map[string]checkpoint.Lease, len(leases))
-	for _, l := range leases {
-		st.leases[l.ShardID] = l
-	}
+	st.all, st.leases = leases, streamLeases(leases, st.stream.ARN)
 	view := st.tracker.Observe(now, leases, workers)
 	expired := make(map[string]bool, len(view.Expired))
 	for _, l := range view.Expired {
@@ -306,6 +305,7 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 // DescribeStream (throttled, say, by its account-wide limit); it is retried at the next refresh, or
 // at the next tick while the stream was never described.
 func (p *Pipeline) refresh(ctx context.Context, st *state, leases []checkpoint.Lease, now time.Time) {
+	p.follow(ctx, st)
 	desc, err := shards.Describe(ctx, p.Streams, st.stream.ARN)
 	if err != nil {
 		p.Log.Warn("describing the stream failed; going on with the last listing", zap.Error(err))
