@@ -31,6 +31,8 @@
 //	                   before the LATEST iterator was asked for
 //	start_seq    S     the first record read at LATEST, written before it was delivered: reading
 //	                   resumes AT it until the first checkpoint
+//	start_iterator S   the shard iterator of a LATEST shard with no record read yet, written when its
+//	                   holder released or handed it over: the next holder reads on from it
 //	wanted_by    S     a worker that asked the owner to hand the lease over (a cooperative steal, when
 //	                   it is below its fair share); absent when nobody asked
 //
@@ -57,9 +59,9 @@
 // # Rules
 //
 // Every lease write is conditional: Create on the item not existing; Take on counter = the counter the
-// taker observed; Renew, Checkpoint, PinStart, Finish, Release and Handoff on owner = me AND counter =
-// the counter of my last write; Delete on counter = observed AND finished. Each of these bumps counter, so a counter
-// value names exactly one state of the lease, and a worker that lost its lease (paused, partitioned,
+// taker observed; Renew, Checkpoint, PinStart, PinIterator, Finish, Release and Handoff on owner = me
+// AND counter = the counter of my last write; Delete on counter = observed AND finished. Each of these
+// bumps counter, so a counter value names exactly one state of the lease, and a worker that lost its lease (paused, partitioned,
 // slow) can never write for it again: its counter is stale. A failed condition is reported as
 // (false, nil), never as an error.
 //

@@ -133,7 +133,7 @@ func (h *Held) PinStart(ctx context.Context, seq string, at time.Time) (bool, er
 			case cur.StartSeq != "" && cur.StartSeq != seq:
 				return ub, fmt.Errorf("the start is pinned at %s already", cur.StartSeq)
 			case seq != "":
-				return ub.Set(expression.Name(attrStartSeq), expression.Value(seq)), nil
+				return ub.Set(expression.Name(attrStartSeq), expression.Value(seq)).Remove(expression.Name(attrStartIter)), nil
 			}
 			return ub.Set(expression.Name(attrStartTime), expression.Value(stamp(at))), nil
 		},
@@ -144,6 +144,27 @@ func (h *Held) PinStart(ctx context.Context, seq string, at time.Time) (bool, er
 			return got.StartTime.Equal(at)
 		},
 		after: stateHeld,
+	})
+}
+
+// PinIterator stores iter, the shard iterator of a LATEST lease whose shard had no record read yet,
+// before the lease is released or handed over: the next holder reads on from exactly there while the
+// iterator is valid. Refused once the lease has a pinned start record or a checkpoint. (false, nil):
+// the lease is no longer held. Calls: one UpdateItem (two after a lost answer).
+func (h *Held) PinIterator(ctx context.Context, iter string) (bool, error) {
+	if iter == "" {
+		return false, h.errorf("pin iterator", errors.New("empty iterator"))
+	}
+	return h.do(ctx, write{
+		op: "pin iterator",
+		update: func(cur Lease, ub expression.UpdateBuilder) (expression.UpdateBuilder, error) {
+			if cur.Checkpoint != "" || cur.StartSeq != "" {
+				return ub, fmt.Errorf("the lease is read past its start already")
+			}
+			return ub.Set(expression.Name(attrStartIter), expression.Value(iter)), nil
+		},
+		landed: func(got Lease) bool { return got.StartIterator == iter },
+		after:  stateHeld,
 	})
 }
 

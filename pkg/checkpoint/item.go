@@ -23,6 +23,7 @@ const (
 	attrWantedBy   = "wanted_by"
 	attrStartSeq   = "start_seq"
 	attrStartTime  = "start_time"
+	attrStartIter  = "start_iterator"
 
 	leasePrefix  = "shard#"
 	workerPrefix = "worker#"
@@ -64,6 +65,10 @@ type Lease struct {
 	// checkpoint had no record read yet: it resumes at TRIM_HORIZON, skipping the records created
 	// well before StartTime (see the pipeline package). Zero when not resolved yet.
 	StartTime time.Time
+	// StartIterator is the shard iterator of a LATEST lease whose shard had no record yet when its
+	// holder stopped or handed it over: the next holder reads on from it (exact) while it is valid (15
+	// minutes), else as StartTime says. "" when there is none.
+	StartIterator string
 	// WantedBy is a worker that asked the owner to hand the lease over (a cooperative steal, see
 	// Store.Want); "" when nobody asked. It is a request, not a state: writing it does not bump Counter.
 	WantedBy string
@@ -100,6 +105,7 @@ type leaseItem struct {
 	StartAt    string   `dynamodbav:"start_at,omitempty"`
 	StartSeq   string   `dynamodbav:"start_seq,omitempty"`
 	StartTime  string   `dynamodbav:"start_time,omitempty"`
+	StartIter  string   `dynamodbav:"start_iterator,omitempty"`
 	WantedBy   string   `dynamodbav:"wanted_by,omitempty"`
 }
 
@@ -141,18 +147,19 @@ func decodeLease(av map[string]types.AttributeValue) (Lease, error) {
 		return Lease{}, fmt.Errorf("decode lease item: %w", err)
 	}
 	l := Lease{
-		Pipeline:   it.Pipeline,
-		ShardID:    it.ShardID,
-		StreamARN:  it.StreamARN,
-		Parents:    it.Parents,
-		Owner:      it.Owner,
-		Counter:    it.Counter,
-		Checkpoint: it.Checkpoint,
-		Finished:   it.Finished,
-		Takeovers:  it.Takeovers,
-		StartAt:    it.StartAt,
-		StartSeq:   it.StartSeq,
-		WantedBy:   it.WantedBy,
+		Pipeline:      it.Pipeline,
+		ShardID:       it.ShardID,
+		StreamARN:     it.StreamARN,
+		Parents:       it.Parents,
+		Owner:         it.Owner,
+		Counter:       it.Counter,
+		Checkpoint:    it.Checkpoint,
+		Finished:      it.Finished,
+		Takeovers:     it.Takeovers,
+		StartAt:       it.StartAt,
+		StartSeq:      it.StartSeq,
+		StartIterator: it.StartIter,
+		WantedBy:      it.WantedBy,
 	}
 	if l.ShardID == "" {
 		l.ShardID = strings.TrimPrefix(it.Key, leasePrefix)

@@ -473,6 +473,7 @@ func (p *Pipeline) reap(ctx context.Context, st *state) {
 		if !handing || w.finished {
 			continue
 		}
+		p.leaveIdle(ctx, w)
 		ok, err := p.handOver(ctx, st, w.held, to)
 		switch {
 		case err != nil:
@@ -531,6 +532,7 @@ func (p *Pipeline) shutdown(ctx context.Context, st *state) {
 		if w.finished {
 			continue
 		}
+		p.leaveIdle(ctx, w)
 		var err error
 		if to, ok := st.handoffs[id]; ok {
 			_, err = p.handOver(ctx, st, w.held, to)

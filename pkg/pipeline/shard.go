@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,6 +30,9 @@ type shardWorker struct {
 	// Written before done is closed; read after.
 	err      error
 	finished bool
+	// idleIter is the shard's iterator while a LATEST lease had no record delivered yet (a string,
+	// "" once one was): stored in the lease when it is released or handed over (leaveIdle).
+	idleIter atomic.Value
 }
 
 // runShard reads the shard from start, dispatches its records, checkpoints through held, and marks
@@ -51,7 +55,7 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 	reader := &shards.Reader{
-		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id, Start: start.Pos,
+		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id, Start: start.Pos, StartIterator: start.Iterator,
 		PollInterval: p.Config.PollInterval, Limit: 1000,
 		Backoff: shards.Backoff(100*time.Millisecond, 10*time.Second), Observer: p.readObserver(), Log: log,
 	}
@@ -61,7 +65,7 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 		read = make(chan shards.Page, 1)
 		go func() {
 			pin := func(ctx context.Context, seq string) error { return p.pinStart(ctx, w.held, seq, time.Time{}) }
-			err := pinFirst(readCtx, read, pages, start.SkipBefore, pin, log)
+			err := pinFirst(readCtx, read, pages, start.SkipBefore, pin, func(it string) { w.idleIter.Store(it) }, log)
 			if err != nil {
 				w.cancel() // the dispatcher must not take the records: the lease was lost, or the pin failed
 			}

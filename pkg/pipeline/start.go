@@ -51,11 +51,13 @@ func (p *Pipeline) decide(ctx context.Context, st *state, leases []checkpoint.Le
 		return nil
 	case created:
 		p.Log.Info("deciding the pipeline's first start for the fleet", zap.String("starting_position", got.Position))
+	case got.Owner == p.WorkerID:
+		// This worker's own decision, left unfinished by a failed round: go on with it.
 	case got.Counter != st.decision.Counter || got.Owner != st.decision.Owner:
 		st.decision, st.decisionSeen = got, now
 		p.Log.Info("waiting for another worker's decision of the pipeline's first start", zap.String("decider", got.Owner))
 		return nil
-	case now.Sub(st.decisionSeen) < p.LeaseDuration && got.Owner != p.WorkerID:
+	case now.Sub(st.decisionSeen) < p.LeaseDuration:
 		return nil
 	default:
 		var ok bool
@@ -150,6 +152,9 @@ type shardStart struct {
 	// SkipBefore, when set, drops the records at the head of the shard created before it (the
 	// TRIM_HORIZON resume of a LATEST lease resolved while its shard was idle).
 	SkipBefore time.Time
+	// Iterator, when set, is the previous holder's iterator of an idle LATEST lease: read on from it
+	// (exact) while it is valid, else as Pos and SkipBefore say.
+	Iterator string
 }
 
 // startOf decides where a lease is read from: after its checkpoint; else at its pinned first record;
@@ -163,7 +168,7 @@ func startOf(l checkpoint.Lease) shardStart {
 	case l.StartSeq != "":
 		return shardStart{Pos: shards.Position{Type: types.ShardIteratorTypeAtSequenceNumber, Seq: l.StartSeq}}
 	case l.StartAt == checkpoint.StartLatest && !l.StartTime.IsZero():
-		return shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: l.StartTime.Add(-latestSkew)}
+		return shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: l.StartTime.Add(-latestSkew), Iterator: l.StartIterator}
 	case l.StartAt == checkpoint.StartLatest:
 		return shardStart{Pos: shards.Latest, Resolve: true, Pin: true}
 	default:
@@ -176,7 +181,10 @@ func startOf(l checkpoint.Lease) shardStart {
 // and pins the first record it passes on (pin, a fenced write) before passing it: so a restart
 // resumes at that record, never resolving LATEST again. A pin that fails returns its error without
 // closing out (a closed out would mean the shard is gone).
-func pinFirst(ctx context.Context, in <-chan shards.Page, out chan<- shards.Page, skipBefore time.Time, pin func(context.Context, string) error, log *zap.Logger) error {
+//
+// Until then, idle is told the iterator after each page (the shard's position while nothing was
+// delivered), and "" once a record is pinned.
+func pinFirst(ctx context.Context, in <-chan shards.Page, out chan<- shards.Page, skipBefore time.Time, pin func(context.Context, string) error, idle func(string), log *zap.Logger) error {
 	pinned, skipped := false, 0
 	for {
 		var pg shards.Page
@@ -201,9 +209,13 @@ func pinFirst(ctx context.Context, in <-chan shards.Page, out chan<- shards.Page
 					return err
 				}
 				pinned = true
+				idle("")
 				log.Info("pinned the shard's start before its first delivery", zap.String("start_seq", seq), zap.Int("skipped_before_start", skipped))
 			}
 			pg.Records = recs
+			if !pinned {
+				idle(pg.Next)
+			}
 		}
 		select {
 		case out <- pg:
@@ -237,4 +249,18 @@ func (p *Pipeline) pinStart(ctx context.Context, held *checkpoint.Held, seq stri
 		}
 	}
 	return fmt.Errorf("pin the start of shard %s: %w", held.Lease().ShardID, err)
+}
+
+// leaveIdle stores, before a LATEST lease whose shard had no record yet is released or handed over,
+// the shard worker's last iterator in it: the next holder reads on from there, exactly, rather than
+// from the horizon skipping by creation time. A failure is logged: the time-based start remains.
+func (p *Pipeline) leaveIdle(ctx context.Context, w *shardWorker) {
+	iter, _ := w.idleIter.Load().(string)
+	if iter == "" {
+		return
+	}
+	if _, err := w.held.PinIterator(ctx, iter); err != nil {
+		p.Log.Warn("storing an idle LATEST shard's iterator failed; the next holder starts by creation time",
+			zap.String("shard_id", w.id), zap.Error(err))
+	}
 }

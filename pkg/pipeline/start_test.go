@@ -95,6 +95,8 @@ func TestStartOf(t *testing.T) {
 			shardStart{Pos: shards.Position{Type: "AT_SEQUENCE_NUMBER", Seq: "5"}}},
 		{"a LATEST lease resolved on an idle shard resumes at the horizon, skipping what came before", checkpoint.Lease{StartAt: checkpoint.StartLatest, StartTime: at},
 			shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: at.Add(-latestSkew)}},
+		{"an idle LATEST lease left with its iterator reads on from it", checkpoint.Lease{StartAt: checkpoint.StartLatest, StartTime: at, StartIterator: "it"},
+			shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: at.Add(-latestSkew), Iterator: "it"}},
 		{"an unresolved LATEST lease is resolved and pinned", checkpoint.Lease{StartAt: checkpoint.StartLatest},
 			shardStart{Pos: shards.Latest, Resolve: true, Pin: true}},
 		{"any other lease starts at the horizon", checkpoint.Lease{}, shardStart{Pos: shards.TrimHorizon}},
@@ -254,6 +256,48 @@ func TestLatestIsResolvedOnce(t *testing.T) {
 				t.Errorf("delivered %v, want %v (every record after the first start, none before it)", got, want)
 			}
 		})
+	}
+}
+
+// TestIdleLatestLeaseResumesExactlyAfterAGracefulStop: a LATEST lease whose shard got no record
+// before its worker stopped gracefully is resumed from that worker's iterator: none of the records
+// written just before the start (too recent for the creation-time skip) is delivered, every one
+// written after it is.
+func TestIdleLatestLeaseResumesExactlyAfterAGracefulStop(t *testing.T) {
+	srv := streamstest.New(t, streamstest.Options{Upstream: testenv.DynamoDBLocal(t)})
+	st := srv.CreateStream("Scores", streamstest.NewAndOldImages, streamstest.WithKeySchema("pk"))
+	put := func(shard, key string) {
+		k := streamstest.S(key)
+		st.Put(shard, streamstest.Insert(streamstest.Item{"pk": k}, streamstest.Item{"pk": k}))
+	}
+	shard := st.OpenShard("")
+	for i := range 3 {
+		put(shard, fmt.Sprintf("old-%d", i)) // a moment before the start
+	}
+	store := leaseStoreForTest(t)
+	cfg := config.DefaultPipeline()
+	cfg.Name, cfg.Source.StreamARN = "idle-latest", st.ARN()
+	cfg.Source.StartingPosition = config.Latest
+	shared := &sharedSink{}
+	_, m, _, stop := startTestPipeline(t, cfg, Deps{Streams: srv.Client(), Store: store, Sink: replicaSink{shared, "a"}, WorkerID: "a"})
+	pollUntil(t, "the LATEST iterator to be read", func() bool {
+		return testutil.ToFloat64(m.GetRecords.WithLabelValues(cfg.Name, "ok")) > 0
+	})
+	stop()
+	leases, _, err := store.List(t.Context(), cfg.Name)
+	if err != nil || len(leases) != 1 || leases[0].StartIterator == "" || leases[0].Owner != "" {
+		t.Fatalf("lease after a graceful stop = %+v, %v; want it released with the idle shard's iterator", leases, err)
+	}
+	put(shard, "new-0") // while no worker runs
+	startTestPipeline(t, cfg, Deps{Streams: srv.Client(), Store: store, Sink: replicaSink{shared, "b"}, WorkerID: "b"})
+	put(shard, "new-1")
+	pollUntil(t, "the new records", func() bool { return len(shared.snapshot()) >= 2 })
+	var got []string
+	for _, d := range shared.snapshot() {
+		got = append(got, d.key)
+	}
+	if want := []string{"new-0", "new-1"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v (none of the records from before the start)", got, want)
 	}
 }
 

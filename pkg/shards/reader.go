@@ -50,6 +50,9 @@ type Page struct {
 	End     bool
 	// ReadAt is when the answer arrived, for iterator age.
 	ReadAt time.Time
+	// Next is the iterator after this page ("" at the end): a position another reader may start
+	// from (Reader.StartIterator) within the iterator's 15 minutes.
+	Next string
 }
 
 // Observer is told what the reader did, for metrics. Calls come from the reader's goroutine.
@@ -68,6 +71,10 @@ type Reader struct {
 	ShardID   string
 	// Start is where to begin; later positions are derived from the last record read.
 	Start Position
+	// StartIterator, if set, is an iterator to begin with instead of asking for one at Start: a
+	// previous reader's position (Page.Next). If its first use fails (expired, say), reading begins at
+	// Start after all.
+	StartIterator string
 	// PollInterval is the wait after a page that was not full (Lambda: 250 ms). A full page is
 	// followed at once by the next call, so a backlog drains as fast as the stream allows.
 	PollInterval time.Duration
@@ -94,9 +101,13 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 		log = zap.NewNop()
 	}
 	pos := r.Start
-	iter, err := r.iterator(ctx, pos)
-	if err != nil {
-		return err
+	borrowed := r.StartIterator != ""
+	iter := aws.String(r.StartIterator)
+	if !borrowed {
+		var err error
+		if iter, err = r.iterator(ctx, pos); err != nil {
+			return err
+		}
 	}
 	timer := stoppedTimer()
 	defer timer.Stop()
@@ -117,6 +128,13 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 				return ctx.Err()
 			}
 			switch {
+			case borrowed && !isThrottled(err):
+				log.Info("a previous reader's iterator failed; starting at the position instead", zap.Stringer("position", pos), zap.Error(err))
+				borrowed = false
+				if iter, err = r.iterator(ctx, pos); err != nil {
+					return err
+				}
+				continue
 			case isExpiredIterator(err):
 				r.Observer.GetRecords("error")
 				log.Debug("shard iterator expired; renewing", zap.Stringer("position", pos))
@@ -157,9 +175,10 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 			}
 			continue
 		}
-		attempt, expired = 0, 0
+		attempt, expired, borrowed = 0, 0, false
 		r.Observer.GetRecords("ok")
-		page := Page{Records: r.wellFormed(res.Records, log), End: res.NextShardIterator == nil, ReadAt: time.Now()}
+		page := Page{Records: r.wellFormed(res.Records, log), End: res.NextShardIterator == nil, ReadAt: time.Now(),
+			Next: aws.ToString(res.NextShardIterator)}
 		if n := len(page.Records); n > 0 {
 			pos = After(aws.ToString(page.Records[n-1].Dynamodb.SequenceNumber))
 		}
