@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -33,7 +34,7 @@ func (p *Pipeline) follow(ctx context.Context, st *state) {
 	}
 	unfinished := map[string]bool{}
 	for _, l := range st.all {
-		if !l.Finished && l.StreamARN != "" {
+		if !l.Finished && l.StreamARN != "" && sameTable(l.StreamARN, st.stream.ARN) {
 			unfinished[l.StreamARN] = true
 		}
 	}
@@ -96,4 +97,12 @@ func streamLeases(all []checkpoint.Lease, arn string) map[string]checkpoint.Leas
 		}
 	}
 	return m
+}
+
+// sameTable says whether two stream ARNs (arn:...:table/<name>/stream/<label>) are of one table:
+// leases left by a pipeline that read another table before are not followed.
+func sameTable(a, b string) bool {
+	ta, _, _ := strings.Cut(a, "/stream/")
+	tb, _, _ := strings.Cut(b, "/stream/")
+	return ta == tb
 }

@@ -31,3 +31,17 @@ func TestChooseStream(t *testing.T) {
 		})
 	}
 }
+
+func TestSameTable(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"arn:aws:dynamodb:r:1:table/A/stream/2026-01-01T00:00:00.000", "arn:aws:dynamodb:r:1:table/A/stream/2026-02-01T00:00:00.000", true},
+		{"arn:aws:dynamodb:r:1:table/A/stream/2026-01-01T00:00:00.000", "arn:aws:dynamodb:r:1:table/B/stream/2026-01-01T00:00:00.000", false},
+	} {
+		if got := sameTable(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameTable(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

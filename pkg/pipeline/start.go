@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,15 +72,17 @@ func (p *Pipeline) decide(ctx context.Context, st *state, leases []checkpoint.Le
 	renew := func() error {
 		var ok bool
 		if got, ok, err = p.Store.RenewDecision(ctx, got); err == nil && !ok {
-			err = fmt.Errorf("another worker took the start decision over")
+			err = errors.New("renew the start decision: another worker took it over")
 		}
 		return err
 	}
 	if err := p.createLeases(ctx, st, st.stream.Shards, starts, renew); err != nil {
 		return err
 	}
-	if _, ok, err := p.Store.DecisionDone(ctx, got); err != nil || !ok {
-		return fmt.Errorf("complete the start decision (taken over: %t): %w", !ok, err)
+	if _, ok, err := p.Store.DecisionDone(ctx, got); err != nil {
+		return err
+	} else if !ok {
+		return errors.New("complete the start decision: another worker took it over")
 	}
 	st.decided = true
 	p.Log.Info("decided the pipeline's first start", zap.String("starting_position", got.Position), zap.Int("leases", len(starts)))
