@@ -360,7 +360,10 @@ func TestFirstRunIsDecidedOnceForTheFleet(t *testing.T) {
 		}
 	}}
 	_, ma, _, _ := startTestPipeline(t, cfg, Deps{Streams: srv.Client(), Store: a, Sink: replicaSink{shared, "a"}, WorkerID: "a"})
-	pollUntil(t, "a to create its first lease", func() bool { return a.creates.Load() >= 1 })
+	pollUntil(t, "a to create its first lease", func() bool {
+		leases, _, err := store.List(t.Context(), cfg.Name)
+		return err == nil && len(leases) == 1
+	})
 	_, mb, _, _ := startTestPipeline(t, cfg, Deps{Streams: srv.Client(), Store: b, Sink: replicaSink{shared, "b"}, WorkerID: "b"})
 
 	pollUntil(t, "every shard to be read", func() bool {
