@@ -183,10 +183,8 @@ func startOf(l checkpoint.Lease) shardStart {
 // a record was passed on, it drops the records at a page's head created before skipBefore (if set),
 // and pins the first record it passes on (pin, a fenced write) before passing it: so a restart
 // resumes at that record, never resolving LATEST again. A pin that fails returns its error without
-// closing out (a closed out would mean the shard is gone).
-//
-// Until then, idle is told the iterator after each page (the shard's position while nothing was
-// delivered), and "" once a record is pinned.
+// closing out (a closed out would mean the shard is gone). Until a record is pinned, idle is told
+// the iterator after each page (the shard's position while nothing was delivered); then "".
 func pinFirst(ctx context.Context, in <-chan shards.Page, out chan<- shards.Page, skipBefore time.Time, pin func(context.Context, string) error, idle func(string), log *zap.Logger) error {
 	pinned, skipped := false, 0
 	for {
