@@ -25,14 +25,30 @@
 //	finished_at  S     when finished was set (RFC 3339, UTC, the writer's wall clock; informational)
 //	updated_at   S     time of the last write (RFC 3339, UTC, the writer's wall clock; informational)
 //	takeovers    N     times the lease was taken from another owner (not from a free lease)
-//	start_at     S     "LATEST" on the shards that were open at a LATEST first run, until their first
-//	                   checkpoint; absent means TRIM_HORIZON
+//	start_at     S     the first run's decision: "LATEST" on the shards open at a LATEST first run,
+//	                   "SKIPPED" on the ones closed then (created finished); absent means TRIM_HORIZON
+//	start_time   S     when LATEST was resolved for the shard (RFC 3339, the resolver's clock), written
+//	                   before the LATEST iterator was asked for
+//	start_seq    S     the first record read at LATEST, written before it was delivered: reading
+//	                   resumes AT it until the first checkpoint
+//	start_iterator S   the shard iterator of a LATEST shard with no record read yet, written when its
+//	                   holder released or handed it over: the next holder reads on from it
 //	wanted_by    S     a worker that asked the owner to hand the lease over (a cooperative steal, when
 //	                   it is below its fair share); absent when nobody asked
 //
 // A finished lease keeps its checkpoint (the last sequence number of the shard, or absent for a shard
 // that closed empty) and has no owner. The finished flag, not a SHARD_END sentinel in checkpoint, says
 // the shard is done, so checkpoint is always a sequence number.
+//
+// # The decision item (key "start")
+//
+//	position     S     the starting_position the first run was decided with
+//	owner        S     the deciding worker while not done
+//	counter      N     bumped by every write of the item; the decider's token
+//	done         BOOL  every shard of the decision's listing has its lease
+//
+// Created once with attribute_not_exists (Store.Decide): its creator alone creates the first run's
+// leases; a decider whose counter stands still may be taken over (TakeDecision, on the counter seen).
 //
 // # Worker items (key "worker#<workerId>")
 //
@@ -43,9 +59,9 @@
 // # Rules
 //
 // Every lease write is conditional: Create on the item not existing; Take on counter = the counter the
-// taker observed; Renew, Checkpoint, Finish, Release and Handoff on owner = me AND counter = the counter
-// of my last write; Delete on counter = observed AND finished. Each of these bumps counter, so a counter
-// value names exactly one state of the lease, and a worker that lost its lease (paused, partitioned,
+// taker observed; Renew, Checkpoint, PinStart, PinIterator, Finish, Release and Handoff on owner = me
+// AND counter = the counter of my last write; Delete on counter = observed AND finished. Each of these
+// bumps counter, so a counter value names exactly one state of the lease, and a worker that lost its lease (paused, partitioned,
 // slow) can never write for it again: its counter is stale. A failed condition is reported as
 // (false, nil), never as an error.
 //

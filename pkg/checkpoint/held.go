@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -106,6 +107,63 @@ func (h *Held) Checkpoint(ctx context.Context, seq string) (bool, error) {
 			return ub.Set(expression.Name(attrCheckpoint), expression.Value(seq)), nil
 		},
 		landed: func(got Lease) bool { return CompareSeq(got.Checkpoint, seq) == 0 },
+		after:  stateHeld,
+	})
+}
+
+// PinStart stores where a LATEST lease's reading was resolved, before anything read from there is
+// delivered: seq, the first record read (start_seq), or, when seq is "", at, the moment LATEST is
+// about to be resolved (start_time). Once pinned, a restart, crash or handoff resumes from the pin
+// instead of resolving LATEST again (which would skip every record written in between). A pin on a
+// lease that has a checkpoint is pointless and refused; a start_seq is written only once. (false,
+// nil): the lease is no longer held. Calls: one UpdateItem (two after a lost answer).
+func (h *Held) PinStart(ctx context.Context, seq string, at time.Time) (bool, error) {
+	if seq != "" && !validSeq(seq) {
+		return false, h.errorf("pin start", fmt.Errorf("%q: %w", seq, ErrBadSequence))
+	}
+	if seq == "" && at.IsZero() {
+		return false, h.errorf("pin start", errors.New("neither a sequence number nor a time"))
+	}
+	return h.do(ctx, write{
+		op: "pin start",
+		update: func(cur Lease, ub expression.UpdateBuilder) (expression.UpdateBuilder, error) {
+			switch {
+			case cur.Checkpoint != "":
+				return ub, fmt.Errorf("the lease has a checkpoint (%s) already", cur.Checkpoint)
+			case cur.StartSeq != "" && cur.StartSeq != seq:
+				return ub, fmt.Errorf("the start is pinned at %s already", cur.StartSeq)
+			case seq != "":
+				return ub.Set(expression.Name(attrStartSeq), expression.Value(seq)).Remove(expression.Name(attrStartIter)), nil
+			}
+			return ub.Set(expression.Name(attrStartTime), expression.Value(stamp(at))), nil
+		},
+		landed: func(got Lease) bool {
+			if seq != "" {
+				return got.StartSeq == seq
+			}
+			return got.StartTime.Equal(at)
+		},
+		after: stateHeld,
+	})
+}
+
+// PinIterator stores iter, the shard iterator of a LATEST lease whose shard had no record read yet,
+// before the lease is released or handed over: the next holder reads on from exactly there while the
+// iterator is valid. Refused once the lease has a pinned start record or a checkpoint. (false, nil):
+// the lease is no longer held. Calls: one UpdateItem (two after a lost answer).
+func (h *Held) PinIterator(ctx context.Context, iter string) (bool, error) {
+	if iter == "" {
+		return false, h.errorf("pin iterator", errors.New("empty iterator"))
+	}
+	return h.do(ctx, write{
+		op: "pin iterator",
+		update: func(cur Lease, ub expression.UpdateBuilder) (expression.UpdateBuilder, error) {
+			if cur.Checkpoint != "" || cur.StartSeq != "" {
+				return ub, fmt.Errorf("the lease is read past its start already")
+			}
+			return ub.Set(expression.Name(attrStartIter), expression.Value(iter)), nil
+		},
+		landed: func(got Lease) bool { return got.StartIterator == iter },
 		after:  stateHeld,
 	})
 }

@@ -21,6 +21,9 @@ const (
 	attrUpdatedAt  = "updated_at"
 	attrTakeovers  = "takeovers"
 	attrWantedBy   = "wanted_by"
+	attrStartSeq   = "start_seq"
+	attrStartTime  = "start_time"
+	attrStartIter  = "start_iterator"
 
 	leasePrefix  = "shard#"
 	workerPrefix = "worker#"
@@ -48,14 +51,34 @@ type Lease struct {
 	UpdatedAt  time.Time
 	// Takeovers counts the times the lease was taken from another owner.
 	Takeovers int64
-	// StartAt is where reading starts while there is no checkpoint: "" (TRIM_HORIZON) or "LATEST",
-	// which only the pipeline's very first run sets, on the shards that were open then. It is stored
-	// so that a restart before the first delivery does not replay the shard from its horizon.
+	// StartAt is the first run's decision for the shard: "" (TRIM_HORIZON), StartLatest (open when a
+	// LATEST pipeline first ran: read from its tip as first resolved, see StartSeq and StartTime) or
+	// StartSkipped (closed when a LATEST pipeline first ran: never read, created finished).
 	StartAt string
+	// StartSeq is where a LATEST lease's reading was pinned: the first record read through the
+	// LATEST iterator (or the first one not skipped, see StartTime), stored before it was delivered.
+	// While there is no checkpoint, reading resumes AT this sequence number: LATEST is never resolved
+	// twice. "" when not pinned yet.
+	StartSeq string
+	// StartTime is when LATEST was first resolved for the shard (the holder's wall clock, stored
+	// before it asked for the LATEST iterator). A lease with StartTime but no StartSeq and no
+	// checkpoint had no record read yet: it resumes at TRIM_HORIZON, skipping the records created
+	// well before StartTime (see the pipeline package). Zero when not resolved yet.
+	StartTime time.Time
+	// StartIterator is the shard iterator of a LATEST lease whose shard had no record yet when its
+	// holder stopped or handed it over: the next holder reads on from it (exact) while it is valid (15
+	// minutes), else as StartTime says. "" when there is none.
+	StartIterator string
 	// WantedBy is a worker that asked the owner to hand the lease over (a cooperative steal, see
 	// Store.Want); "" when nobody asked. It is a request, not a state: writing it does not bump Counter.
 	WantedBy string
 }
+
+// Values of Lease.StartAt.
+const (
+	StartLatest  = "LATEST"
+	StartSkipped = "SKIPPED"
+)
 
 // Worker is a worker's heartbeat item: Counter moves while the worker is alive.
 type Worker struct {
@@ -80,6 +103,9 @@ type leaseItem struct {
 	UpdatedAt  string   `dynamodbav:"updated_at,omitempty"`
 	Takeovers  int64    `dynamodbav:"takeovers"`
 	StartAt    string   `dynamodbav:"start_at,omitempty"`
+	StartSeq   string   `dynamodbav:"start_seq,omitempty"`
+	StartTime  string   `dynamodbav:"start_time,omitempty"`
+	StartIter  string   `dynamodbav:"start_iterator,omitempty"`
 	WantedBy   string   `dynamodbav:"wanted_by,omitempty"`
 }
 
@@ -121,17 +147,19 @@ func decodeLease(av map[string]types.AttributeValue) (Lease, error) {
 		return Lease{}, fmt.Errorf("decode lease item: %w", err)
 	}
 	l := Lease{
-		Pipeline:   it.Pipeline,
-		ShardID:    it.ShardID,
-		StreamARN:  it.StreamARN,
-		Parents:    it.Parents,
-		Owner:      it.Owner,
-		Counter:    it.Counter,
-		Checkpoint: it.Checkpoint,
-		Finished:   it.Finished,
-		Takeovers:  it.Takeovers,
-		StartAt:    it.StartAt,
-		WantedBy:   it.WantedBy,
+		Pipeline:      it.Pipeline,
+		ShardID:       it.ShardID,
+		StreamARN:     it.StreamARN,
+		Parents:       it.Parents,
+		Owner:         it.Owner,
+		Counter:       it.Counter,
+		Checkpoint:    it.Checkpoint,
+		Finished:      it.Finished,
+		Takeovers:     it.Takeovers,
+		StartAt:       it.StartAt,
+		StartSeq:      it.StartSeq,
+		StartIterator: it.StartIter,
+		WantedBy:      it.WantedBy,
 	}
 	if l.ShardID == "" {
 		l.ShardID = strings.TrimPrefix(it.Key, leasePrefix)
@@ -141,6 +169,9 @@ func decodeLease(av map[string]types.AttributeValue) (Lease, error) {
 		return Lease{}, fmt.Errorf("decode lease item %s: %w", it.Key, err)
 	}
 	if l.UpdatedAt, err = parseStamp(attrUpdatedAt, it.UpdatedAt); err != nil {
+		return Lease{}, fmt.Errorf("decode lease item %s: %w", it.Key, err)
+	}
+	if l.StartTime, err = parseStamp(attrStartTime, it.StartTime); err != nil {
 		return Lease{}, fmt.Errorf("decode lease item %s: %w", it.Key, err)
 	}
 	return l, nil

@@ -42,6 +42,10 @@ type leaseStore interface {
 	DeleteWorker(ctx context.Context, w checkpoint.Worker) (bool, error)
 	Want(ctx context.Context, l checkpoint.Lease, by string) (bool, error)
 	Delete(ctx context.Context, l checkpoint.Lease) (bool, error)
+	Decide(ctx context.Context, d checkpoint.Decision) (checkpoint.Decision, bool, error)
+	TakeDecision(ctx context.Context, d checkpoint.Decision, owner string) (checkpoint.Decision, bool, error)
+	RenewDecision(ctx context.Context, d checkpoint.Decision) (checkpoint.Decision, bool, error)
+	DecisionDone(ctx context.Context, d checkpoint.Decision) (checkpoint.Decision, bool, error)
 }
 
 // Pipeline is one running pipeline. Fields are set by New and immutable after Run starts.
@@ -148,13 +152,20 @@ const renewConcurrency = 8
 type state struct {
 	stream    shards.Stream
 	described time.Time
-	leases    map[string]checkpoint.Lease
-	// firstRun: the pipeline had no lease at all at this worker's first successful List, and its
-	// first listing's leases are not created yet (then starting_position LATEST applies to them).
-	firstRun bool
-	listed   bool // a List succeeded at least once
-	running  map[string]*shardWorker
-	fences   map[string]*fence
+	// all are the pipeline's leases as last listed; leases those of the stream being read, by shard.
+	all    []checkpoint.Lease
+	leases map[string]checkpoint.Lease
+	// decided: the fleet's first-run decision is done (see decide); until then this worker creates
+	// no lease unless it is the decider. decision is the decision item as last seen while waiting,
+	// and decisionSeen when it was first seen so (monotonic), to take over from a stalled decider.
+	decided      bool
+	decision     checkpoint.Decision
+	decisionSeen time.Time
+	// live are the workers counted live at the last List, this worker included: a lease is handed
+	// over only to one of them (else released).
+	live    map[string]bool
+	running map[string]*shardWorker
+	fences  map[string]*fence
 	// handoffs are running shards draining for a handoff: shard ID -> the worker that asked.
 	handoffs map[string]string
 	// wants are the shards this worker asked for (Store.Want), and when, on the monotonic clock.
@@ -283,9 +294,8 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 		return fmt.Errorf("list leases: %w", err)
 	}
 	now := time.Now()
-	st.leases = make(map[string]checkpoint.Lease, len(leases))
-	for _, l := range leases {
-		st.leases[l.ShardID] = l
+	st.all, st.leases = leases, streamLeases(leases, st.stream.ARN)
+	for _, l := range st.leases {
 		if f, ok := st.fences[l.ShardID]; ok {
 			// A request lets its worker take the lease while this one still renews, and a lease
 			// listed as another's is lost: either way the shard's sink calls now need a renewal
@@ -299,18 +309,14 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 		expired[l.ShardID] = true
 	}
 	p.forgetDead(ctx, view.Dead)
-	if !st.listed {
-		// Decided from the first List that succeeds: the pipeline's very first run is one whose
-		// table holds no lease of it yet.
-		st.listed = true
-		st.firstRun = len(leases) == 0
-	}
-	if st.described.IsZero() || now.Sub(st.described) >= jitter(p.RefreshInterval) {
+	if st.described.IsZero() || !st.decided || now.Sub(st.described) >= jitter(p.RefreshInterval) {
 		p.refresh(ctx, st, leases, now)
 	}
 	live := make([]string, len(view.Live))
+	st.live = map[string]bool{p.WorkerID: true}
 	for i, w := range view.Live {
 		live[i] = w.ID
+		st.live[w.ID] = true
 	}
 	p.balance(ctx, st, now, expired, live)
 	return nil
@@ -321,6 +327,7 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 // DescribeStream (throttled, say, by its account-wide limit); it is retried at the next refresh, or
 // at the next tick while the stream was never described.
 func (p *Pipeline) refresh(ctx context.Context, st *state, leases []checkpoint.Lease, now time.Time) {
+	p.follow(ctx, st)
 	desc, err := shards.Describe(ctx, p.Streams, st.stream.ARN)
 	p.learnHashKey(ctx, st, desc.HashKey)
 	if err != nil {
@@ -331,22 +338,33 @@ func (p *Pipeline) refresh(ctx context.Context, st *state, leases []checkpoint.L
 		return
 	}
 	st.stream, st.described = desc, now
-	if err := p.createLeases(ctx, st, desc.Shards); err != nil {
+	if !st.decided {
+		// The first run's leases are created by the one worker deciding it, with starting_position
+		// applied; the others wait for it. Until then, refresh at every tick.
+		if err := p.decide(ctx, st, leases, now); err != nil {
+			p.Log.Warn("deciding the pipeline's first start failed; retrying at the next tick", zap.Error(err))
+		}
+		if !st.decided {
+			return
+		}
+	}
+	// Every shard found after the first run's decision (children above all) starts at TRIM_HORIZON.
+	if err := p.createLeases(ctx, st, desc.Shards, nil, nil); err != nil {
 		p.Log.Warn("creating leases for new shards failed; retrying at the next refresh", zap.Error(err))
 		st.described = time.Time{} // retry at the next tick: new shards must not wait 10 s for a lease
 		return
 	}
-	// LATEST applies to the shards of the first run's first listing only: every shard found after
-	// it (children above all) starts at TRIM_HORIZON.
-	st.firstRun = false
 	p.deleteFinished(ctx, st, leases)
 }
 
-// createLeases adds a lease for every shard that has none. On the pipeline's very first run with
-// starting_position LATEST, closed shards are created finished: LATEST means "from now on", so their
-// old records are skipped. Shards found later always start at TRIM_HORIZON (a child must never skip
-// records its parent's successor holds).
-func (p *Pipeline) createLeases(ctx context.Context, st *state, list []shards.Shard) error {
+// decisionRenewEvery is how many lease creations the first run's decider makes between renewals of
+// its decision item, so that a long listing does not look like a stalled decider.
+const decisionRenewEvery = 50
+
+// createLeases adds a lease for every shard of list that has none: as starts says for the first
+// run's decision, else at TRIM_HORIZON. renew, if set, is called every decisionRenewEvery creations.
+func (p *Pipeline) createLeases(ctx context.Context, st *state, list []shards.Shard, starts map[string]firstStart, renew func() error) error {
+	n := 0
 	for _, s := range list {
 		if _, ok := st.leases[s.ID]; ok {
 			continue
@@ -355,11 +373,12 @@ func (p *Pipeline) createLeases(ctx context.Context, st *state, list []shards.Sh
 		if s.ParentID != "" {
 			l.Parents = []string{s.ParentID}
 		}
-		if st.firstRun && p.Config.Source.StartingPosition == config.Latest {
-			if s.Closed() {
-				l.Finished = true
-			} else {
-				l.StartAt = string(config.Latest)
+		if fs, ok := starts[s.ID]; ok {
+			l.StartAt, l.Finished = fs.StartAt, fs.Finished
+		}
+		if n++; renew != nil && n%decisionRenewEvery == 0 {
+			if err := renew(); err != nil {
+				return err
 			}
 		}
 		created, err := p.Store.Create(ctx, l)
@@ -392,7 +411,7 @@ func (p *Pipeline) startChildren(ctx context.Context, st *state, parent string) 
 			st.stream.Shards = append(st.stream.Shards, k)
 		}
 	}
-	if err := p.createLeases(ctx, st, kids); err != nil {
+	if err := p.createLeases(ctx, st, kids, nil, nil); err != nil {
 		p.Log.Warn("creating leases for children failed; the next sync retries", zap.Error(err))
 	}
 	if l, ok := st.leases[parent]; ok {
@@ -431,8 +450,8 @@ func (p *Pipeline) start(ctx context.Context, st *state, held *checkpoint.Held, 
 	f.confirm(takenAt)
 	w.deliver = p.shardPolicy(f).Deliver
 	st.running[w.id], st.fences[w.id] = w, f
-	start := startPosition(l)
-	p.Log.Info("reading shard", zap.String("shard_id", w.id), zap.Stringer("from", start))
+	start := startOf(l)
+	p.Log.Info("reading shard", zap.String("shard_id", w.id), zap.Stringer("from", start.Pos), zap.Bool("resolving_latest", start.Resolve))
 	stream := st.stream
 	stream.HashKey = st.hashKey
 	if stream.HashKey == "" && p.Config.ParallelizationFactor > 1 {
@@ -470,19 +489,6 @@ func (p *Pipeline) fenceTrust() time.Duration {
 	return p.LeaseDuration / 2
 }
 
-// startPosition is where a shard's reading starts: after its checkpoint; else LATEST for a shard the
-// very first run created at LATEST; else TRIM_HORIZON (every shard found later, children above all).
-func startPosition(l checkpoint.Lease) shards.Position {
-	switch {
-	case l.Checkpoint != "":
-		return shards.After(l.Checkpoint)
-	case l.StartAt == string(config.Latest):
-		return shards.Latest
-	default:
-		return shards.TrimHorizon
-	}
-}
-
 // reap forgets workers that ended and hands over the leases drained for a handoff; a worker that
 // failed is started again by balance if its lease is still ours.
 func (p *Pipeline) reap(ctx context.Context, st *state) {
@@ -500,7 +506,8 @@ func (p *Pipeline) reap(ctx context.Context, st *state) {
 		if !handing || w.finished {
 			continue
 		}
-		ok, err := w.held.Handoff(ctx, to)
+		p.leaveIdle(ctx, w)
+		ok, err := p.handOver(ctx, st, w.held, to)
 		switch {
 		case err != nil:
 			p.Log.Warn("handing a lease over failed; it is resumed and handed over again", zap.String("shard_id", id), zap.String("to", to), zap.Error(err))
@@ -512,6 +519,28 @@ func (p *Pipeline) reap(ctx context.Context, st *state) {
 		}
 	}
 	p.Metrics.LeasesOwned.WithLabelValues(p.Name).Set(float64(len(st.running)))
+}
+
+// handOver gives a drained lease to the worker that asked for it if that worker is still live, and
+// releases it otherwise (see successor).
+func (p *Pipeline) handOver(ctx context.Context, st *state, held *checkpoint.Held, to string) (bool, error) {
+	if successor(to, st.live) == "" {
+		p.Log.Info("the worker that asked for a lease is gone; releasing it instead of handing it over",
+			zap.String("shard_id", held.Lease().ShardID), zap.String("asked_by", to))
+		return held.Release(ctx)
+	}
+	return held.Handoff(ctx, to)
+}
+
+// successor is who a drained lease goes to: the worker that asked for it, when it was counted live
+// at the last List (its heartbeat moved within lease_duration, its item was not removed by a clean
+// stop); else nobody ("": release the lease). A lease handed to a dead worker would stand idle
+// until it expired, lease_duration later; a released one is taken by any worker at its next List.
+func successor(requester string, live map[string]bool) string {
+	if requester != "" && live[requester] {
+		return requester
+	}
+	return ""
 }
 
 func (p *Pipeline) forget(st *state, id string) {
@@ -536,9 +565,10 @@ func (p *Pipeline) shutdown(ctx context.Context, st *state) {
 		if w.finished {
 			continue
 		}
+		p.leaveIdle(ctx, w)
 		var err error
 		if to, ok := st.handoffs[id]; ok {
-			_, err = w.held.Handoff(ctx, to)
+			_, err = p.handOver(ctx, st, w.held, to)
 		} else {
 			_, err = w.held.Release(ctx)
 		}

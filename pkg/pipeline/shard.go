@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,11 +32,14 @@ type shardWorker struct {
 	// Written before done is closed; read after.
 	err      error
 	finished bool
+	// idleIter is the shard's iterator while a LATEST lease had no record delivered yet (a string,
+	// "" once one was): stored in the lease when it is released or handed over (leaveIdle).
+	idleIter atomic.Value
 }
 
 // runShard reads the shard from start, dispatches its records, checkpoints through held, and marks
 // the lease finished when the shard is read and delivered to its end.
-func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shards.Position, last string, stream shards.Stream) {
+func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStart, last string, stream shards.Stream) {
 	defer close(w.done)
 	log := p.Log.With(zap.String("shard_id", w.id))
 	age, untrack := p.Metrics.TrackShard(p.Name, w.id)
@@ -45,18 +49,40 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shards.Po
 	// it still holds when both have ended (pages read but never taken) is given back.
 	mem := p.memory.Open(p.shardMemory, func(delta int64) { p.Metrics.BufferedBytes.WithLabelValues(p.Name).Add(float64(delta)) })
 	defer mem.Close()
+	if start.Resolve {
+		// Stored before the LATEST iterator is asked for: a restart that finds no record read since
+		// reads from the horizon, skipping only what was created before this moment (see startOf).
+		if err := p.pinStart(ctx, w.held, "", time.Now()); err != nil {
+			w.err = err
+			return
+		}
+	}
 	pages := make(chan shards.Page, 1)
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 	reader := &shards.Reader{
-		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id, Start: start,
+		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id, Start: start.Pos, StartIterator: start.Iterator,
 		PollInterval: p.Config.PollInterval, Limit: 1000,
 		Backoff: shards.Backoff(100*time.Millisecond, 10*time.Second), Observer: p.readObserver(), Memory: mem, Log: log,
 	}
-	readErr := make(chan error, 1)
+	readErr, pinErr := make(chan error, 1), make(chan error, 1)
+	read := pages
+	if start.Pin {
+		read = make(chan shards.Page, 1)
+		go func() {
+			pin := func(ctx context.Context, seq string) error { return p.pinStart(ctx, w.held, seq, time.Time{}) }
+			err := pinFirst(readCtx, read, pages, start.SkipBefore, pin, func(it string) { w.idleIter.Store(it) }, log)
+			if err != nil {
+				w.cancel() // the dispatcher must not take the records: the lease was lost, or the pin failed
+			}
+			pinErr <- err
+		}()
+	} else {
+		pinErr <- nil
+	}
 	go func() {
-		err := reader.Run(readCtx, pages)
-		close(pages)
+		err := reader.Run(readCtx, read)
+		close(read)
 		readErr <- err
 	}()
 
@@ -86,6 +112,10 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shards.Po
 	err := d.Run(ctx, w.stop, pages)
 	stopReading()
 	rerr := <-readErr
+	if perr := <-pinErr; perr != nil {
+		w.err = perr
+		return
+	}
 
 	switch {
 	case err == nil:
@@ -152,3 +182,15 @@ func (o readObserver) GetRecords(result string) {
 func (o readObserver) Trimmed() { o.p.Metrics.RecordsTrimmed.WithLabelValues(o.p.Name).Inc() }
 
 func (o readObserver) MemoryWait() { o.p.Metrics.MemoryWaits.WithLabelValues(o.p.Name).Inc() }
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

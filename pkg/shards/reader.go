@@ -53,6 +53,9 @@ type Page struct {
 	// Bytes is what the reader charged to its Memory for the page (PageBytes of its records); the
 	// consumer releases it once it has accounted for the records its own way.
 	Bytes int64
+	// Next is the iterator after this page ("" at the end): a position another reader may start
+	// from (Reader.StartIterator) within the iterator's 15 minutes.
+	Next string
 }
 
 // Observer is told what the reader did, for metrics. Calls come from the reader's goroutine.
@@ -74,6 +77,10 @@ type Reader struct {
 	ShardID   string
 	// Start is where to begin; later positions are derived from the last record read.
 	Start Position
+	// StartIterator, if set, is an iterator to begin with instead of asking for one at Start: a
+	// previous reader's position (Page.Next). If its first use fails (expired, say), reading begins at
+	// Start after all.
+	StartIterator string
 	// PollInterval is the wait after a page that was not full (Lambda: 250 ms). A full page is
 	// followed at once by the next call, so a backlog drains as fast as the stream allows.
 	PollInterval time.Duration
@@ -154,9 +161,13 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 		log = zap.NewNop()
 	}
 	pos := r.Start
-	iter, err := r.iterator(ctx, pos)
-	if err != nil {
-		return err
+	borrowed := r.StartIterator != ""
+	iter := aws.String(r.StartIterator)
+	if !borrowed {
+		var err error
+		if iter, err = r.iterator(ctx, pos); err != nil {
+			return err
+		}
 	}
 	timer := stoppedTimer()
 	defer timer.Stop()
@@ -194,6 +205,13 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 				return ctx.Err()
 			}
 			switch {
+			case borrowed && !isThrottled(err):
+				log.Info("a previous reader's iterator failed; starting at the position instead", zap.Stringer("position", pos), zap.Error(err))
+				borrowed = false
+				if iter, err = r.iterator(ctx, pos); err != nil {
+					return err
+				}
+				continue
 			case isExpiredIterator(err):
 				r.Observer.GetRecords("error")
 				log.Debug("shard iterator expired; renewing", zap.Stringer("position", pos))
@@ -237,7 +255,7 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 			}
 			continue
 		}
-		attempt, expired = 0, 0
+		attempt, expired, borrowed = 0, 0, false
 		r.Observer.GetRecords("ok")
 		recs := r.wellFormed(res.Records, log)
 		if n := len(recs); n > 0 {
@@ -251,7 +269,8 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 				}
 			}
 		}
-		page := Page{Records: append(probe, recs...), End: res.NextShardIterator == nil, ReadAt: time.Now()}
+		page := Page{Records: append(probe, recs...), End: res.NextShardIterator == nil, ReadAt: time.Now(),
+			Next: aws.ToString(res.NextShardIterator)}
 		probe = nil
 		// Empty pages are sent too: they tell the consumer the shard is caught up (iterator age 0).
 		if !r.send(ctx, out, page) {

@@ -289,6 +289,28 @@ func TestReader(t *testing.T) {
 				t.Errorf("Backoff asked for %v, want nothing: a gone shard is not retried", a)
 			}
 		}},
+		{"a previous reader's iterator is read on from, and an expired one falls back to Start", func(t *testing.T, e *readerEnv) {
+			want := e.st.Put(e.shard, streamstest.Inserts(6)...)
+			e.st.CloseShard(e.shard)
+			first := e.reader(shards.TrimHorizon, 2)
+			rn := start(t, first)
+			page := rn.next(t)
+			rn.cancel()
+			<-rn.done
+
+			r := e.reader(shards.TrimHorizon, 100)
+			r.StartIterator = page.Next
+			got, _ := start(t, r).toEnd(t)
+			if !slices.Equal(got, want[2:]) {
+				t.Errorf("read %v from the previous reader's iterator, want %v", got, want[2:])
+			}
+			e.clock.Advance(16 * time.Minute)
+			r = e.reader(shards.TrimHorizon, 100)
+			r.StartIterator = page.Next
+			if got, _ := start(t, r).toEnd(t); !slices.Equal(got, want) {
+				t.Errorf("read %v from an expired iterator, want %v (from Start)", got, want)
+			}
+		}},
 		{"a shard the stream no longer lists gives ErrShardGone before any read", func(t *testing.T, e *readerEnv) {
 			e.st.Put(e.shard, streamstest.Inserts(2)...)
 			e.st.CloseShard(e.shard)

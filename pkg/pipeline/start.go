@@ -1,0 +1,267 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"go.uber.org/zap"
+
+	"github.com/poller-dev/poller/internal/config"
+	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/shards"
+)
+
+// Where a pipeline and each of its shards start. Two decisions, each taken once and stored before
+// anything depends on it:
+//
+//   - The first run's decision (which shards start at LATEST, which are skipped) is taken by one
+//     worker for the whole fleet: the one whose conditional write created the pipeline's decision
+//     item. Until it marks the decision done, no other worker creates a lease.
+//   - A LATEST lease's position is resolved once, by the first worker that reads it, and pinned in
+//     the lease with a fenced write before anything read from there is delivered.
+
+// latestSkew is how far before a LATEST lease's start_time the records are still delivered when an
+// idle shard is read again from TRIM_HORIZON (no record was read through the LATEST iterator before
+// a restart): ApproximateCreationDateTime is rounded down (to the second by DynamoDB, to the minute by
+// DynamoDB Local) and the poller's clock may differ from DynamoDB's. A record created after the
+// LATEST iterator was asked for is never skipped; one created up to this long before it may be
+// delivered.
+const latestSkew = 2 * time.Minute
+
+// decide takes part in the fleet's first-run decision until it is done; st.decided says whether it
+// is. The worker that creates the decision item (or takes it over from a decider whose item stood
+// still for lease_duration, on this worker's monotonic clock) creates the leases of its listing
+// with the first-run rule (firstRunStarts), then marks the decision done; the others create no lease
+// meanwhile. A pipeline whose leases predate decision items is recorded as decided.
+func (p *Pipeline) decide(ctx context.Context, st *state, leases []checkpoint.Lease, now time.Time) error {
+	d := checkpoint.Decision{Pipeline: p.Name, Position: string(p.Config.Source.StartingPosition), Owner: p.WorkerID}
+	if len(leases) > 0 {
+		d.Owner, d.Done = "", true
+	}
+	got, created, err := p.Store.Decide(ctx, d)
+	if err != nil {
+		return err
+	}
+	switch {
+	case got.Done:
+		st.decided = true
+		return nil
+	case created:
+		p.Log.Info("deciding the pipeline's first start for the fleet", zap.String("starting_position", got.Position))
+	case got.Owner == p.WorkerID:
+		// This worker's own decision, left unfinished by a failed round: go on with it.
+	case got.Counter != st.decision.Counter || got.Owner != st.decision.Owner:
+		st.decision, st.decisionSeen = got, now
+		p.Log.Info("waiting for another worker's decision of the pipeline's first start", zap.String("decider", got.Owner))
+		return nil
+	case now.Sub(st.decisionSeen) < p.LeaseDuration:
+		return nil
+	default:
+		var ok bool
+		if got, ok, err = p.Store.TakeDecision(ctx, got, p.WorkerID); err != nil || !ok {
+			return err
+		}
+		p.Log.Warn("the worker deciding the pipeline's first start stalled; deciding in its place",
+			zap.String("decider", st.decision.Owner), zap.String("starting_position", got.Position))
+	}
+	starts := firstRunStarts(got.Position, st.stream.Shards, st.leases)
+	renew := func() error {
+		var ok bool
+		if got, ok, err = p.Store.RenewDecision(ctx, got); err == nil && !ok {
+			err = errors.New("renew the start decision: another worker took it over")
+		}
+		return err
+	}
+	if err := p.createLeases(ctx, st, st.stream.Shards, starts, renew); err != nil {
+		return err
+	}
+	if _, ok, err := p.Store.DecisionDone(ctx, got); err != nil {
+		return err
+	} else if !ok {
+		return errors.New("complete the start decision: another worker took it over")
+	}
+	st.decided = true
+	p.Log.Info("decided the pipeline's first start", zap.String("starting_position", got.Position), zap.Int("leases", len(starts)))
+	return nil
+}
+
+// firstStart is how a shard's lease is created by the first run's decision.
+type firstStart struct {
+	StartAt  string
+	Finished bool
+}
+
+// firstRunStarts is the first run's decision for every listed shard without a lease. With
+// TRIM_HORIZON every shard starts at its horizon. With LATEST ("from now on") a shard whose parent is
+// read (it has a lease that is not a skipped one, or is decided so here) starts at TRIM_HORIZON: a
+// child never starts at LATEST, or it would skip the records after its parent's end. Any other shard
+// (no parent, a parent gone or not listed, or a skipped parent) is skipped when closed and starts at
+// LATEST when open. Leases already there (a decider that died half-way, a child created early) are
+// taken as they are.
+func firstRunStarts(position string, list []shards.Shard, leases map[string]checkpoint.Lease) map[string]firstStart {
+	listed := make(map[string]shards.Shard, len(list))
+	for _, s := range list {
+		listed[s.ID] = s
+	}
+	out := map[string]firstStart{}
+	var startOf func(id string) string // "" (read from the horizon), StartLatest or StartSkipped
+	startOf = func(id string) string {
+		if l, ok := leases[id]; ok {
+			if l.StartAt == checkpoint.StartSkipped {
+				return checkpoint.StartSkipped
+			}
+			return checkpoint.StartLatest // read, from wherever: its children read all
+		}
+		if fs, ok := out[id]; ok {
+			return fs.StartAt
+		}
+		s := listed[id]
+		out[id] = firstStart{} // a cycle of parents (never seen) resolves to the safe TRIM_HORIZON
+		parent := checkpoint.StartSkipped
+		if _, ok := leases[s.ParentID]; ok || listed[s.ParentID].ID != "" {
+			parent = startOf(s.ParentID)
+		}
+		var fs firstStart
+		switch {
+		case position != string(config.Latest) || parent != checkpoint.StartSkipped:
+		case s.Closed():
+			fs = firstStart{StartAt: checkpoint.StartSkipped, Finished: true}
+		default:
+			fs = firstStart{StartAt: checkpoint.StartLatest}
+		}
+		out[id] = fs
+		return fs.StartAt
+	}
+	for _, s := range list {
+		if _, ok := leases[s.ID]; !ok {
+			startOf(s.ID)
+		}
+	}
+	return out
+}
+
+// shardStart is where a shard worker starts reading its lease, and what it does before delivering.
+type shardStart struct {
+	Pos shards.Position
+	// Resolve: LATEST was never resolved for this lease; store start_time before asking for the
+	// LATEST iterator.
+	Resolve bool
+	// Pin: store the first record to be delivered as start_seq before delivering it.
+	Pin bool
+	// SkipBefore, when set, drops the records at the head of the shard created before it (the
+	// TRIM_HORIZON resume of a LATEST lease resolved while its shard was idle).
+	SkipBefore time.Time
+	// Iterator, when set, is the previous holder's iterator of an idle LATEST lease: read on from it
+	// (exact) while it is valid, else as Pos and SkipBefore say.
+	Iterator string
+}
+
+// startOf decides where a lease is read from: after its checkpoint; else at its pinned first record;
+// else, for a LATEST lease resolved while its shard was idle, from TRIM_HORIZON skipping the records
+// created well before it was resolved; else at LATEST (resolved now, pinned before the first
+// delivery); else at TRIM_HORIZON (every shard of a TRIM_HORIZON pipeline, every child).
+func startOf(l checkpoint.Lease) shardStart {
+	switch {
+	case l.Checkpoint != "":
+		return shardStart{Pos: shards.After(l.Checkpoint)}
+	case l.StartSeq != "":
+		return shardStart{Pos: shards.Position{Type: types.ShardIteratorTypeAtSequenceNumber, Seq: l.StartSeq}}
+	case l.StartAt == checkpoint.StartLatest && !l.StartTime.IsZero():
+		return shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: l.StartTime.Add(-latestSkew), Iterator: l.StartIterator}
+	case l.StartAt == checkpoint.StartLatest:
+		return shardStart{Pos: shards.Latest, Resolve: true, Pin: true}
+	default:
+		return shardStart{Pos: shards.TrimHorizon}
+	}
+}
+
+// pinFirst passes pages from in to out until in is closed (then it closes out) or ctx is done. Until
+// a record was passed on, it drops the records at a page's head created before skipBefore (if set),
+// and pins the first record it passes on (pin, a fenced write) before passing it: so a restart
+// resumes at that record, never resolving LATEST again. A pin that fails returns its error without
+// closing out (a closed out would mean the shard is gone). Until a record is pinned, idle is told
+// the iterator after each page (the shard's position while nothing was delivered); then "".
+func pinFirst(ctx context.Context, in <-chan shards.Page, out chan<- shards.Page, skipBefore time.Time, pin func(context.Context, string) error, idle func(string), log *zap.Logger) error {
+	pinned, skipped := false, 0
+	for {
+		var pg shards.Page
+		select {
+		case p, ok := <-in:
+			if !ok {
+				close(out)
+				return nil
+			}
+			pg = p
+		case <-ctx.Done():
+			return nil
+		}
+		if !pinned {
+			recs := pg.Records
+			for len(recs) > 0 && !skipBefore.IsZero() && createdBefore(recs[0], skipBefore) {
+				recs, skipped = recs[1:], skipped+1
+			}
+			if len(recs) > 0 {
+				seq := aws.ToString(recs[0].Dynamodb.SequenceNumber)
+				if err := pin(ctx, seq); err != nil {
+					return err
+				}
+				pinned = true
+				idle("")
+				log.Info("pinned the shard's start before its first delivery", zap.String("start_seq", seq), zap.Int("skipped_before_start", skipped))
+			}
+			pg.Records = recs
+			if !pinned {
+				idle(pg.Next)
+			}
+		}
+		select {
+		case out <- pg:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// createdBefore says whether r was created before t; a record without a creation time was not.
+func createdBefore(r types.Record, t time.Time) bool {
+	c := r.Dynamodb.ApproximateCreationDateTime
+	return c != nil && c.Before(t)
+}
+
+// pinStart stores a LATEST lease's resolved start (seq, or the moment at), retrying a failed write a
+// few times; a refused write (the lease was taken) is errLeaseLost at once.
+func (p *Pipeline) pinStart(ctx context.Context, held *checkpoint.Held, seq string, at time.Time) error {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var owned bool
+		owned, err = held.PinStart(ctx, seq, at)
+		switch {
+		case err == nil && owned:
+			return nil
+		case err == nil:
+			return fmt.Errorf("pin the start of shard %s: %w", held.Lease().ShardID, errLeaseLost)
+		}
+		if ctx.Err() != nil || !sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
+			break
+		}
+	}
+	return fmt.Errorf("pin the start of shard %s: %w", held.Lease().ShardID, err)
+}
+
+// leaveIdle stores, before a LATEST lease whose shard had no record yet is released or handed over,
+// the shard worker's last iterator in it: the next holder reads on from there, exactly, rather than
+// from the horizon skipping by creation time. A failure is logged: the time-based start remains.
+func (p *Pipeline) leaveIdle(ctx context.Context, w *shardWorker) {
+	iter, _ := w.idleIter.Load().(string)
+	if iter == "" {
+		return
+	}
+	if _, err := w.held.PinIterator(ctx, iter); err != nil {
+		p.Log.Warn("storing an idle LATEST shard's iterator failed; the next holder starts by creation time",
+			zap.String("shard_id", w.id), zap.Error(err))
+	}
+}
