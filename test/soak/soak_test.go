@@ -394,12 +394,6 @@ type result struct {
 	maxPerKill, maxPerShardKill int
 }
 
-// laneBoundEnforced makes the bound a failure for parallelization_factor > 1 too. Until the
-// dispatcher bounds the work done but not checkpointed to about one batch per lane (a slow lane
-// holds the checkpoint back while the others go on), a kill at factor 4 can repeat more than that:
-// the soak reports the figure instead of failing on it.
-const laneBoundEnforced = false
-
 // bound is the documented bound on duplicates per shard per kill: the batches in flight, one per
 // lane.
 func (r *result) bound() int { return batchSize * r.factor }
@@ -454,16 +448,12 @@ func (r *result) check(t *testing.T) {
 	if r.orderViolations != 0 {
 		t.Errorf("%d records arrived out of their partition key's order", r.orderViolations)
 	}
-	report := t.Errorf
-	if r.factor > 1 && !laneBoundEnforced {
-		report = t.Logf
-	}
 	if r.maxPerShardKill > r.bound() {
-		report("a process repeated %d records of one shard after a kill, over the bound of batch_size x parallelization_factor = %d",
+		t.Errorf("a process repeated %d records of one shard after a kill, over the bound of batch_size x parallelization_factor = %d",
 			r.maxPerShardKill, r.bound())
 	}
 	if r.duplicates > r.kills*shards*r.bound() {
-		report("%d duplicates after %d kills, over %d kills x %d shards x %d", r.duplicates, r.kills, r.kills, shards, r.bound())
+		t.Errorf("%d duplicates after %d kills, over %d kills x %d shards x %d", r.duplicates, r.kills, r.kills, shards, r.bound())
 	}
 }
 
