@@ -158,13 +158,15 @@ func stdoutPipeNeverRead(t *testing.T, foreignPipe bool) {
 	table, leases := unique("Stuck"), unique("leases")
 	createTable(t, db, table)
 	writeItems(t, db, table, 0, n, 1000) // ~1.5 KB lines
+	// The lease outlives shutdown_timeout by far, so that the drain limit, not the sink fence's write
+	// window (lease_duration - renew_interval), is what cuts the blocked write short.
 	cfg := fmt.Sprintf(`aws:
   region: us-east-1
   endpoint_url: %s
 leases:
   table: %s
-  lease_duration: 3s
-  renew_interval: 500ms
+  lease_duration: 20s
+  renew_interval: 2s
 server:
   listen: ""
 shutdown_timeout: %s
