@@ -16,8 +16,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -41,21 +39,7 @@ func TestMain(m *testing.M) {
 	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
 		os.Exit(m.Run()) // plain go test: nothing to build
 	}
-	dir, err := os.MkdirTemp("", "poller-bench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pollerBin = filepath.Join(dir, "poller")
-	build := exec.Command("go", "build", "-o", pollerBin, "../../cmd/poller")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build poller:", err)
-		os.Exit(1)
-	}
-	code := testenv.Main(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testenv.MainWithPoller(m, &pollerBin))
 }
 
 const backlog = 20_000
@@ -174,17 +158,7 @@ pipelines:
     batch_size: %d
     sink: {type: http, url: %s}
 `, endpoint, time.Now().UnixNano(), port, table, batchSize, sinkURL)
-	path := filepath.Join(b.TempDir(), "poller.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(pollerBin, "run", "--config", path)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	cmd := testenv.StartPoller(b, pollerBin, cfg)
 	return func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()

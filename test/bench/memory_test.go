@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -82,17 +81,7 @@ pipelines:
     parallelization_factor: %d
     sink: {type: http, url: %s, timeout: 60s}
 `, endpoint, time.Now().UnixNano(), port, table, lanes, sinkURL)
-	path := filepath.Join(b.TempDir(), "poller.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(pollerBin, "run", "--config", path)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	cmd := testenv.StartPoller(b, pollerBin, cfg)
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return cmd
 }

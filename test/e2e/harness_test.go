@@ -30,23 +30,7 @@ import (
 
 var pollerBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "poller-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pollerBin = filepath.Join(dir, "poller")
-	build := exec.Command("go", "build", "-race", "-o", pollerBin, "../../cmd/poller")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build poller:", err)
-		os.Exit(1)
-	}
-	code := testenv.Main(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.MainWithPoller(m, &pollerBin, "-race")) }
 
 // received is one record as the http sink saw it, in arrival order.
 type received struct {
