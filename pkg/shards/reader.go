@@ -227,9 +227,7 @@ func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
 				continue
 			case isTrimmed(err):
 				r.Observer.GetRecords("error")
-				r.Observer.Trimmed()
-				log.Warn("position trimmed from the stream; restarting at TRIM_HORIZON: records in between are lost",
-					zap.Stringer("position", pos))
+				r.trimmed(log, pos)
 				pos = TrimHorizon
 				if iter, err = r.iterator(ctx, pos); err != nil {
 					return err
@@ -364,11 +362,7 @@ func (r *Reader) iterator(ctx context.Context, pos Position) (*string, error) {
 		}
 		switch {
 		case isTrimmed(err):
-			r.Observer.Trimmed()
-			if r.Log != nil {
-				r.Log.Warn("position trimmed from the stream; restarting at TRIM_HORIZON: records in between are lost",
-					zap.Stringer("position", pos))
-			}
+			r.trimmed(r.Log, pos)
 			pos = TrimHorizon
 			continue
 		case isNotFound(err):
@@ -421,5 +415,23 @@ func Backoff(base, max time.Duration) func(attempt int) time.Duration {
 			return 0
 		}
 		return d/2 + rand.N(d/2+1)
+	}
+}
+
+// trimmed reports a position the stream has trimmed away; reading restarts at TRIM_HORIZON. Only a
+// position past the horizon loses records: an iterator at TRIM_HORIZON itself can be refused as
+// trimmed while the horizon moves (DynamoDB Local does so on a fresh stream), and then nothing is
+// lost, so it is neither counted nor reported as a loss.
+func (r *Reader) trimmed(log *zap.Logger, pos Position) {
+	if pos.Type == TrimHorizon.Type {
+		if log != nil {
+			log.Debug("the stream's horizon moved while reading from it; restarting at TRIM_HORIZON")
+		}
+		return
+	}
+	r.Observer.Trimmed()
+	if log != nil {
+		log.Warn("position trimmed from the stream; restarting at TRIM_HORIZON: records in between are lost",
+			zap.Stringer("position", pos))
 	}
 }

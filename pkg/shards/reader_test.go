@@ -182,6 +182,27 @@ func TestReader(t *testing.T) {
 				t.Errorf("Trimmed() calls = %d, want 1", e.obs.trims())
 			}
 		}},
+		{"an iterator at TRIM_HORIZON refused as trimmed restarts there without counting a loss", func(t *testing.T, e *readerEnv) {
+			want := e.st.Put(e.shard, streamstest.Inserts(3)...)
+			e.st.CloseShard(e.shard)
+			e.srv.Fault(streamstest.OpGetRecords, func(r streamstest.Request) error {
+				if r.Call == 1 {
+					return streamstest.Trimmed()
+				}
+				return nil
+			})
+			rn := start(t, e.reader(shards.TrimHorizon, 100))
+			got, _ := rn.toEnd(t)
+			if err := rn.wait(t); err != nil {
+				t.Errorf("Run() = %v, want nil", err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("read %v, want %v", got, want)
+			}
+			if e.obs.trims() != 0 {
+				t.Errorf("Trimmed() calls = %d, want 0: nothing before the horizon was skipped", e.obs.trims())
+			}
+		}},
 		{"a position trimmed while the consumer holds a page restarts at TRIM_HORIZON and is counted", func(t *testing.T, e *readerEnv) {
 			seqs := e.st.Put(e.shard, streamstest.Inserts(10)...)
 			e.st.CloseShard(e.shard)
