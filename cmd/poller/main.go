@@ -25,7 +25,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=..."; else the module version.
 var version = ""
 
-// Exit codes, as the contract gives them.
+// Exit codes, as the README documents them.
 const (
 	exitOK      = 0
 	exitRuntime = 1
@@ -156,7 +156,7 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 		return exitRuntime
 	}
 	if forced.Load() {
-		// Batches were cut off and leases left to expire: the contract's 0 means a clean stop.
+		// Batches were cut off and leases left to expire: the documented 0 means a clean stop.
 		log.Error("poller stopped before its drain finished; in-flight batches are delivered again by the next owner")
 		return exitRuntime
 	}

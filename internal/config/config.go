@@ -1,6 +1,6 @@
 // Package config loads the poller's YAML config and checks it strictly: every unknown key, wrong
 // type, out-of-range value and missing required value is reported, all of them at once, each with
-// its file, line and key path (see Error). The contract is /work/shared/spec/config.md.
+// its file, line and key path (see Error). README.md documents every key.
 package config
 
 import (
@@ -25,7 +25,7 @@ type Registries struct {
 	CheckFilter func(pattern []byte) error
 }
 
-// Default returns the config with every default of the contract filled in. It has no pipelines:
+// Default returns the config with every documented default filled in. It has no pipelines:
 // each pipeline in a file starts from DefaultPipeline().
 func Default() Config {
 	return Config{
@@ -46,7 +46,7 @@ func Default() Config {
 // terminationGracePeriodSeconds (30 s), with a few seconds left for the process to exit.
 const DefaultShutdownTimeout = 25 * time.Second
 
-// DefaultPipeline returns a pipeline with the defaults of the contract (Lambda's, but for a 250ms
+// DefaultPipeline returns a pipeline with the documented defaults (Lambda's, but for a 250ms
 // poll): it has no name, source or sink, which a config must give.
 func DefaultPipeline() Pipeline {
 	return Pipeline{

@@ -21,7 +21,7 @@ var (
 	region    = regexp.MustCompile(`^[a-z0-9-]+$`)
 )
 
-// Ranges of the contract (Lambda's, where Lambda has the knob).
+// Documented ranges (Lambda's, where Lambda has the knob).
 const (
 	minBatchSize, maxBatchSize       = 1, 10000
 	maxBatchingWindow                = 300 * time.Second

@@ -1,4 +1,4 @@
-// Package metrics defines poller's Prometheus metrics, as the contract lists them. Every metric is
+// Package metrics defines poller's Prometheus metrics, as the README lists them. Every metric is
 // labelled with the pipeline. Metrics are registered on an injected Registerer, never the global one.
 package metrics
 

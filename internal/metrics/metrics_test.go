@@ -85,6 +85,6 @@ func TestEveryContractMetricIsRegistered(t *testing.T) {
 		for _, mf := range mfs {
 			got = append(got, mf.GetName())
 		}
-		t.Errorf("gathered %d of the contract's %d metrics: %s", n, len(names), strings.Join(got, ", "))
+		t.Errorf("gathered %d of the %d documented metrics: %s", n, len(names), strings.Join(got, ", "))
 	}
 }

@@ -125,7 +125,7 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 	}
 	p.policy = p.newPolicy(deps)
 	m := deps.Metrics
-	// Make every series of the contract visible from the start, at zero.
+	// Make every documented series visible from the start, at zero.
 	for _, r := range []string{"ok", "throttled", "error"} {
 		m.GetRecords.WithLabelValues(cfg.Name, r)
 	}

@@ -13,7 +13,7 @@ import (
 
 func TestEveryRecordArrivesExactlyOnceInOrder(t *testing.T) {
 	const n = 10_000
-	endpoint := testenv.NewDynamoDBLocal(t) // fresh: see the pitfall in shared/reference/dynamodb-local.md
+	endpoint := testenv.NewDynamoDBLocal(t) // fresh: see the pitfall in testenv.NewDynamoDBLocal
 	db := dynamo(endpoint)
 	createTable(t, db, "Scores")
 	writeItems(t, db, "Scores", 0, n, 100)
