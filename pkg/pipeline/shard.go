@@ -49,22 +49,22 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 	// it still holds when both have ended (pages read but never taken) is given back.
 	mem := p.memory.Open(p.shardMemory, func(delta int64) { p.Metrics.BufferedBytes.WithLabelValues(p.Name).Add(float64(delta)) })
 	defer mem.Close()
+	reader := &shards.Reader{
+		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id,
+		PollInterval: p.Config.PollInterval, Limit: 1000,
+		Backoff: shards.Backoff(100*time.Millisecond, 10*time.Second), Observer: p.readObserver(), Memory: mem, Log: log,
+	}
 	if start.Resolve {
-		// Stored before the LATEST iterator is asked for: a restart that finds no record read since
-		// reads from the horizon, skipping only what was created before this moment (see startOf).
-		if err := p.pinStart(ctx, w.held, "", time.Now()); err != nil {
+		var err error
+		if start, err = p.resolveLatest(ctx, w, reader); err != nil {
 			w.err = err
 			return
 		}
 	}
+	reader.Start, reader.StartIterator = start.Pos, start.Iterator
 	pages := make(chan shards.Page, 1)
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
-	reader := &shards.Reader{
-		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id, Start: start.Pos, StartIterator: start.Iterator,
-		PollInterval: p.Config.PollInterval, Limit: 1000,
-		Backoff: shards.Backoff(100*time.Millisecond, 10*time.Second), Observer: p.readObserver(), Memory: mem, Log: log,
-	}
 	readErr, pinErr := make(chan error, 1), make(chan error, 1)
 	read := pages
 	if start.Pin {

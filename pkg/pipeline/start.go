@@ -147,8 +147,8 @@ func firstRunStarts(position string, list []shards.Shard, leases map[string]chec
 // shardStart is where a shard worker starts reading its lease, and what it does before delivering.
 type shardStart struct {
 	Pos shards.Position
-	// Resolve: LATEST was never resolved for this lease; store start_time before asking for the
-	// LATEST iterator.
+	// Resolve: LATEST was never resolved for this lease; ask for the LATEST iterator, then store
+	// start_time (resolveLatest), then read from that iterator.
 	Resolve bool
 	// Pin: store the first record to be delivered as start_seq before delivering it.
 	Pin bool
@@ -177,6 +177,47 @@ func startOf(l checkpoint.Lease) shardStart {
 	default:
 		return shardStart{Pos: shards.TrimHorizon}
 	}
+}
+
+// resolveLatest resolves a LATEST lease never resolved before: it asks for the LATEST iterator, then
+// stores start_time (now, after the iterator was taken), and returns where to read: from that
+// iterator, pinning the first record read, exactly as a later holder of the lease would (startOf).
+//
+// The order matters. start_time is what the lease shows as "resolved", and what a later holder
+// skips by; stored before the iterator was taken, a record written between the two (the first
+// records, when writes start as soon as the lease shows its start) was after the start by the lease
+// yet before the LATEST iterator, and no holder ever delivered it. Stored after, every record written
+// after start_time is after the iterator: it is read from there, or, by a later holder without the
+// iterator, from the horizon, where the skip spares records created up to latestSkew before
+// start_time. A worker that dies between the two stored nothing and delivered nothing: the next
+// holder resolves the lease afresh.
+func (p *Pipeline) resolveLatest(ctx context.Context, w *shardWorker, r *shards.Reader) (shardStart, error) {
+	// A graceful stop (a handoff, a shutdown) ends the wait for the iterator; it leaves the lease
+	// unresolved. The write of start_time is not cut short: one whose answer were lost would leave
+	// the lease written without this worker knowing.
+	askCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-w.stop:
+			cancel()
+		case <-askCtx.Done():
+		}
+	}()
+	iter, err := r.Iterator(askCtx, shards.Latest)
+	if err != nil {
+		if isClosed(w.stop) && ctx.Err() == nil {
+			return shardStart{}, context.Canceled // stopped before the lease was resolved: nothing to report
+		}
+		return shardStart{}, fmt.Errorf("resolve LATEST for shard %s: %w", w.id, err)
+	}
+	at := time.Now()
+	if err := p.pinStart(ctx, w.held, "", at); err != nil {
+		return shardStart{}, err
+	}
+	// A handoff before the first page leaves this iterator to the next holder (leaveIdle).
+	w.idleIter.Store(iter)
+	return shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: at.Add(-latestSkew), Iterator: iter}, nil
 }
 
 // pinFirst passes pages from in to out until in is closed (then it closes out) or ctx is done. Until

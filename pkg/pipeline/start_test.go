@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -468,3 +470,68 @@ type sinkFunc func(ctx context.Context, b sinks.Batch) error
 
 func (f sinkFunc) Deliver(ctx context.Context, b sinks.Batch) error { return f(ctx, b) }
 func (f sinkFunc) Close(context.Context) error                      { return nil }
+
+// slowLatest holds each GetShardIterator at LATEST until release is closed or hold has passed: the
+// moment between a worker resolving a LATEST lease and DynamoDB Streams taking its tip, widened.
+type slowLatest struct {
+	streamsAPI
+	release chan struct{}
+	hold    time.Duration
+}
+
+func (s *slowLatest) GetShardIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error) {
+	if in.ShardIteratorType == streamtypes.ShardIteratorTypeLatest {
+		t := time.NewTimer(s.hold)
+		defer t.Stop()
+		select {
+		case <-s.release:
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.streamsAPI.GetShardIterator(ctx, in, opts...)
+}
+
+// TestLatestStartTimeMeansTheTipIsTaken: once a LATEST lease shows its start_time, every record
+// written after it is delivered, however long DynamoDB Streams takes to answer for the LATEST
+// iterator. start_time used to be stored before the iterator was asked for: a record written in
+// between (here: as soon as the lease shows its start) was before the tip the worker read from, and
+// was never delivered (two replicas started together lost the first records of a shard so).
+func TestLatestStartTimeMeansTheTipIsTaken(t *testing.T) {
+	srv := streamstest.New(t, streamstest.Options{Upstream: testenv.DynamoDBLocal(t)})
+	st := srv.CreateStream("Scores", streamstest.NewAndOldImages, streamstest.WithKeySchema("pk"))
+	put := func(shard, key string) {
+		k := streamstest.S(key)
+		st.Put(shard, streamstest.Insert(streamstest.Item{"pk": k}, streamstest.Item{"pk": k}))
+	}
+	shard := st.OpenShard("")
+	put(shard, "old-0") // before the start
+	store := leaseStoreForTest(t)
+	cfg := config.DefaultPipeline()
+	cfg.Name, cfg.Source.StreamARN = fmt.Sprintf("latest-tip-%d", time.Now().UnixNano()), st.ARN()
+	cfg.Source.StartingPosition = config.Latest
+	shared := &sharedSink{}
+	api := &slowLatest{streamsAPI: srv.Client(), release: make(chan struct{}), hold: time.Second}
+	_, m, _, _ := startTestPipeline(t, cfg, Deps{Streams: api, Store: store, Sink: replicaSink{shared, "a"}, WorkerID: "a"})
+	pollUntil(t, "the lease to show its start", func() bool {
+		leases, _, err := store.List(t.Context(), cfg.Name)
+		return err == nil && len(leases) == 1 && !leases[0].StartTime.IsZero()
+	})
+	put(shard, "new-0") // after the start as the lease shows it
+	close(api.release)
+	pollUntil(t, "the shard to be read", func() bool {
+		return testutil.ToFloat64(m.GetRecords.WithLabelValues(cfg.Name, "ok")) > 0
+	})
+	put(shard, "new-1")
+	pollUntil(t, "the last record written", func() bool {
+		return slices.ContainsFunc(shared.snapshot(), func(d delivery) bool { return d.key == "new-1" })
+	})
+	var got []string
+	for _, d := range shared.snapshot() {
+		got = append(got, d.key)
+	}
+	if want := []string{"new-0", "new-1"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v (every record written after the lease showed its start)", got, want)
+	}
+}

@@ -340,6 +340,14 @@ func (r *Reader) wellFormed(recs []types.Record, log *zap.Logger) []types.Record
 
 // iterator gets a shard iterator at pos, retrying throttles and errors with backoff. A trimmed
 // position restarts at TRIM_HORIZON.
+// Iterator asks for an iterator at pos, retrying like Run does: "" means a closed shard with nothing
+// after pos. A caller that must know when a position was taken (LATEST: "the tip now") asks for it
+// here and passes it to Run as StartIterator.
+func (r *Reader) Iterator(ctx context.Context, pos Position) (string, error) {
+	it, err := r.iterator(ctx, pos)
+	return aws.ToString(it), err
+}
+
 func (r *Reader) iterator(ctx context.Context, pos Position) (*string, error) {
 	timer := stoppedTimer()
 	defer timer.Stop()

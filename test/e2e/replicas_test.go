@@ -174,9 +174,34 @@ func (e *replicaEnv) watchStable(t *testing.T, d time.Duration) {
 func (e *replicaEnv) waitDelivered(t *testing.T, perShard int) {
 	t.Helper()
 	want := perShard * len(e.shards)
-	waitFor(t, fmt.Sprintf("%d distinct records at the sink", want), 2*time.Minute, func() bool {
-		return len(distinct(e.sink.snapshot())) >= want
-	})
+	const timeout = 2 * time.Minute
+	deadline := time.Now().Add(timeout)
+	for {
+		missing := e.missing(perShard)
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %d distinct records at the sink; %d never arrived:\n%s",
+				timeout, want, len(missing), strings.Join(missing, "\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// missing lists the records written by write (perShard to each shard) that never arrived at the
+// sink, with their shards: "s03-000000 (shard shardId-...)", in key order.
+func (e *replicaEnv) missing(perShard int) []string {
+	got := distinct(e.sink.snapshot())
+	var out []string
+	for i, sh := range e.shards {
+		for n := range perShard {
+			if k := fmt.Sprintf("s%02d-%06d", i, n); !got[k] {
+				out = append(out, fmt.Sprintf("%s (shard %s)", k, sh))
+			}
+		}
+	}
+	return out
 }
 
 // shardOf and indexOf split a record key s<shard>-<n>.
