@@ -14,7 +14,7 @@ import (
 	"slices"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Registries are the plugin types a config may name, and the filter-pattern compiler.

@@ -24,7 +24,7 @@ import (
 	"github.com/poller-dev/poller/pkg/sinks"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // checkDocumentedFields compares a received report with the failure behind it, field by field of
