@@ -106,10 +106,9 @@ type item struct {
 type lane struct {
 	queue []item
 	// bytes is the event JSON size of the queued records (records and commas, no envelope).
-	bytes  int
-	busy   bool
-	since  time.Time // when the oldest queued record arrived, for the batching window
-	notify bool
+	bytes int
+	busy  bool
+	since time.Time // when the oldest queued record arrived, for the batching window
 }
 
 type completion struct {
