@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -145,7 +146,22 @@ func (s *sink) count() int {
 // runPoller starts the binary on table with the sink; stop it with the returned func.
 func runPoller(b *testing.B, endpoint, table, sinkURL string, batchSize int) func() {
 	b.Helper()
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	cmd := startBenchPoller(b, endpoint, table, fmt.Sprintf(`batch_size: %d
+    sink: {type: http, url: %s}`, batchSize, sinkURL))
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+}
+
+// startBenchPoller starts the binary with one pipeline, bench, on table; knobs are the pipeline's
+// lines after its source (indented 4 spaces from the second on), the sink among them.
+func startBenchPoller(b *testing.B, endpoint, table, knobs string) *exec.Cmd {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cfg := fmt.Sprintf(`aws: {region: us-east-1, endpoint_url: %s}
@@ -155,14 +171,9 @@ log: {level: warn}
 pipelines:
   - name: bench
     source: {table: %s}
-    batch_size: %d
-    sink: {type: http, url: %s}
-`, endpoint, time.Now().UnixNano(), port, table, batchSize, sinkURL)
-	cmd := testenv.StartPoller(b, pollerBin, cfg)
-	return func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}
+    %s
+`, endpoint, time.Now().UnixNano(), port, table, knobs)
+	return testenv.StartPoller(b, pollerBin, cfg)
 }
 
 func waitCount(b *testing.B, s *sink, n int, timeout time.Duration) {

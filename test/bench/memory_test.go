@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -64,24 +63,9 @@ func BenchmarkPeakRSS(b *testing.B) {
 // budgets (no memory keys, so the same config runs on any version).
 func startBigPoller(b *testing.B, endpoint, table, sinkURL string, lanes int) *exec.Cmd {
 	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cfg := fmt.Sprintf(`aws: {region: us-east-1, endpoint_url: %s}
-leases: {table: poller-leases-%d}
-server: {listen: "127.0.0.1:%d"}
-log: {level: warn}
-pipelines:
-  - name: bench
-    source: {table: %s}
-    batch_size: 100
+	cmd := startBenchPoller(b, endpoint, table, fmt.Sprintf(`batch_size: 100
     parallelization_factor: %d
-    sink: {type: http, url: %s, timeout: 60s}
-`, endpoint, time.Now().UnixNano(), port, table, lanes, sinkURL)
-	cmd := testenv.StartPoller(b, pollerBin, cfg)
+    sink: {type: http, url: %s, timeout: 60s}`, lanes, sinkURL))
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return cmd
 }
