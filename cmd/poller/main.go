@@ -18,8 +18,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/poller-dev/poller/internal/app"
-	"github.com/poller-dev/poller/internal/config"
+	"github.com/poller-dev/poller/pkg/service"
+	"github.com/poller-dev/poller/pkg/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; else the module version.
@@ -79,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "poller %s: no config: give --config FILE or set POLLER_CONFIG\n", cmd)
 		return exitConfig
 	}
-	cfg, err := config.Load(*path, app.Registries())
+	cfg, err := config.Load(*path, service.Registries())
 	if err != nil {
 		for _, e := range config.Errors(err) {
 			fmt.Fprintln(stderr, e)
@@ -113,7 +113,7 @@ func serve(cfg *config.Config, stderr io.Writer) int {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := app.New(ctx, cfg, log)
+	a, err := service.New(ctx, cfg, log)
 	if err != nil {
 		log.Error("poller cannot start", zap.Error(err))
 		return exitRuntime

@@ -18,6 +18,7 @@ import (
 	"github.com/poller-dev/poller/pkg/event"
 	"github.com/poller-dev/poller/pkg/shards"
 	"github.com/poller-dev/poller/pkg/sinks"
+	"github.com/poller-dev/poller/pkg/wait"
 )
 
 // Matcher selects the records to deliver (the pipeline's filters).
@@ -120,7 +121,7 @@ type completion struct {
 
 // defaultCheckpointBackoff paces the retries of a failed checkpoint write: 100 ms doubling to 5 s,
 // jittered. The cap keeps a shard that waits on a throttled lease table close behind it.
-var defaultCheckpointBackoff = shards.Backoff(100*time.Millisecond, 5*time.Second)
+var defaultCheckpointBackoff = wait.Backoff(100*time.Millisecond, 5*time.Second)
 
 // ErrStopped is returned by Run after a graceful stop: in-flight batches finished and were
 // checkpointed, nothing else was started.

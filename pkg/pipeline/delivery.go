@@ -6,7 +6,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/poller-dev/poller/pkg/dispatch"
-	"github.com/poller-dev/poller/pkg/shards"
+	"github.com/poller-dev/poller/pkg/wait"
 )
 
 // Backoff of a failing sink call or on_failure report: 200 ms doubling to 30 s, with jitter (each
@@ -37,7 +37,7 @@ func (p *Pipeline) newPolicy(deps Deps) *dispatch.Policy {
 		MaxRecordAge:            maxAge,
 		BisectOnError:           cfg.BisectBatchOnError,
 		ReportBatchItemFailures: cfg.ReportBatchItemFailures,
-		Backoff:                 shards.Backoff(retryBackoffBase, retryBackoffMax),
+		Backoff:                 wait.Backoff(retryBackoffBase, retryBackoffMax),
 		Counters: dispatch.PolicyCounters{
 			Invoked: func(result string, took time.Duration) {
 				m.SinkInvocations.WithLabelValues(name, result).Inc()

@@ -6,8 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/poller-dev/poller/internal/config"
-	"github.com/poller-dev/poller/internal/metrics"
+	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/metrics"
 )
 
 func TestPolicyRecordAge(t *testing.T) {

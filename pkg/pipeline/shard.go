@@ -12,6 +12,7 @@ import (
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/dispatch"
 	"github.com/poller-dev/poller/pkg/shards"
+	"github.com/poller-dev/poller/pkg/wait"
 )
 
 // errLeaseLost says another worker holds the lease now: this worker must not deliver or checkpoint
@@ -52,7 +53,7 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 	reader := &shards.Reader{
 		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id,
 		PollInterval: p.Config.PollInterval, Limit: 1000,
-		Backoff: shards.Backoff(100*time.Millisecond, 10*time.Second), Observer: p.readObserver(), Memory: mem, Log: log,
+		Backoff: wait.Backoff(100*time.Millisecond, 10*time.Second), Observer: p.readObserver(), Memory: mem, Log: log,
 	}
 	if start.Resolve {
 		var err error

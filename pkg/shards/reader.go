@@ -3,7 +3,6 @@ package shards
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -405,25 +404,6 @@ func stoppedTimer() *time.Timer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return t
-}
-
-// Backoff returns the house backoff: exponential from base, capped at max, with full jitter on the
-// upper half so that many shards throttled together do not retry in step.
-func Backoff(base, max time.Duration) func(attempt int) time.Duration {
-	return func(attempt int) time.Duration {
-		d := min(base, max)
-		for i := 1; i < attempt && d < max; i++ {
-			if d > max/2 { // doubling would pass max, or overflow when max is near the largest Duration
-				d = max
-				break
-			}
-			d *= 2
-		}
-		if d <= 0 {
-			return 0
-		}
-		return d/2 + rand.N(d/2+1)
-	}
 }
 
 // trimmed reports a position the stream has trimmed away; reading restarts at TRIM_HORIZON. Only a

@@ -3,7 +3,6 @@ package shards_test
 import (
 	"context"
 	"errors"
-	"math"
 	"slices"
 	"testing"
 	"time"
@@ -395,46 +394,4 @@ func TestReaderWithoutIterator(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestBackoff(t *testing.T) {
-	tests := []struct {
-		name      string
-		base, max time.Duration
-		attempts  int
-	}{
-		{"backoff doubles from base each attempt and stays capped at max", 100 * time.Millisecond, 10 * time.Second, 20},
-		{"a base above the cap gives the cap", time.Minute, time.Second, 3},
-		{"a cap near the largest duration does not overflow", time.Second, math.MaxInt64, 100},
-		{"a zero base never waits", 0, time.Second, 5},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			b := shards.Backoff(tc.base, tc.max)
-			for a := 1; a <= tc.attempts; a++ {
-				d := min(tc.max, tc.base)
-				for i := 1; i < a && d < tc.max; i++ {
-					d = min(tc.max, d*2)
-					if d < 0 { // the expectation's own overflow
-						d = tc.max
-					}
-				}
-				for range 200 {
-					if got := b(a); got < d/2 || got > d {
-						t.Fatalf("Backoff(%v, %v)(%d) = %v, want within [%v, %v]", tc.base, tc.max, a, got, d/2, d)
-					}
-				}
-			}
-		})
-	}
-	t.Run("retries throttled together spread out instead of retrying in step", func(t *testing.T) {
-		b := shards.Backoff(100*time.Millisecond, time.Second)
-		seen := map[time.Duration]bool{}
-		for range 100 {
-			seen[b(3)] = true
-		}
-		if len(seen) < 10 {
-			t.Errorf("Backoff(100ms, 1s)(3) gave %d distinct waits in 100, want jitter", len(seen))
-		}
-	})
 }

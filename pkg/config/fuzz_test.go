@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/poller-dev/poller/internal/config"
+	"github.com/poller-dev/poller/pkg/config"
 )
 
 // FuzzParse checks that no input makes Parse panic, and that it always returns either a config or

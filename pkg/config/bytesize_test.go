@@ -3,7 +3,7 @@ package config_test
 import (
 	"testing"
 
-	"github.com/poller-dev/poller/internal/config"
+	"github.com/poller-dev/poller/pkg/config"
 )
 
 func TestByteSizeReadsIntegersAndUnits(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/poller-dev/poller/internal/config"
+	"github.com/poller-dev/poller/pkg/config"
 )
 
 func TestWarningsNameEveryCallTimeoutNotBelowShutdownTimeout(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/poller-dev/poller/internal/config"
+	"github.com/poller-dev/poller/pkg/config"
 )
 
 // minimal is the smallest valid config: one pipeline, everything else default.

@@ -1,6 +1,6 @@
-// Package app wires a loaded config into a running poller: logger, metrics, AWS clients, the lease
+// Package service wires a loaded config into a running poller: logger, metrics, AWS clients, the lease
 // table, sinks, filters, pipelines and the HTTP server, run as one group.
-package app
+package service
 
 import (
 	"context"
@@ -27,9 +27,9 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/poller-dev/poller/internal/config"
-	"github.com/poller-dev/poller/internal/metrics"
-	"github.com/poller-dev/poller/internal/server"
+	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/metrics"
+	"github.com/poller-dev/poller/pkg/server"
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/dispatch"
 	"github.com/poller-dev/poller/pkg/filter"

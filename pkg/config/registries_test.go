@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/poller-dev/poller/internal/config"
+	"github.com/poller-dev/poller/pkg/config"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 

@@ -1,18 +1,18 @@
-package app
+package service
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/poller-dev/poller/internal/server"
+	"github.com/poller-dev/poller/pkg/server"
 )
 
 func TestReadinessFollowsTheLeaseRounds(t *testing.T) {
 	ready := &server.Readiness{}
 	ready.Set(false, "starting")
 	h := &health{ready: ready, rounds: map[string]error{}}
-	// /readyz answers 200 or 503 with the reason from this Readiness (see internal/server).
+	// /readyz answers 200 or 503 with the reason from this Readiness (see pkg/server).
 	probe := func() (int, string) {
 		ok, reason := ready.State()
 		if !ok {
