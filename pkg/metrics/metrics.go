@@ -9,7 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics holds every collector. Pipelines take the label-curried view of Pipeline.
+// Metrics holds every collector, labelled by pipeline. Each pipeline reports to its own view,
+// Pipeline(name), which implements the pipeline's hooks.
 type Metrics struct {
 	RecordsPolled      *prometheus.CounterVec
 	RecordsFilteredOut *prometheus.CounterVec
@@ -64,7 +65,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Bytes of records read and not yet done (event JSON size), counted against memory.max_buffered_bytes."}, []string{"pipeline"}),
 		MemoryWaits: counter("poller_memory_waits_total",
 			"GetRecords calls held back until the shard's or the process's memory budget allowed them."),
-		iteratorAge: &ageCollector{shards: map[string]map[string]*ShardAge{}},
+		iteratorAge: &ageCollector{shards: map[string]map[string]*shardAge{}},
 	}
 	reg.MustRegister(m.RecordsPolled, m.RecordsFilteredOut, m.RecordsDelivered, m.RecordsDropped, m.RecordsTrimmed,
 		m.SinkInvocations, m.SinkDuration, m.BatchBisects, m.GetRecords, m.LeasesOwned, m.LeaseTakeovers,
@@ -73,33 +74,27 @@ func New(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// ShardAge is one shard's contribution to poller_iterator_age_seconds.
-type ShardAge struct {
+// shardAge is one shard's contribution to poller_iterator_age_seconds.
+type shardAge struct {
 	mu sync.Mutex
-	// newest is the creation time the shard's age is measured from (see Set); zero when caught up.
-	newest time.Time
+	// since is the creation time the shard's age is measured from (see hooks.HookIteratorAge);
+	// zero when caught up.
+	since time.Time
 }
 
-// Set records the creation time the shard's age is measured from: its oldest record not yet done
-// (with every record done, the newest read); the zero time means caught up (age 0).
-func (a *ShardAge) Set(t time.Time) {
+func (a *shardAge) set(t time.Time) {
 	a.mu.Lock()
-	a.newest = t
+	a.since = t
 	a.mu.Unlock()
 }
 
-func (a *ShardAge) age(now time.Time) float64 {
+func (a *shardAge) age(now time.Time) float64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.newest.IsZero() {
+	if a.since.IsZero() {
 		return 0
 	}
-	return max(0, now.Sub(a.newest).Seconds())
-}
-
-// TrackShard adds a shard to its pipeline's iterator age gauge; stop removes it.
-func (m *Metrics) TrackShard(pipeline, shardID string) (a *ShardAge, stop func()) {
-	return m.iteratorAge.track(pipeline, shardID)
+	return max(0, now.Sub(a.since).Seconds())
 }
 
 // ageCollector exports poller_iterator_age_seconds: per pipeline, the largest iterator age over the
@@ -107,27 +102,35 @@ func (m *Metrics) TrackShard(pipeline, shardID string) (a *ShardAge, stop func()
 // not yet done.
 type ageCollector struct {
 	mu     sync.Mutex
-	shards map[string]map[string]*ShardAge // pipeline -> shard -> age
+	shards map[string]map[string]*shardAge // pipeline -> shard -> age
 }
 
 var iteratorAgeDesc = prometheus.NewDesc("poller_iterator_age_seconds",
 	"Largest age of the oldest record not yet done (read, but not yet delivered, filtered out or discarded), over the shards this worker reads (Lambda's IteratorAge); a shard stuck retrying shows its true age.", []string{"pipeline"}, nil)
 
-func (c *ageCollector) track(pipeline, shard string) (*ShardAge, func()) {
+// track adds a shard to its pipeline's gauge, at age 0, and returns its age.
+func (c *ageCollector) track(pipeline, shard string) *shardAge {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.shards[pipeline] == nil {
-		c.shards[pipeline] = map[string]*ShardAge{}
+		c.shards[pipeline] = map[string]*shardAge{}
 	}
-	a := &ShardAge{}
+	a := &shardAge{}
 	c.shards[pipeline][shard] = a
-	return a, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.shards[pipeline][shard] == a {
-			delete(c.shards[pipeline], shard)
-		}
-	}
+	return a
+}
+
+// get returns a tracked shard's age, nil if the shard is not tracked.
+func (c *ageCollector) get(pipeline, shard string) *shardAge {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.shards[pipeline][shard]
+}
+
+func (c *ageCollector) untrack(pipeline, shard string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.shards[pipeline], shard)
 }
 
 func (c *ageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- iteratorAgeDesc }

@@ -12,11 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/poller-dev/poller/pkg/config"
-	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/internal/streamstest"
 	"github.com/poller-dev/poller/internal/testenv"
 	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/hooks"
+	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
@@ -74,7 +75,7 @@ func TestThrottledCheckpointWritesAreRetriedWithoutRedelivery(t *testing.T) {
 	cfg.Name, cfg.Source.StreamARN, cfg.BatchSize = fmt.Sprintf("throttled-%d", time.Now().UnixNano()), st.ARN(), 10
 	m := metrics.New(prometheus.NewRegistry())
 	p, err := New(cfg, Deps{Streams: srv.Client(), Store: store, Sink: sink, WorkerID: "a",
-		LeaseDuration: 2 * time.Second, RenewInterval: 250 * time.Millisecond, Metrics: m})
+		LeaseDuration: 2 * time.Second, RenewInterval: 250 * time.Millisecond, Hooks: []hooks.Hook{m.Pipeline(cfg.Name)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/metrics"
 )
 
@@ -24,7 +25,7 @@ func TestPolicyRecordAge(t *testing.T) {
 			cfg := config.DefaultPipeline()
 			cfg.Name, cfg.Source.StreamARN, cfg.MaxRecordAge = "p", "arn:aws:dynamodb:us-east-1:1:table/T/stream/x", tt.age
 			p, err := New(cfg, Deps{Streams: noStreams{}, Store: noStore{}, Sink: replicaSink{&sharedSink{}, "a"},
-				Metrics: metrics.New(prometheus.NewRegistry())})
+				Hooks: []hooks.Hook{metrics.New(prometheus.NewRegistry()).Pipeline(cfg.Name)}})
 			if err != nil {
 				t.Fatal(err)
 			}

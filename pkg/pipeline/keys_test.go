@@ -13,11 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/poller-dev/poller/pkg/config"
-	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/internal/streamstest"
 	"github.com/poller-dev/poller/internal/testenv"
 	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/hooks"
+	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
@@ -93,7 +94,7 @@ func TestLanesHashOnThePartitionKeyWhileDescribeStreamFails(t *testing.T) {
 	sink := &batchSink{}
 	m := metrics.New(prometheus.NewRegistry())
 	p, err := New(cfg, Deps{Streams: srv.Client(), Tables: tables, Store: store, Sink: sink, WorkerID: "a",
-		LeaseDuration: 2 * time.Second, RenewInterval: 250 * time.Millisecond, Metrics: m, Log: zaptest.NewLogger(t)})
+		LeaseDuration: 2 * time.Second, RenewInterval: 250 * time.Millisecond, Hooks: []hooks.Hook{m.Pipeline(cfg.Name)}, Log: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

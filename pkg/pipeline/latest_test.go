@@ -10,10 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/poller-dev/poller/pkg/config"
-	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/internal/streamstest"
 	"github.com/poller-dev/poller/internal/testenv"
+	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/hooks"
+	"github.com/poller-dev/poller/pkg/metrics"
 )
 
 // TestLatestAppliesToTheFirstListingOnly: on a pipeline's first run with starting_position LATEST,
@@ -38,7 +39,7 @@ func TestLatestAppliesToTheFirstListingOnly(t *testing.T) {
 	cfg.Source.StartingPosition = config.Latest
 	m := metrics.New(prometheus.NewRegistry())
 	p, err := New(cfg, Deps{Streams: srv.Client(), Store: store, Sink: replicaSink{shared, "a"}, WorkerID: "a",
-		LeaseDuration: 2 * time.Second, RenewInterval: 250 * time.Millisecond, Metrics: m})
+		LeaseDuration: 2 * time.Second, RenewInterval: 250 * time.Millisecond, Hooks: []hooks.Hook{m.Pipeline(cfg.Name)}})
 	if err != nil {
 		t.Fatal(err)
 	}

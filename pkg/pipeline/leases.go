@@ -113,7 +113,7 @@ func (p *Pipeline) balance(ctx context.Context, st *state, now time.Time, expire
 			zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner))
 	}
 	p.takeUpTo(ctx, st, pl.Steal, len(pl.Steal))
-	p.Metrics.LeasesOwned.WithLabelValues(p.Name).Set(float64(len(st.running)))
+	p.hooks.OnLeasesOwned(len(st.running))
 	p.Log.Debug("lease round", zap.Int("workers", pl.Workers), zap.Int("fair_share", pl.Target), zap.Int("running", len(st.running)),
 		zap.Int("handing_over", len(st.handoffs)), zap.Int("resumed", len(pl.Resume)), zap.Int("taken", taken),
 		zap.Int("asked", len(pl.Want)), zap.Int("stolen", len(pl.Steal)), zap.Duration("round", time.Since(now)))
@@ -159,10 +159,10 @@ func (p *Pipeline) takeUpTo(ctx context.Context, st *state, list []checkpoint.Le
 			delete(st.wants, l.ShardID)
 			switch {
 			case l.Owner != "" && l.Owner != p.WorkerID:
-				p.Metrics.LeaseTakeovers.WithLabelValues(p.Name).Inc()
+				p.hooks.OnLeaseTakeover(l.ShardID)
 				p.Log.Info("took a lease over", zap.String("shard_id", l.ShardID), zap.String("previous_owner", l.Owner))
 			case asked && l.Owner == p.WorkerID:
-				p.Metrics.LeaseTakeovers.WithLabelValues(p.Name).Inc()
+				p.hooks.OnLeaseTakeover(l.ShardID)
 				p.Log.Info("took a lease handed over on request", zap.String("shard_id", l.ShardID))
 			}
 			p.start(ctx, st, r.held, r.at)

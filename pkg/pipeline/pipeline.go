@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"go.uber.org/zap"
 
-	"github.com/poller-dev/poller/pkg/config"
-	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/config"
 	"github.com/poller-dev/poller/pkg/dispatch"
+	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/membudget"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/shards"
@@ -64,10 +64,9 @@ type Pipeline struct {
 	// RefreshInterval is how often the whole shard list is described again (children of a finished
 	// shard are looked up at once regardless).
 	RefreshInterval time.Duration
-	Metrics         *metrics.Metrics
 	Log             *zap.Logger
 
-	onSync        func(error)      // told each round's outcome (readiness); may be nil
+	hooks         *hooks.Set       // every observer of the pipeline (metrics, readiness), checked once
 	policy        *dispatch.Policy // unfenced; each shard worker uses shardPolicy
 	maxEventBytes int
 	memory        *membudget.Budget // the process's, shared with the other pipelines
@@ -85,11 +84,10 @@ type Deps struct {
 	WorkerID      string
 	LeaseDuration time.Duration
 	RenewInterval time.Duration
-	Metrics       *metrics.Metrics
 	Log           *zap.Logger
-	// OnSync, if set, is called after each lease round with its error (nil: the lease table
-	// answered); the app derives /readyz from it.
-	OnSync func(error)
+	// Hooks are told what the pipeline does (see package hooks): metrics.Metrics.Pipeline for the
+	// Prometheus metrics, the service's readiness (hooks.HookLeaseRound), a test's observer.
+	Hooks []hooks.Hook
 	// Memory is the process-wide byte budget every shard of every pipeline reads within, and
 	// ShardMemory each shard's cap in it; nil or 0: a budget of the config's defaults, for this
 	// pipeline alone.
@@ -102,8 +100,8 @@ const lambdaMaxEventBytes = 6 * 1024 * 1024
 
 // New builds a pipeline from its config.
 func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
-	if deps.Streams == nil || deps.Store == nil || deps.Sink == nil || deps.Metrics == nil {
-		return nil, fmt.Errorf("pipeline %s: streams client, lease store, sink and metrics are required", cfg.Name)
+	if deps.Streams == nil || deps.Store == nil || deps.Sink == nil {
+		return nil, fmt.Errorf("pipeline %s: streams client, lease store and sink are required", cfg.Name)
 	}
 	log := deps.Log
 	if log == nil {
@@ -114,7 +112,7 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 		Name: cfg.Name, Config: cfg, Streams: deps.Streams, Tables: deps.Tables, Store: deps.Store,
 		Sink: deps.Sink, Filter: deps.Filter, WorkerID: deps.WorkerID,
 		LeaseDuration: deps.LeaseDuration, RenewInterval: deps.RenewInterval, RefreshInterval: 10 * time.Second,
-		Metrics: deps.Metrics, Log: log, maxEventBytes: lambdaMaxEventBytes, onSync: deps.OnSync,
+		Log: log, maxEventBytes: lambdaMaxEventBytes, hooks: hooks.New(deps.Hooks...),
 	}
 	p.memory, p.shardMemory = deps.Memory, deps.ShardMemory
 	if def := config.Default().Memory; p.memory == nil || p.shardMemory <= 0 {
@@ -124,22 +122,6 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 		p.maxEventBytes = l.MaxEventBytes()
 	}
 	p.policy = p.newPolicy(deps)
-	m := deps.Metrics
-	// Make every documented series visible from the start, at zero.
-	for _, r := range []string{"ok", "throttled", "error"} {
-		m.GetRecords.WithLabelValues(cfg.Name, r)
-	}
-	for _, r := range []string{"max_age", "retries_exhausted"} {
-		m.RecordsDropped.WithLabelValues(cfg.Name, r)
-	}
-	m.RecordsPolled.WithLabelValues(cfg.Name)
-	m.RecordsFilteredOut.WithLabelValues(cfg.Name)
-	m.RecordsDelivered.WithLabelValues(cfg.Name)
-	m.BatchBisects.WithLabelValues(cfg.Name)
-	m.LeaseTakeovers.WithLabelValues(cfg.Name)
-	m.LeasesOwned.WithLabelValues(cfg.Name)
-	m.BufferedBytes.WithLabelValues(cfg.Name)
-	m.MemoryWaits.WithLabelValues(cfg.Name)
 	return p, nil
 }
 
@@ -220,9 +202,7 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 			if err != nil {
 				p.Log.Warn("sync with the lease table failed; retrying at the next tick", zap.Error(err))
 			}
-			if p.onSync != nil {
-				p.onSync(err)
-			}
+			p.hooks.OnLeaseRound(err)
 			if at := st.tracker.NextExpiry(); !at.IsZero() {
 				expiry.Reset(time.Until(at))
 			} else {
@@ -448,7 +428,7 @@ func (p *Pipeline) start(ctx context.Context, st *state, held *checkpoint.Held, 
 	w := &shardWorker{id: l.ShardID, held: held, stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
 	f := newFence(held, cancel, p.fenceTrust(), p.RenewInterval/2, time.Now)
 	f.confirm(takenAt)
-	w.deliver = p.shardPolicy(f).Deliver
+	w.deliver = p.shardPolicy(w.id, f).Deliver
 	st.running[w.id], st.fences[w.id] = w, f
 	start := startOf(l)
 	p.Log.Info("reading shard", zap.String("shard_id", w.id), zap.Stringer("from", start.Pos), zap.Bool("resolving_latest", start.Resolve))
@@ -518,7 +498,7 @@ func (p *Pipeline) reap(ctx context.Context, st *state) {
 			p.Log.Warn("lease lost to another worker before its handoff", zap.String("shard_id", id))
 		}
 	}
-	p.Metrics.LeasesOwned.WithLabelValues(p.Name).Set(float64(len(st.running)))
+	p.hooks.OnLeasesOwned(len(st.running))
 }
 
 // handOver gives a drained lease to the worker that asked for it if that worker is still live, and
@@ -583,7 +563,7 @@ func (p *Pipeline) shutdown(ctx context.Context, st *state) {
 	}
 	p.Log.Info("pipeline stopped; leases released", zap.Int("leases", len(st.running)))
 	st.running = map[string]*shardWorker{}
-	p.Metrics.LeasesOwned.WithLabelValues(p.Name).Set(0)
+	p.hooks.OnLeasesOwned(0)
 }
 
 // stopAll stops every worker in parallel and waits: gracefully (close stop) or at once (cancel).

@@ -12,10 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/poller-dev/poller/pkg/config"
-	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/internal/streamstest"
 	"github.com/poller-dev/poller/internal/testenv"
+	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/hooks"
+	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
@@ -89,7 +90,7 @@ func TestReplicasInProcess(t *testing.T) {
 		cfg.Name, cfg.Source.StreamARN, cfg.BatchSize = "in-process", st.ARN(), 10
 		m := metrics.New(prometheus.NewRegistry())
 		p, err := New(cfg, Deps{Streams: srv.Client(), Store: store, Sink: replicaSink{shared, worker}, WorkerID: worker,
-			LeaseDuration: 2 * time.Second, RenewInterval: 250 * time.Millisecond, Metrics: m})
+			LeaseDuration: 2 * time.Second, RenewInterval: 250 * time.Millisecond, Hooks: []hooks.Hook{m.Pipeline(cfg.Name)}})
 		if err != nil {
 			t.Fatalf("New() = %v", err)
 		}

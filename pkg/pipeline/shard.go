@@ -11,6 +11,7 @@ import (
 
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/dispatch"
+	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/shards"
 	"github.com/poller-dev/poller/pkg/wait"
 )
@@ -43,17 +44,17 @@ type shardWorker struct {
 func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStart, last string, stream shards.Stream) {
 	defer close(w.done)
 	log := p.Log.With(zap.String("shard_id", w.id))
-	age, untrack := p.Metrics.TrackShard(p.Name, w.id)
-	defer untrack()
+	p.hooks.OnShardStarted(w.id)
+	defer func() { p.hooks.OnShardStopped(w.id, w.finished) }()
 
 	// The shard's share of the process's memory budget, shared by its reader and dispatcher; what
 	// it still holds when both have ended (pages read but never taken) is given back.
-	mem := p.memory.Open(p.shardMemory, func(delta int64) { p.Metrics.BufferedBytes.WithLabelValues(p.Name).Add(float64(delta)) })
+	mem := p.memory.Open(p.shardMemory, p.hooks.OnBufferedBytes)
 	defer mem.Close()
 	reader := &shards.Reader{
 		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id,
 		PollInterval: p.Config.PollInterval, Limit: 1000,
-		Backoff: wait.Backoff(100*time.Millisecond, 10*time.Second), Observer: p.readObserver(), Memory: mem, Log: log,
+		Backoff: wait.Backoff(100*time.Millisecond, 10*time.Second), Observer: readObserver{p.hooks, w.id}, Memory: mem, Log: log,
 	}
 	if start.Resolve {
 		var err error
@@ -89,24 +90,23 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 
 	// last is the newest checkpoint written; the checkpointer goroutine writes it, and it is read
 	// only after d.Run returned (which waits for that goroutine).
-	m := p.Metrics
 	d := &dispatch.Dispatcher{
 		Pipeline: p.Name, StreamARN: stream.ARN, ShardID: w.id,
 		BatchSize: p.Config.BatchSize, Window: p.Config.MaxBatchingWindow, Lanes: p.Config.ParallelizationFactor,
 		MaxEventBytes: p.maxEventBytes, HashKey: stream.HashKey, Filter: p.Filter,
 		Deliver: w.deliver, Memory: mem,
 		Checkpoint: func(ctx context.Context, seq string) error {
-			err := p.checkpoint(ctx, w.held, seq)
+			err := p.checkpoint(ctx, w.id, w.held, seq)
 			if err == nil {
 				last = seq
 			}
 			return err
 		},
 		Counters: dispatch.Counters{
-			Polled:      func(n int) { m.RecordsPolled.WithLabelValues(p.Name).Add(float64(n)) },
-			FilteredOut: func(n int) { m.RecordsFilteredOut.WithLabelValues(p.Name).Add(float64(n)) },
-			Malformed:   func(n int) { m.RecordsDropped.WithLabelValues(p.Name, "malformed").Add(float64(n)) },
-			Age:         age.Set,
+			Polled:      func(n int) { p.hooks.OnRecordsPolled(w.id, n) },
+			FilteredOut: func(n int) { p.hooks.OnRecordsFilteredOut(w.id, n) },
+			Malformed:   func(n int) { p.hooks.OnRecordsDropped(w.id, hooks.DroppedMalformed, n) },
+			Age:         func(t time.Time) { p.hooks.OnIteratorAge(w.id, t) },
 		},
 		Log: log,
 	}
@@ -130,7 +130,6 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 			return
 		}
 		w.finished = true
-		m.ShardsFinished.WithLabelValues(p.Name).Inc()
 		log.Info("shard finished", zap.String("last_sequence_number", last))
 	case errors.Is(err, dispatch.ErrStopped):
 		if rerr != nil && !errors.Is(rerr, context.Canceled) {
@@ -144,17 +143,17 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 // checkpoint writes seq for the held lease, once: the dispatcher retries a failed write in place,
 // with backoff, for as long as the shard runs. A write that can never succeed is
 // dispatch.ErrCheckpointRefused: the lease was taken (errLeaseLost), or the value was refused.
-func (p *Pipeline) checkpoint(ctx context.Context, held *checkpoint.Held, seq string) error {
+func (p *Pipeline) checkpoint(ctx context.Context, shardID string, held *checkpoint.Held, seq string) error {
 	owned, err := held.Checkpoint(ctx, seq)
 	switch {
 	case err == nil && owned:
-		p.Metrics.Checkpoints.WithLabelValues(p.Name, "ok").Inc()
+		p.hooks.OnCheckpoint(shardID, hooks.ResultOK)
 		return nil
 	case err == nil:
-		p.Metrics.Checkpoints.WithLabelValues(p.Name, "lost").Inc()
+		p.hooks.OnCheckpoint(shardID, hooks.ResultLost)
 		return fmt.Errorf("checkpoint %s: %w: %w", seq, dispatch.ErrCheckpointRefused, errLeaseLost)
 	}
-	p.Metrics.Checkpoints.WithLabelValues(p.Name, "error").Inc()
+	p.hooks.OnCheckpoint(shardID, hooks.ResultError)
 	if errors.Is(err, checkpoint.ErrBackwards) || errors.Is(err, checkpoint.ErrBadSequence) {
 		return fmt.Errorf("checkpoint %s: %w: %w", seq, dispatch.ErrCheckpointRefused, err)
 	}
@@ -172,19 +171,18 @@ func (p *Pipeline) finish(ctx context.Context, held *checkpoint.Held, last strin
 	return nil
 }
 
-type readObserver struct{ p *Pipeline }
-
-func (p *Pipeline) readObserver() shards.Observer { return readObserver{p} }
-
-func (o readObserver) GetRecords(result string) {
-	o.p.Metrics.GetRecords.WithLabelValues(o.p.Name, result).Inc()
+// readObserver tells the pipeline's hooks what a shard's reader did.
+type readObserver struct {
+	hooks   *hooks.Set
+	shardID string
 }
 
-func (o readObserver) Trimmed() { o.p.Metrics.RecordsTrimmed.WithLabelValues(o.p.Name).Inc() }
+func (o readObserver) GetRecords(result string) { o.hooks.OnGetRecords(o.shardID, result) }
 
-func (o readObserver) MemoryWait() { o.p.Metrics.MemoryWaits.WithLabelValues(o.p.Name).Inc() }
+func (o readObserver) Trimmed() { o.hooks.OnTrimmed(o.shardID) }
 
-// sleep waits d or until ctx is done; it reports whether d passed.
+func (o readObserver) MemoryWait() { o.hooks.OnMemoryWait(o.shardID) }
+
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap"
 
-	"github.com/poller-dev/poller/pkg/config"
 	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/config"
 	"github.com/poller-dev/poller/pkg/shards"
 )
 

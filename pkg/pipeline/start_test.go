@@ -16,11 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/poller-dev/poller/pkg/config"
-	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/internal/streamstest"
 	"github.com/poller-dev/poller/internal/testenv"
 	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/pkg/shards"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
@@ -151,7 +151,7 @@ func (s *failingSink) Close(context.Context) error { return nil }
 func startTestPipeline(t *testing.T, cfg config.Pipeline, deps Deps) (p *Pipeline, m *metrics.Metrics, crash, stop func()) {
 	t.Helper()
 	m = metrics.New(prometheus.NewRegistry())
-	deps.Metrics, deps.LeaseDuration, deps.RenewInterval = m, 2*time.Second, 250*time.Millisecond
+	deps.Hooks, deps.LeaseDuration, deps.RenewInterval = append(deps.Hooks, m.Pipeline(cfg.Name)), 2*time.Second, 250*time.Millisecond
 	p, err := New(cfg, deps)
 	if err != nil {
 		t.Fatalf("New() = %v", err)

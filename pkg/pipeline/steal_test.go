@@ -10,11 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/poller-dev/poller/pkg/config"
-	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/internal/streamstest"
 	"github.com/poller-dev/poller/internal/testenv"
 	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/hooks"
+	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
@@ -102,7 +103,7 @@ func testAskedLeaseTaken(t *testing.T, bisect bool) {
 	m := metrics.New(prometheus.NewRegistry())
 	reports := &recordingReports{}
 	p, err := New(cfg, Deps{Streams: srv.Client(), Store: checkpoint.New(testenv.DynamoDB(srv.URL), table), Sink: sink, OnFailure: reports,
-		WorkerID: "owner", LeaseDuration: 2 * time.Second, RenewInterval: 250 * time.Millisecond, Metrics: m})
+		WorkerID: "owner", LeaseDuration: 2 * time.Second, RenewInterval: 250 * time.Millisecond, Hooks: []hooks.Hook{m.Pipeline(cfg.Name)}})
 	if err != nil {
 		t.Fatal(err)
 	}

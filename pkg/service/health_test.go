@@ -20,7 +20,7 @@ func TestReadinessFollowsTheLeaseRounds(t *testing.T) {
 		}
 		return 200, reason
 	}
-	a, b := h.observer("a"), h.observer("b")
+	a, b := h.pipeline("a").OnLeaseRound, h.pipeline("b").OnLeaseRound
 	steps := []struct {
 		name       string
 		do         func()

@@ -27,15 +27,16 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/poller-dev/poller/pkg/config"
-	"github.com/poller-dev/poller/pkg/metrics"
-	"github.com/poller-dev/poller/pkg/server"
 	"github.com/poller-dev/poller/pkg/checkpoint"
+	"github.com/poller-dev/poller/pkg/config"
 	"github.com/poller-dev/poller/pkg/dispatch"
 	"github.com/poller-dev/poller/pkg/filter"
+	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/membudget"
+	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/pipeline"
+	"github.com/poller-dev/poller/pkg/server"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
@@ -154,7 +155,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err 
 		p, err := pipeline.New(pc, pipeline.Deps{
 			Streams: streams, Tables: ddb, Store: a.store, Sink: sink, OnFailure: dest, Filter: match,
 			WorkerID: a.workerID, LeaseDuration: cfg.Leases.LeaseDuration, RenewInterval: cfg.Leases.RenewInterval,
-			Metrics: m, Log: a.log, OnSync: a.health.observer(pc.Name),
+			Log: a.log, Hooks: []hooks.Hook{m.Pipeline(pc.Name), a.health.pipeline(pc.Name)},
 			Memory: memory, ShardMemory: int64(cfg.Memory.MaxBufferedBytesPerShard),
 		})
 		if err != nil {
@@ -313,13 +314,20 @@ type health struct {
 	rounds map[string]error // pipeline -> its last round's error
 }
 
-func (h *health) observer(pipeline string) func(error) {
-	return func(err error) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		h.rounds[pipeline] = err
-		h.update()
-	}
+// pipeline returns the hook that tells h each lease round's outcome of one pipeline.
+func (h *health) pipeline(name string) hooks.HookLeaseRound { return leaseRounds{h, name} }
+
+// leaseRounds records a pipeline's lease rounds in its health.
+type leaseRounds struct {
+	h        *health
+	pipeline string
+}
+
+func (r leaseRounds) OnLeaseRound(err error) {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	r.h.rounds[r.pipeline] = err
+	r.h.update()
 }
 
 func (h *health) started(pipelines int) {

@@ -91,3 +91,37 @@ func Backoff(base, max time.Duration) func(attempt int) time.Duration {
 		return d/2 + rand.N(d/2+1)
 	}
 }
+
+// permanent marks an error Retry must not retry.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent marks err as not worth retrying: Retry returns it (unwrapped) at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+// Retry calls try with attempt 1, 2, ... until it returns nil or a Permanent error, waiting
+// backoff(attempt) after each failed attempt. It returns nil, the permanent error as try gave it
+// to Permanent, ErrStopped once stop is closed (a nil stop never closes), or ctx.Err(). try
+// reports (logs, counts) its own failures.
+func Retry(ctx context.Context, stop <-chan struct{}, backoff func(attempt int) time.Duration, try func(attempt int) error) error {
+	timer := NewTimer()
+	for attempt := 1; ; attempt++ {
+		err := try(attempt)
+		if err == nil {
+			return nil
+		}
+		if p, ok := errors.AsType[permanent](err); ok {
+			return p.err
+		}
+		if err := Until(ctx, stop, timer, backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}

@@ -2,6 +2,7 @@ package wait_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -103,5 +104,43 @@ func TestClosed(t *testing.T) {
 		if got := wait.Closed(tc.c); got != tc.want {
 			t.Errorf("%s: Closed = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestRetry(t *testing.T) {
+	boom, fatal := errors.New("boom"), errors.New("fatal")
+	closed := make(chan struct{})
+	close(closed)
+	noWait := func(int) time.Duration { return 0 }
+	tests := []struct {
+		name      string
+		stop      <-chan struct{}
+		failures  int   // attempts that fail with boom before the outcome
+		outcome   error // what the attempt after them returns (Permanent(fatal) or nil)
+		want      error
+		wantTries int
+	}{
+		{"a first success is one attempt", nil, 0, nil, nil, 1},
+		{"failures are retried until a success", nil, 3, nil, nil, 4},
+		{"a permanent error ends the retries with that error", nil, 2, wait.Permanent(fatal), fatal, 3},
+		{"a closed stop ends the retries after the failed attempt", closed, 1, nil, wait.ErrStopped, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tries := 0
+			got := wait.Retry(context.Background(), tc.stop, noWait, func(attempt int) error {
+				tries++
+				if attempt != tries {
+					t.Fatalf("attempt = %d, want %d", attempt, tries)
+				}
+				if attempt <= tc.failures {
+					return boom
+				}
+				return tc.outcome
+			})
+			if got != tc.want || tries != tc.wantTries {
+				t.Errorf("Retry() = %v after %d tries, want %v after %d", got, tries, tc.want, tc.wantTries)
+			}
+		})
 	}
 }
