@@ -18,8 +18,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/poller-dev/poller/pkg/service"
 	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/service"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; else the module version.
