@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=${DEMO_PORT:-$(free_port)}
-export DEMO_DIR=$(mktemp -d /tmp/poller-demo.XXXXXX)
+export DEMO_DIR=$(mktemp -d -t poller-demo.XXXXXX)
 export DYNAMODB_ENDPOINT=http://127.0.0.1:$PORT
 export POLLER_LISTEN=127.0.0.1:$(free_port)
 # DynamoDB Local accepts any credentials; the SDK only needs some.
