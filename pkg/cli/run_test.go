@@ -69,8 +69,8 @@ func TestVersion(t *testing.T) {
 			debug.BuildInfo{Main: debug.Module{Path: module, Version: "v1.0.0"}}, "v1.0.0"},
 		{"a binary of another module shows the poller version it requires",
 			debug.BuildInfo{Main: debug.Module{Path: "example.com/x", Version: "v0.1.0"}, Deps: []*debug.Module{{Path: module, Version: "v1.1.0"}}}, "v1.1.0"},
-		{"a poller replaced by a folder has no version",
-			debug.BuildInfo{Main: debug.Module{Path: "example.com/x"}, Deps: []*debug.Module{{Path: module, Version: "v0.0.0", Replace: &debug.Module{Path: "../.."}}}}, "dev"},
+		{"a poller replaced by a folder shows as built from source",
+			debug.BuildInfo{Main: debug.Module{Path: "example.com/x"}, Deps: []*debug.Module{{Path: module, Version: "v0.0.0", Replace: &debug.Module{Path: "../..", Version: "(devel)"}}}}, "(devel)"},
 		{"a binary without poller's module says dev",
 			debug.BuildInfo{Main: debug.Module{Path: "example.com/x", Version: "v0.1.0"}}, "dev"},
 	}

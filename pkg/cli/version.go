@@ -19,7 +19,7 @@ func versionString(set string) string {
 
 // moduleVersion is poller's version in bi: the main module's when poller is the main module, else
 // the version of the poller module the main module requires (with a replace, the replacement's:
-// none when it is a folder). Without any, "dev".
+// "(devel)" for a folder, as for poller built from its own source). Without any, "dev".
 func moduleVersion(bi *debug.BuildInfo) string {
 	v := ""
 	if bi.Main.Path == module {
