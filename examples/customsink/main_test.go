@@ -13,7 +13,44 @@ import (
 
 	"github.com/poller-dev/poller/internal/testenv"
 	"github.com/poller-dev/poller/pkg/cli"
+	"github.com/poller-dev/poller/pkg/onfailure"
+	"github.com/poller-dev/poller/pkg/sinks"
 )
+
+// An on_failure destination type registered by this module (here by its test) is checked like a
+// built-in one too. It only counts the reports it is sent.
+func init() {
+	onfailure.Register(onfailure.Registration{
+		Type:      "counting",
+		NewConfig: func() any { return &countingConfig{Limit: 10} },
+		New:       func(any, onfailure.Deps) (onfailure.Destination, error) { return &counting{}, nil },
+	})
+}
+
+type countingConfig struct {
+	Limit int `yaml:"limit"`
+}
+
+func (c *countingConfig) Validate() error {
+	if c.Limit < 1 {
+		return &sinks.ConfigError{Key: "limit", Msg: fmt.Sprintf("must be at least 1, got %d", c.Limit)}
+	}
+	return nil
+}
+
+type counting struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *counting) Send(context.Context, onfailure.Failure) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	return nil
+}
+
+func (c *counting) Close(context.Context) error { return nil }
 
 // TestMain starts nothing itself: the end-to-end test starts DynamoDB Local through testenv, which
 // stops it at the end and checks that no goroutine was left behind.
@@ -49,14 +86,15 @@ func writeConfig(t *testing.T, cfg string) string {
 	return path
 }
 
-// TestValidate shows the config loader checking the custom sink's keys as it checks a built-in
-// sink's: an unknown key and what the sink's Validate rejects are file:line errors.
+// TestValidate shows the config loader checking the keys of the custom sink (and of a custom
+// on_failure type) as it checks a built-in one's: an unknown key and what the type's Validate rejects
+// are file:line errors.
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name     string
 		sink     string
 		wantCode int
-		wantErr  string // a line of stderr; the sink's keys start at line 16
+		wantErr  string // a line of stderr; the sink's keys (and what follows them) start at line 16
 	}{
 		{name: "a valid changelog sink", sink: "      path: changes.log\n      events: [INSERT]", wantCode: cli.ExitOK},
 		{name: "an unknown key of the custom sink is an error at its line", sink: "      path: changes.log\n      pathh: x",
@@ -67,6 +105,12 @@ func TestValidate(t *testing.T) {
 			wantCode: cli.ExitUsage, wantErr: `poller.yaml:17: pipelines[0].sink.events: must hold INSERT, MODIFY or REMOVE, got "UPSERT"`},
 		{name: "a wrong type for a key of the custom sink", sink: "      path: [a, b]",
 			wantCode: cli.ExitUsage, wantErr: "poller.yaml:16: pipelines[0].sink.path:"},
+		{name: "a custom on_failure type is accepted", sink: "      path: changes.log\n    on_failure:\n      type: counting\n      limit: 3",
+			wantCode: cli.ExitOK},
+		{name: "an unknown key of a custom on_failure type is an error at its line", sink: "      path: changes.log\n    on_failure:\n      type: counting\n      lmit: 3",
+			wantCode: cli.ExitUsage, wantErr: "poller.yaml:19: pipelines[0].on_failure.lmit: unknown key"},
+		{name: "what a custom on_failure type's Validate rejects is an error at the key's line", sink: "      path: changes.log\n    on_failure:\n      type: counting\n      limit: 0",
+			wantCode: cli.ExitUsage, wantErr: "poller.yaml:19: pipelines[0].on_failure.limit: must be at least 1, got 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
