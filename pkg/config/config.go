@@ -8,7 +8,7 @@
 // running pipelines. A sink's or destination's own keys are decoded into the config value its
 // registration makes and checked by that value's Validate method, so a custom type's keys get the
 // same file:line errors as a built-in one's. A Go program may also build a Config in code, from
-// Default() and DefaultPipeline().
+// Default() and DefaultPipeline(), and check it with Validate by the same rules.
 package config
 
 import (

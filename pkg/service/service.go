@@ -16,8 +16,8 @@
 //	...
 //	err = svc.Run(ctx, stop) // close stop to drain gracefully
 //
-// A config built in code is not checked as config.Load checks a file: stay within the ranges the
-// README documents (config.Load and config.Parse with Registries do check them all).
+// New checks a config built in code by the rules a config file is checked by (config.Validate), so
+// an out-of-range value or an unregistered sink type is an error naming its key path.
 package service
 
 import (
@@ -89,7 +89,12 @@ type shared struct {
 // lease table client, each pipeline with its sink, on_failure destination and filters, and the HTTP
 // server when cfg.Server.Listen is set (it listens from here on). Nothing reads a stream until Run.
 // log receives every log line, scoped with the worker ID. cfg must not change from here on.
+//
+// An invalid cfg is an error that config.Errors lists, each naming its key path (config.Validate).
 func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err error) {
+	if err := config.Validate(cfg, Registries()); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
 	a := &App{cfg: cfg, log: log, ready: &server.Readiness{}}
 	a.ready.Set(false, "starting")
 	a.health = newHealth(a.ready)

@@ -65,3 +65,29 @@ func TestStopWhileTheLeaseTableIsUnreachable(t *testing.T) {
 		t.Fatal("Run did not return within 30s of the stop")
 	}
 }
+
+// TestNewChecksAConfigBuiltInCode: New rejects what config.Load would, naming the key path.
+func TestNewChecksAConfigBuiltInCode(t *testing.T) {
+	cfg := config.Default()
+	p := config.DefaultPipeline()
+	p.Name, p.Source.Table, p.BatchSize = "orders", "Orders", 0
+	p.Sink = config.Plugin{Type: "no-such-sink"}
+	cfg.Pipelines = []config.Pipeline{p}
+	_, err := New(context.Background(), &cfg, zap.NewNop())
+	var got []string
+	for _, e := range config.Errors(err) {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		"pipelines[0].batch_size: must be 1..10000, got 0",
+		`pipelines[0].sink.type: unknown sink type "no-such-sink"`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("New() = %v, want the errors %q", err, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("error %d = %q, want it to start with %q", i, got[i], want[i])
+		}
+	}
+}
