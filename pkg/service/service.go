@@ -192,8 +192,8 @@ func (a *App) Addr() string {
 //   - ctx is done: a forced stop. Deliveries in flight are canceled (their records are delivered
 //     again by the next owner of the shard) and Run returns nil or ctx's error; nil always when
 //     stop was closed too (a drain cut short).
-//   - something fails (the lease table has another schema, a pipeline's stream is gone): Run
-//     stops the rest and returns the error.
+//   - something fails (the lease table has another key schema, say): Run stops the rest and
+//     returns the error.
 //
 // Either way the sinks and destinations are closed before Run returns. Run is called once.
 func (a *App) Run(ctx context.Context, stop <-chan struct{}) error {
