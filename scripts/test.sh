@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, go vet, and go test -race over every package, including the
-# integration tests against DynamoDB Local (fetched once into ~/.cache/poller) and moto.
+# integration tests against DynamoDB Local (fetched once into ~/.cache/poller) and moto; checks that
+# the public packages (pkg/...) import no internal package; and does the same for the example
+# module examples/customsink, which builds poller with a sink of its own.
 #
 #   scripts/test.sh              # everything
-#   scripts/test.sh ./pkg/...    # some packages
+#   scripts/test.sh ./pkg/...    # some packages of the root module (not the example module)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=("$@")
-[ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
+# Modules of their own inside the repository, tested when everything is.
+modules=()
+if [ ${#pkgs[@]} -eq 0 ]; then
+  pkgs=(./...)
+  modules=(examples/customsink)
+fi
 
 echo "== fetching test components"
 scripts/dynamodb-local.sh fetch >/dev/null
@@ -23,8 +30,19 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 
+echo "== public packages import no internal package"
+# pkg/... is an API other modules build on: what it needs cannot live under internal/.
+leaks=$(go list -deps ./pkg/... | grep '^github.com/poller-dev/poller/internal/' || true)
+if [ -n "$leaks" ]; then
+  echo "public packages depend on internal packages (go list -deps ./pkg/... shows the way):" >&2
+  echo "$leaks" >&2
+  exit 1
+fi
+
 echo "== go vet"
 go vet "${pkgs[@]}"
+for m in "${modules[@]}"; do (cd "$m" && go vet ./...); done
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m "${pkgs[@]}"
+for m in "${modules[@]}"; do (cd "$m" && go test -race -count=1 -timeout 10m ./...); done

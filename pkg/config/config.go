@@ -1,6 +1,14 @@
-// Package config loads the poller's YAML config and checks it strictly: every unknown key, wrong
-// type, out-of-range value and missing required value is reported, all of them at once, each with
-// its file, line and key path (see Error). README.md documents every key.
+// Package config is poller's configuration: its Go types (Config, one Pipeline per stream) and the
+// loader of the YAML file, which checks it strictly: every unknown key, wrong type, out-of-range
+// value and missing required value is reported, all of them at once, each with its file, line and
+// key path (see Error). README.md documents every key.
+//
+// It comes first in the data flow: pkg/cli loads the file (Load) against the sink and on_failure
+// types registered in the process (service.Registries), and pkg/service turns the *Config into
+// running pipelines. A sink's or destination's own keys are decoded into the config value its
+// registration makes and checked by that value's Validate method, so a custom type's keys get the
+// same file:line errors as a built-in one's. A Go program may also build a Config in code, from
+// Default() and DefaultPipeline(), and check it with Validate by the same rules.
 package config
 
 import (

@@ -39,6 +39,9 @@ type decoder struct {
 	// was decoded at (an alias's too), so that errors about them name the variables (redact).
 	expanded   map[*yaml.Node]expansion
 	expandedAt map[string]expansion
+	// inCode is set when the config was built in code (Validate), not decoded: no key was "given",
+	// and nothing has a line.
+	inCode bool
 }
 
 func newDecoder(file string, reg Registries) *decoder {

@@ -10,14 +10,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is the whole poller configuration, as read from one YAML file. Start from Default().
-// Values are immutable once Parse returns: the pipelines read them concurrently.
+// Config is the whole poller configuration, as read from one YAML file (Load, Parse) or built in code
+// from Default(). Values are immutable once Parse returns or the config is handed to the service: the
+// pipelines read them concurrently.
 type Config struct {
-	AWS       AWS        `yaml:"aws"`
-	Leases    Leases     `yaml:"leases"`
-	Server    Server     `yaml:"server"`
-	Log       Log        `yaml:"log"`
-	Memory    Memory     `yaml:"memory"`
+	AWS       AWS        `yaml:"aws"`       // how to reach AWS
+	Leases    Leases     `yaml:"leases"`    // the lease table shared by the replicas
+	Server    Server     `yaml:"server"`    // the HTTP server for metrics and probes
+	Log       Log        `yaml:"log"`       // the log level and format
+	Memory    Memory     `yaml:"memory"`    // the memory budgets of the stream records in flight
 	Pipelines []Pipeline `yaml:"pipelines"` // required, at least one
 	// ShutdownTimeout bounds the graceful drain after SIGTERM (finish in-flight batches, checkpoint,
 	// release leases); when it runs out, deliveries are cut short and poller exits 1. Default 25s,
@@ -111,8 +112,8 @@ func (s ByteSize) String() string {
 // Pipeline is one stream feeding one sink. A pipeline written in the file starts from
 // DefaultPipeline().
 type Pipeline struct {
-	Name                    string        `yaml:"name"` // required, unique, [A-Za-z0-9_.-]{1,100}
-	Source                  Source        `yaml:"source"`
+	Name                    string        `yaml:"name"`                       // required, unique, [A-Za-z0-9_.-]{1,100}
+	Source                  Source        `yaml:"source"`                     // required: the stream
 	PollInterval            time.Duration `yaml:"poll_interval"`              // default 250ms, 10ms..5m
 	BatchSize               int           `yaml:"batch_size"`                 // default 100, 1..10000
 	MaxBatchingWindow       time.Duration `yaml:"max_batching_window"`        // default 0, 0..300s
@@ -138,7 +139,7 @@ type Source struct {
 // Filter is one Lambda filter pattern, written in YAML as a JSON string or as a mapping. Pattern holds
 // it as compact JSON either way, already accepted by Registries.CheckFilter.
 type Filter struct {
-	Pattern string `yaml:"pattern"`
+	Pattern string `yaml:"pattern"` // the pattern, as compact JSON
 	// Line is where the pattern stands in the file, for error messages.
 	Line int `yaml:"-"`
 }
@@ -146,11 +147,15 @@ type Filter struct {
 // Plugin is a sink or an on_failure destination: a type plus the type's own keys, which the type's
 // registered config decodes and validates.
 type Plugin struct {
+	// Type is the `type` key: a registered sink type (Registries.Sinks) or destination type
+	// (Registries.Destinations).
 	Type string
 	// Config is the decoded, validated config of the type: the value the registry's constructor
 	// returned (a pointer to the type's config struct), or nil when the constructor returned nil.
+	// In a config built in code it is such a pointer, or nil for the type's defaults.
 	Config any
-	// Node is the YAML mapping the plugin was written as, for error messages.
+	// Node is the YAML mapping the plugin was written as, for error messages; nil in a config built
+	// in code.
 	Node *yaml.Node
 }
 
@@ -168,6 +173,7 @@ func (a RecordAge) Limit() (time.Duration, bool) {
 	return time.Duration(a), true
 }
 
+// String shows the age as a duration, or -1 for NoLimit.
 func (a RecordAge) String() string {
 	if a == NoLimit {
 		return "-1"
@@ -178,9 +184,10 @@ func (a RecordAge) String() string {
 // StartingPosition is where a shard without a checkpoint starts.
 type StartingPosition string
 
+// The starting positions.
 const (
-	TrimHorizon StartingPosition = "TRIM_HORIZON"
-	Latest      StartingPosition = "LATEST"
+	TrimHorizon StartingPosition = "TRIM_HORIZON" // the oldest record the stream still holds
+	Latest      StartingPosition = "LATEST"       // only records written after the shard is first read
 )
 
 // UnmarshalText accepts TRIM_HORIZON or LATEST, spelled exactly so (as in Lambda's API).
@@ -196,6 +203,7 @@ func (p *StartingPosition) UnmarshalText(b []byte) error {
 // LogLevel is debug, info, warn or error.
 type LogLevel string
 
+// The log levels, from the most verbose.
 const (
 	LevelDebug LogLevel = "debug"
 	LevelInfo  LogLevel = "info"
@@ -216,9 +224,10 @@ func (l *LogLevel) UnmarshalText(b []byte) error {
 // LogFormat is json or console.
 type LogFormat string
 
+// The log formats.
 const (
-	FormatJSON    LogFormat = "json"
-	FormatConsole LogFormat = "console"
+	FormatJSON    LogFormat = "json"    // one JSON object per line
+	FormatConsole LogFormat = "console" // human-readable, with colored levels
 )
 
 // UnmarshalText accepts json or console.

@@ -111,6 +111,8 @@ func (d *decoder) validatePipeline(p *Pipeline, path string, names map[string]in
 		at("name", "is required")
 	case !pipelineName.MatchString(p.Name):
 		at("name", "must be 1..100 of A-Z a-z 0-9 _ . - (it is part of lease keys), got %q", p.Name)
+	case dup && d.inCode:
+		at("name", "duplicate pipeline name %q (also pipelines[%d])", p.Name, first)
 	case dup:
 		at("name", "duplicate pipeline name %q (also pipelines[%d], line %d)", p.Name, first, d.line(fmt.Sprintf("pipelines[%d].name", first)))
 	default:
@@ -147,7 +149,7 @@ func (d *decoder) validatePipeline(p *Pipeline, path string, names map[string]in
 	if age, ok := p.MaxRecordAge.Limit(); ok && (age < minRecordAge || age > maxRecordAge) {
 		at("max_record_age", "must be -1 (no limit) or a duration 60s..168h, got %s", age)
 	}
-	if _, given := d.lines[joinKey(path, "sink")]; !given {
+	if _, given := d.lines[joinKey(path, "sink")]; !given && (!d.inCode || p.Sink.Type == "") {
 		at("sink", "is required (known sink types: %s)", d.reg.Sinks.names())
 	}
 }

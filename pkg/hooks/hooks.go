@@ -7,7 +7,10 @@
 // (pkg/metrics) are one implementation; the service's readiness check is another.
 //
 // One Set serves one pipeline, so no method takes the pipeline's name: an implementation that
-// labels by pipeline is built per pipeline (see metrics.Metrics.Pipeline).
+// labels by pipeline is built per pipeline (see metrics.Metrics.Pipeline). A pipeline takes its hooks
+// in pipeline.Deps.Hooks, builds its Set once, and every stage reports through it: the shard reader
+// (GetRecords, memory), the dispatcher and delivery policy (records, sink calls, checkpoints) and the
+// lease coordination (leases, takeovers, lease rounds).
 package hooks
 
 import (

@@ -1,5 +1,8 @@
-// Package metrics defines poller's Prometheus metrics, as the README lists them. Every metric is
-// labelled with the pipeline. Metrics are registered on an injected Registerer, never the global one.
+// Package metrics defines poller's Prometheus metrics, as the README lists them: the Prometheus
+// implementation of the pipeline hooks (package hooks). Every metric is labelled with the pipeline;
+// each pipeline gets a view of its own (Metrics.Pipeline) with every vector curried with its name
+// once. Metrics are registered on an injected Registerer, never the global one: pkg/service
+// registers them on the registry that pkg/server serves at /metrics.
 package metrics
 
 import (
@@ -9,31 +12,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics holds every collector, labelled by pipeline. Each pipeline reports to its own view,
-// Pipeline(name), which implements the pipeline's hooks.
+// Metrics holds every collector, labelled by pipeline; each field is one series of the README's list,
+// exported for tests and for programs that read them. Each pipeline reports to its own view,
+// Pipeline(name), which implements the pipeline's hooks (package hooks).
 type Metrics struct {
-	RecordsPolled      *prometheus.CounterVec
-	RecordsFilteredOut *prometheus.CounterVec
-	RecordsDelivered   *prometheus.CounterVec
-	RecordsDropped     *prometheus.CounterVec // reason = max_age | retries_exhausted
-	RecordsTrimmed     *prometheus.CounterVec // positions lost to the stream's 24 h trimming
-	SinkInvocations    *prometheus.CounterVec // result = ok | error | partial
-	SinkDuration       *prometheus.HistogramVec
-	BatchBisects       *prometheus.CounterVec
-	GetRecords         *prometheus.CounterVec // result = ok | throttled | error
-	LeasesOwned        *prometheus.GaugeVec
-	LeaseTakeovers     *prometheus.CounterVec
-	Checkpoints        *prometheus.CounterVec // result = ok | lost | error
-	EndToEndLatency    *prometheus.HistogramVec
-	ShardsFinished     *prometheus.CounterVec
-	OnFailureErrors    *prometheus.CounterVec // failed attempts to store a report in on_failure
-	BufferedBytes      *prometheus.GaugeVec   // bytes of records read and not yet done (memory budget)
-	MemoryWaits        *prometheus.CounterVec // GetRecords calls held back by the memory budget
+	RecordsPolled      *prometheus.CounterVec   // poller_records_polled_total
+	RecordsFilteredOut *prometheus.CounterVec   // poller_records_filtered_out_total
+	RecordsDelivered   *prometheus.CounterVec   // poller_records_delivered_total
+	RecordsDropped     *prometheus.CounterVec   // poller_records_dropped_total{reason = max_age | retries_exhausted}
+	RecordsTrimmed     *prometheus.CounterVec   // poller_trimmed_positions_total: positions lost to the stream's 24 h trimming
+	SinkInvocations    *prometheus.CounterVec   // poller_sink_invocations_total{result = ok | error | partial}
+	SinkDuration       *prometheus.HistogramVec // poller_sink_duration_seconds
+	BatchBisects       *prometheus.CounterVec   // poller_batch_bisects_total
+	GetRecords         *prometheus.CounterVec   // poller_getrecords_total{result = ok | throttled | error}
+	LeasesOwned        *prometheus.GaugeVec     // poller_leases_owned
+	LeaseTakeovers     *prometheus.CounterVec   // poller_lease_takeovers_total
+	Checkpoints        *prometheus.CounterVec   // poller_checkpoints_total{result = ok | lost | error}
+	EndToEndLatency    *prometheus.HistogramVec // poller_end_to_end_latency_seconds
+	ShardsFinished     *prometheus.CounterVec   // poller_shards_finished_total
+	OnFailureErrors    *prometheus.CounterVec   // poller_on_failure_errors_total: failed attempts to store a report in on_failure
+	BufferedBytes      *prometheus.GaugeVec     // poller_buffered_bytes: bytes of records read and not yet done (memory budget)
+	MemoryWaits        *prometheus.CounterVec   // poller_memory_waits_total: GetRecords calls held back by the memory budget
 
 	iteratorAge *ageCollector
 }
 
-// New creates the metrics and registers them on reg.
+// New creates the metrics and registers them on reg. It panics if reg already holds them (a
+// programming error): one Metrics serves every pipeline of a process.
 func New(reg prometheus.Registerer) *Metrics {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append([]string{"pipeline"}, labels...))

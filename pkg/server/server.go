@@ -1,6 +1,9 @@
 // Package server serves poller's HTTP endpoints: /metrics (Prometheus), /healthz (the process is
 // alive) and /readyz (the lease table is reachable and the pipelines have started; false again while
 // shutting down, so load balancers and Kubernetes stop counting on this replica first).
+//
+// It stands beside the pipelines, not in their data flow: pkg/service starts it with the registry
+// that pkg/metrics registers on and a Readiness that follows the pipelines' lease rounds.
 package server
 
 import (
@@ -34,7 +37,7 @@ func (r *Readiness) State() (bool, string) {
 	return r.ready.Load(), s
 }
 
-// Server is the HTTP server.
+// Server is the HTTP server of one poller process: made by New, run once by Run.
 type Server struct {
 	srv *http.Server
 	ln  net.Listener

@@ -1,27 +1,34 @@
-// Package service wires a loaded config into a running poller: logger, metrics, AWS clients, the lease
-// table, sinks, filters, pipelines and the HTTP server, run as one group.
+// Package service runs a poller: it wires a config into AWS clients, the lease table, sinks, on_failure
+// destinations, filters, pipelines and the HTTP server (/metrics, /healthz, /readyz), and runs them as
+// one group until a graceful stop or a failure.
+//
+// It sits between the config (pkg/config) and the pipelines (pkg/pipeline): pkg/cli loads a config
+// file and calls New and Run; a Go program that builds its config in code does the same without the
+// command line:
+//
+//	cfg := config.Default()
+//	p := config.DefaultPipeline()
+//	p.Name = "orders"
+//	p.Source.Table = "Orders"
+//	p.Sink = config.Plugin{Type: "mysink", Config: &mysink.Config{...}}
+//	cfg.Pipelines = []config.Pipeline{p}
+//	svc, err := service.New(ctx, &cfg, log)
+//	...
+//	err = svc.Run(ctx, stop) // close stop to drain gracefully
+//
+// New checks a config built in code by the rules a config file is checked by (config.Validate), so
+// an out-of-range value or an unregistered sink type is an error naming its key path.
 package service
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
-	"os"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
-	"github.com/aws/smithy-go/logging"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
@@ -38,12 +45,10 @@ import (
 	"github.com/poller-dev/poller/pkg/pipeline"
 	"github.com/poller-dev/poller/pkg/server"
 	"github.com/poller-dev/poller/pkg/sinks"
+	"github.com/poller-dev/poller/pkg/wait"
 )
 
-// awsCallTimeout bounds one HTTP exchange with DynamoDB or DynamoDB Streams (the SDK retries).
-const awsCallTimeout = 10 * time.Second
-
-// App is a configured poller, ready to run.
+// App is a configured poller, ready to run: made by New, run once by Run.
 type App struct {
 	cfg       *config.Config
 	log       *zap.Logger
@@ -53,10 +58,11 @@ type App struct {
 	server    *server.Server
 	ready     *server.Readiness
 	health    *health
-	workerID  string
 }
 
-// Registries are the plugin types the config loader accepts.
+// Registries are the sink and on_failure types registered at the moment of the call (the built-in
+// ones and every type a blank-imported package registered in its init), and the filter compiler: what
+// config.Load and config.Parse check a config file against.
 func Registries() config.Registries {
 	return config.Registries{
 		Sinks:        sinks.ConfigTypes(),
@@ -68,96 +74,50 @@ func Registries() config.Registries {
 	}
 }
 
-// New builds everything the config describes. Nothing runs until Run.
+// shared is what every pipeline of one process uses alike.
+type shared struct {
+	aws     aws.Config
+	ddb     *dynamodb.Client
+	streams *dynamodbstreams.Client
+	metrics *metrics.Metrics
+	// memory is the budget of the whole process: every shard of every pipeline reads within it.
+	memory   *membudget.Budget
+	workerID string
+}
+
+// New builds everything cfg describes: AWS clients (credentials from the SDK's default chain), the
+// lease table client, each pipeline with its sink, on_failure destination and filters, and the HTTP
+// server when cfg.Server.Listen is set (it listens from here on). Nothing reads a stream until Run.
+// log receives every log line, scoped with the worker ID. cfg must not change from here on.
+//
+// An invalid cfg is an error that config.Errors lists, each naming its key path (config.Validate).
 func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err error) {
+	if err := config.Validate(cfg, Registries()); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
 	a := &App{cfg: cfg, log: log, ready: &server.Readiness{}}
 	a.ready.Set(false, "starting")
-	a.health = &health{ready: a.ready, rounds: map[string]error{}}
+	a.health = newHealth(a.ready)
 	defer func() {
 		if err != nil {
 			a.closeSinks(context.WithoutCancel(ctx))
 		}
 	}()
-
-	var opts []func(*awsconfig.LoadOptions) error
-	if cfg.AWS.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(cfg.AWS.Region))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := loadAWS(ctx, cfg.AWS, log)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
+		return nil, err
 	}
-	awsCfg.Logger = sdkLogger(log)
-	// The SDK's default client has no overall timeout: one hung connection would freeze a
-	// pipeline's lease round (renewals, heartbeat, failover). Every call poller makes is small
-	// (GetRecords answers at most 1 MB), so a whole exchange gets awsCallTimeout.
-	awsCfg.HTTPClient = awshttp.NewBuildableClient().WithTimeout(awsCallTimeout)
-	// The SDK's standard retryer keeps a client-wide retry quota; a long throttling spell empties it
-	// and from then on calls fail without their retries. A daemon that retries everything itself
-	// with backoff wants the SDK's per-call retries always, so the quota is off.
-	awsCfg.Retryer = func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
-	}
-	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		if cfg.AWS.EndpointURL != "" {
-			o.BaseEndpoint = aws.String(cfg.AWS.EndpointURL)
-		}
-	})
-	streams := dynamodbstreams.NewFromConfig(awsCfg, func(o *dynamodbstreams.Options) {
-		if cfg.AWS.EndpointURL != "" {
-			o.BaseEndpoint = aws.String(cfg.AWS.EndpointURL)
-		}
-	})
-
-	a.workerID = cfg.Leases.WorkerID
-	if a.workerID == "" {
-		a.workerID = defaultWorkerID()
-	}
-	a.log = log.With(zap.String("worker_id", a.workerID))
-	a.store = checkpoint.New(ddb, cfg.Leases.Table)
+	s := shared{aws: awsCfg, workerID: workerID(cfg.Leases.WorkerID),
+		memory: membudget.New(int64(cfg.Memory.MaxBufferedBytes))}
+	s.ddb, s.streams = newClients(awsCfg, cfg.AWS.EndpointURL)
+	a.log = log.With(zap.String("worker_id", s.workerID))
+	a.store = checkpoint.New(s.ddb, cfg.Leases.Table)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
-
-	// One memory budget for the whole process: every shard of every pipeline reads within it.
-	memory := membudget.New(int64(cfg.Memory.MaxBufferedBytes))
+	s.metrics = metrics.New(reg)
 	for i, pc := range cfg.Pipelines {
-		sink, err := sinks.New(pc.Sink.Type, pc.Sink.Config, sinks.Deps{
-			Logger: a.log.With(zap.String("pipeline", pc.Name)), AWS: awsCfg,
-			ReportBatchItemFailures: pc.ReportBatchItemFailures,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("pipelines[%d] (%s): sink: %w", i, pc.Name, err)
-		}
-		a.closers = append(a.closers, sink)
-		var dest onfailure.Destination
-		if pc.OnFailure != nil {
-			if dest, err = onfailure.New(pc.OnFailure.Type, pc.OnFailure.Config, onfailure.Deps{
-				Logger: a.log.With(zap.String("pipeline", pc.Name)), AWS: awsCfg,
-			}); err != nil {
-				return nil, fmt.Errorf("pipelines[%d] (%s): on_failure: %w", i, pc.Name, err)
-			}
-			a.closers = append(a.closers, dest)
-		}
-		var set filter.Set
-		for j, f := range pc.Filters {
-			pat, err := filter.Compile([]byte(f.Pattern))
-			if err != nil {
-				return nil, fmt.Errorf("pipelines[%d].filters[%d]: %w", i, j, err)
-			}
-			set = append(set, pat)
-		}
-		var match dispatch.Matcher // stays nil without filters: a nil Set in an interface would not be
-		if len(set) > 0 {
-			match = set
-		}
-		p, err := pipeline.New(pc, pipeline.Deps{
-			Streams: streams, Tables: ddb, Store: a.store, Sink: sink, OnFailure: dest, Filter: match,
-			WorkerID: a.workerID, LeaseDuration: cfg.Leases.LeaseDuration, RenewInterval: cfg.Leases.RenewInterval,
-			Log: a.log, Hooks: []hooks.Hook{m.Pipeline(pc.Name), a.health.pipeline(pc.Name)},
-			Memory: memory, ShardMemory: int64(cfg.Memory.MaxBufferedBytesPerShard),
-		})
+		p, err := a.newPipeline(i, pc, s)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +131,54 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err 
 	return a, nil
 }
 
-// Addr is the HTTP server's address, "" without a server.
+// newPipeline builds pipeline i with its sink, on_failure destination and filters. The sink and the
+// destination join a.closers as soon as they exist, so that a later failure closes them.
+func (a *App) newPipeline(i int, pc config.Pipeline, s shared) (*pipeline.Pipeline, error) {
+	log := a.log.With(zap.String("pipeline", pc.Name))
+	sink, err := sinks.New(pc.Sink.Type, pc.Sink.Config, sinks.Deps{
+		Logger: log, AWS: s.aws, ReportBatchItemFailures: pc.ReportBatchItemFailures,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pipelines[%d] (%s): sink: %w", i, pc.Name, err)
+	}
+	a.closers = append(a.closers, sink)
+	var dest onfailure.Destination
+	if pc.OnFailure != nil {
+		if dest, err = onfailure.New(pc.OnFailure.Type, pc.OnFailure.Config, onfailure.Deps{Logger: log, AWS: s.aws}); err != nil {
+			return nil, fmt.Errorf("pipelines[%d] (%s): on_failure: %w", i, pc.Name, err)
+		}
+		a.closers = append(a.closers, dest)
+	}
+	match, err := compileFilters(i, pc.Filters)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.New(pc, pipeline.Deps{
+		Streams: s.streams, Tables: s.ddb, Store: a.store, Sink: sink, OnFailure: dest, Filter: match,
+		WorkerID: s.workerID, LeaseDuration: a.cfg.Leases.LeaseDuration, RenewInterval: a.cfg.Leases.RenewInterval,
+		Log: a.log, Hooks: []hooks.Hook{s.metrics.Pipeline(pc.Name), a.health.pipeline(pc.Name)},
+		Memory: s.memory, ShardMemory: int64(a.cfg.Memory.MaxBufferedBytesPerShard),
+	})
+}
+
+// compileFilters compiles pipeline i's filter patterns; nil without filters (a nil filter.Set in the
+// interface would not be a nil Matcher).
+func compileFilters(i int, filters []config.Filter) (dispatch.Matcher, error) {
+	var set filter.Set
+	for j, f := range filters {
+		pat, err := filter.Compile([]byte(f.Pattern))
+		if err != nil {
+			return nil, fmt.Errorf("pipelines[%d].filters[%d]: %w", i, j, err)
+		}
+		set = append(set, pat)
+	}
+	if len(set) == 0 {
+		return nil, nil
+	}
+	return set, nil
+}
+
+// Addr is the address the HTTP server listens on (useful with a ":0" listen), "" without a server.
 func (a *App) Addr() string {
 	if a.server == nil {
 		return ""
@@ -179,8 +186,16 @@ func (a *App) Addr() string {
 	return a.server.Addr()
 }
 
-// Run runs until stop is closed (graceful: pipelines drain, checkpoint and release their leases;
-// Run returns nil) or ctx is canceled, or something fails (the error).
+// Run runs every pipeline, and the HTTP server, until one of three things:
+//   - stop is closed: a graceful stop. Readiness turns false, the pipelines finish the batches in
+//     flight, checkpoint them and release their leases, and Run returns nil.
+//   - ctx is done: a forced stop. Deliveries in flight are canceled (their records are delivered
+//     again by the next owner of the shard) and Run returns nil or ctx's error; nil always when
+//     stop was closed too (a drain cut short).
+//   - something fails (the lease table has another key schema, say): Run stops the rest and
+//     returns the error.
+//
+// Either way the sinks and destinations are closed before Run returns. Run is called once.
 func (a *App) Run(ctx context.Context, stop <-chan struct{}) error {
 	defer a.closeSinks(context.WithoutCancel(ctx))
 	g, gctx := errgroup.WithContext(ctx)
@@ -192,64 +207,71 @@ func (a *App) Run(ctx context.Context, stop <-chan struct{}) error {
 	}
 	g.Go(func() error {
 		defer stopServer()
-		if err := a.ensureTable(gctx, stop); err != nil {
-			return err
-		}
-		a.health.started(len(a.pipelines))
-		a.log.Info("poller started", zap.Int("pipelines", len(a.pipelines)), zap.String("lease_table", a.cfg.Leases.Table))
-		pg, pctx := errgroup.WithContext(gctx)
-		for _, p := range a.pipelines {
-			pg.Go(func() error {
-				if err := p.Run(pctx, stop); err != nil && !errors.Is(err, context.Canceled) {
-					return fmt.Errorf("pipeline %s: %w", p.Name, err)
-				}
-				return nil
-			})
-		}
-		// Readiness flips before draining, so traffic and probes move on while batches finish.
-		go func() {
-			select {
-			case <-stop:
-				a.health.stopping()
-			case <-pctx.Done():
-			}
-		}()
-		return pg.Wait()
+		return a.runPipelines(gctx, stop)
 	})
 	err := g.Wait()
-	if err == nil || (errors.Is(err, context.Canceled) && isClosed(stop)) {
+	if err == nil || (errors.Is(err, context.Canceled) && wait.Closed(stop)) {
 		a.log.Info("poller stopped")
 		return nil
 	}
 	return err
 }
 
-// ensureTable checks (and, with create_table, creates) the lease table, retrying while it is
-// unreachable: readiness stays false meanwhile.
-func (a *App) ensureTable(ctx context.Context, stop <-chan struct{}) error {
-	for attempt := 1; ; attempt++ {
-		err := a.store.EnsureTable(ctx, a.cfg.Leases.CreateTable)
-		if err == nil {
+// runPipelines waits for the lease table, then runs every pipeline until they all stop.
+func (a *App) runPipelines(ctx context.Context, stop <-chan struct{}) error {
+	if err := a.ensureTable(ctx, stop); err != nil {
+		return err
+	}
+	a.health.started(len(a.pipelines))
+	a.log.Info("poller started", zap.Int("pipelines", len(a.pipelines)), zap.String("lease_table", a.cfg.Leases.Table))
+	pg, pctx := errgroup.WithContext(ctx)
+	for _, p := range a.pipelines {
+		pg.Go(func() error {
+			if err := p.Run(pctx, stop); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("pipeline %s: %w", p.Name, err)
+			}
 			return nil
+		})
+	}
+	// Readiness flips before draining, so traffic and probes move on while batches finish.
+	go func() {
+		select {
+		case <-stop:
+			a.health.stopping()
+		case <-pctx.Done():
 		}
-		if errors.Is(err, checkpoint.ErrNoTable) || errors.Is(err, checkpoint.ErrTableSchema) {
+	}()
+	return pg.Wait()
+}
+
+// ensureTableWait is the wait before retry number attempt of an unreachable lease table: a second
+// more each time, up to 15 s.
+func ensureTableWait(attempt int) time.Duration {
+	return min(time.Duration(attempt)*time.Second, 15*time.Second)
+}
+
+// ensureTable checks (and, with create_table, creates) the lease table, retrying while it is
+// unreachable: readiness stays false meanwhile. A stop while it waits returns nil: the pipelines then
+// stop at once.
+func (a *App) ensureTable(ctx context.Context, stop <-chan struct{}) error {
+	err := wait.Retry(ctx, stop, ensureTableWait, func(attempt int) error {
+		err := a.store.EnsureTable(ctx, a.cfg.Leases.CreateTable)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, checkpoint.ErrNoTable) || errors.Is(err, checkpoint.ErrTableSchema):
 			// Waiting cannot fix these: the table is missing and create_table is false, or it has
 			// another key schema (not a poller lease table).
-			return fmt.Errorf("lease table %s: %w", a.cfg.Leases.Table, err)
+			return wait.Permanent(fmt.Errorf("lease table %s: %w", a.cfg.Leases.Table, err))
 		}
 		a.ready.Set(false, "lease table unreachable: "+err.Error())
 		a.log.Warn("lease table not ready; retrying", zap.String("table", a.cfg.Leases.Table), zap.Int("attempt", attempt), zap.Error(err))
-		t := time.NewTimer(min(time.Duration(attempt)*time.Second, 15*time.Second))
-		select {
-		case <-t.C:
-		case <-stop:
-			t.Stop()
-			return nil
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
+		return err
+	})
+	if errors.Is(err, wait.ErrStopped) {
+		return nil
 	}
+	return err
 }
 
 type closer interface {
@@ -269,99 +291,4 @@ func (a *App) closeSinks(ctx context.Context) {
 		}
 	}
 	a.closers = nil
-}
-
-// sdkLogger sends the AWS SDK's own log lines to zap at debug level: they are diagnostics (retries,
-// and a checksum warning DynamoDB Local's error answers always cause), not events an operator acts on;
-// every failure that matters reaches poller as an error and is logged where it is handled.
-func sdkLogger(log *zap.Logger) logging.Logger {
-	l := log.Named("aws-sdk")
-	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
-		if ce := l.Check(zap.DebugLevel, fmt.Sprintf(format, v...)); ce != nil {
-			ce.Write(zap.String("sdk_level", string(c)))
-		}
-	})
-}
-
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
-
-// defaultWorkerID is the hostname plus a random suffix, so two processes on one host never share an ID.
-func defaultWorkerID() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "poller"
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return host + "-" + hex.EncodeToString(b)
-}
-
-// health derives /readyz from the pipelines' lease rounds: ready once every pipeline's last round
-// reached the lease table, not ready while any pipeline's last round failed, and not ready again
-// from the start of a shutdown on.
-type health struct {
-	ready  *server.Readiness
-	mu     sync.Mutex
-	want   int              // pipelines started; 0 until then
-	done   bool             // shutting down
-	rounds map[string]error // pipeline -> its last round's error
-}
-
-// pipeline returns the hook that tells h each lease round's outcome of one pipeline.
-func (h *health) pipeline(name string) hooks.HookLeaseRound { return leaseRounds{h, name} }
-
-// leaseRounds records a pipeline's lease rounds in its health.
-type leaseRounds struct {
-	h        *health
-	pipeline string
-}
-
-func (r leaseRounds) OnLeaseRound(err error) {
-	r.h.mu.Lock()
-	defer r.h.mu.Unlock()
-	r.h.rounds[r.pipeline] = err
-	r.h.update()
-}
-
-func (h *health) started(pipelines int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.want = pipelines
-	h.update()
-}
-
-func (h *health) stopping() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.done = true
-	h.update()
-}
-
-// update sets readiness; h.mu is held.
-func (h *health) update() {
-	switch {
-	case h.done:
-		h.ready.Set(false, "shutting down")
-		return
-	case h.want == 0:
-		return // still starting; the reason stays as set
-	}
-	for _, p := range slices.Sorted(maps.Keys(h.rounds)) {
-		if err := h.rounds[p]; err != nil {
-			h.ready.Set(false, fmt.Sprintf("pipeline %s: lease table unreachable: %v", p, err))
-			return
-		}
-	}
-	if len(h.rounds) < h.want {
-		h.ready.Set(false, "starting pipelines")
-		return
-	}
-	h.ready.Set(true, "ready")
 }

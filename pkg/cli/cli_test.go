@@ -1,7 +1,8 @@
-package main
+package cli
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 )
@@ -27,7 +28,7 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run([]string{"validate", "--config", "testdata/" + tt.file}, &stdout, &stderr)
+			code := Run(context.Background(), []string{"validate", "--config", "testdata/" + tt.file}, &stdout, &stderr)
 			if code != tt.wantCode {
 				t.Fatalf("poller validate %s = exit %d, want %d; stderr:\n%s", tt.file, code, tt.wantCode, stderr.String())
 			}
@@ -59,8 +60,8 @@ func TestUsage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("POLLER_CONFIG", tt.env)
 			var stdout, stderr bytes.Buffer
-			if code := run(tt.args, &stdout, &stderr); code != tt.wantCode {
-				t.Fatalf("run(%q) = %d, want %d; stderr: %s", tt.args, code, tt.wantCode, stderr.String())
+			if code := Run(context.Background(), tt.args, &stdout, &stderr); code != tt.wantCode {
+				t.Fatalf("Run(%q) = %d, want %d; stderr: %s", tt.args, code, tt.wantCode, stderr.String())
 			}
 			if !strings.Contains(stdout.String(), tt.wantOut) {
 				t.Errorf("stdout = %q, want %q in it", stdout.String(), tt.wantOut)

@@ -1,0 +1,93 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/smithy-go/logging"
+	"go.uber.org/zap"
+
+	"github.com/poller-dev/poller/pkg/config"
+)
+
+// awsCallTimeout bounds one HTTP exchange with DynamoDB or DynamoDB Streams (the SDK retries).
+const awsCallTimeout = 10 * time.Second
+
+// loadAWS loads the SDK config from the default chain (environment, profile, ECS/EKS metadata),
+// with the config's region, and tunes its HTTP client and retries for a daemon.
+func loadAWS(ctx context.Context, c config.AWS, log *zap.Logger) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if c.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(c.Region))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	awsCfg.Logger = sdkLogger(log)
+	// The SDK's default client has no overall timeout: one hung connection would freeze a
+	// pipeline's lease round (renewals, heartbeat, failover). Every call poller makes is small
+	// (GetRecords answers at most 1 MB), so a whole exchange gets awsCallTimeout.
+	awsCfg.HTTPClient = awshttp.NewBuildableClient().WithTimeout(awsCallTimeout)
+	// The SDK's standard retryer keeps a client-wide retry quota; a long throttling spell empties it
+	// and from then on calls fail without their retries. A daemon that retries everything itself
+	// with backoff wants the SDK's per-call retries always, so the quota is off.
+	awsCfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
+	}
+	return awsCfg, nil
+}
+
+// newClients returns the DynamoDB and DynamoDB Streams clients, both at endpoint when it is set
+// (DynamoDB Local).
+func newClients(awsCfg aws.Config, endpoint string) (*dynamodb.Client, *dynamodbstreams.Client) {
+	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	streams := dynamodbstreams.NewFromConfig(awsCfg, func(o *dynamodbstreams.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	return ddb, streams
+}
+
+// sdkLogger sends the AWS SDK's own log lines to zap at debug level: they are diagnostics (retries,
+// and a checksum warning DynamoDB Local's error answers always cause), not events an operator acts on;
+// every failure that matters reaches poller as an error and is logged where it is handled.
+func sdkLogger(log *zap.Logger) logging.Logger {
+	l := log.Named("aws-sdk")
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		if ce := l.Check(zap.DebugLevel, fmt.Sprintf(format, v...)); ce != nil {
+			ce.Write(zap.String("sdk_level", string(c)))
+		}
+	})
+}
+
+// workerID is the configured worker ID, else the hostname plus a random suffix, so two processes on
+// one host never share an ID.
+func workerID(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "poller"
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
+}
