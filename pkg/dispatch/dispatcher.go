@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"go.uber.org/zap"
 
+	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/progress"
 	"github.com/poller-dev/poller/pkg/shards"
 	"github.com/poller-dev/poller/pkg/sinks"
@@ -49,6 +50,8 @@ type Hooks interface {
 	OnIteratorAge(shardID string, since time.Time)
 }
 
+var _ Hooks = (*hooks.Set)(nil)
+
 // Memory is the part of a shard's byte budget the dispatcher uses; *membudget.Account satisfies it.
 type Memory interface {
 	Charge(n int64)
@@ -67,6 +70,7 @@ type Memory interface {
 // nothing the checkpoint has not passed (its earlier records precede that record), so it can always
 // start.
 type Dispatcher struct {
+	// Pipeline, StreamARN and ShardID name the shard; every batch carries them.
 	Pipeline  string
 	StreamARN string
 	ShardID   string
@@ -95,10 +99,10 @@ type Dispatcher struct {
 	Memory Memory
 	// Hooks is told what the dispatcher does; nil tells nothing.
 	Hooks Hooks
-	Log   *zap.Logger
+	Log   *zap.Logger // required
 
 	// CheckpointBackoff gives the wait before retry number attempt (1, 2, ...) of a failed checkpoint
-	// write; nil is defaultCheckpointBackoff.
+	// write; nil waits 100 ms doubling to 5 s, jittered (defaultCheckpointBackoff).
 	CheckpointBackoff func(attempt int) time.Duration
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"go.uber.org/zap"
 
+	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
@@ -43,6 +44,8 @@ type Hooks interface {
 	// destination (the shard waits and retries meanwhile).
 	OnOnFailureError(shardID string, err error)
 }
+
+var _ Hooks = (*hooks.Set)(nil)
 
 // Policy delivers a batch under Lambda's failure semantics for DynamoDB Streams: retries with
 // exponential backoff and jitter up to MaxRetryAttempts, bisect on error, partial batch responses,

@@ -42,8 +42,11 @@ func (a *Age) Created(r types.Record, readAt time.Time) time.Time {
 func (a *Age) Page(n int) { a.caughtUp = n == 0 }
 
 // Mark returns the creation time the shard's iterator age is measured from, given the records t
-// holds, and whether it changed since the last time Mark reported a change. The zero time means
-// age 0 (see ageMark).
+// holds, and whether it changed since the last time Mark reported a change. The age says how far
+// behind the stream the shard's delivery is, as Lambda's IteratorAge does: while some record read
+// is not done it is measured from the oldest of them (a batch stuck retrying shows its true,
+// growing age, whatever empty pages come); once every record read is done, from the newest record
+// read, until an empty page (Page(0)) shows the shard caught up: then the zero time, age 0.
 func (a *Age) Mark(t *Tracker) (time.Time, bool) {
 	oldest, pending := t.Oldest()
 	m := ageMark(oldest, pending, a.newest, a.caughtUp)
