@@ -67,7 +67,7 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 	reader.Start, reader.StartIterator = start.Pos, start.Iterator
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
-	pages, readErr, pinErr := p.read(readCtx, w, reader, start, log)
+	pages, readErr, pinErr := p.startReading(readCtx, w, reader, start, log)
 
 	// last is the newest checkpoint written; the checkpointer goroutine writes it, and it is read
 	// only after Run returned (which waits for that goroutine).
@@ -81,10 +81,10 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 	w.err = p.endShard(ctx, w, err, rerr, last, log)
 }
 
-// read runs the shard's reader, and for a start to pin, the pinFirst stage behind it, until ctx
-// ends. It returns the pages for the dispatcher, and the reader's and the pin stage's errors, each
-// sent once its goroutine ended (the pin stage's is nil without one).
-func (p *Pipeline) read(ctx context.Context, w *shardWorker, reader *shards.Reader, start shardStart, log *zap.Logger) (<-chan shards.Page, <-chan error, <-chan error) {
+// startReading runs the shard's reader and, for a start to pin, the pinFirst stage behind it, until
+// ctx ends. It returns the pages for the dispatcher, and the reader's and the pin stage's errors,
+// each sent once its goroutine ended (the pin stage's is nil without one).
+func (p *Pipeline) startReading(ctx context.Context, w *shardWorker, reader *shards.Reader, start shardStart, log *zap.Logger) (<-chan shards.Page, <-chan error, <-chan error) {
 	pages := make(chan shards.Page, 1)
 	readErr, pinErr := make(chan error, 1), make(chan error, 1)
 	read := pages
