@@ -13,40 +13,18 @@ import (
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
-func TestAgeMark(t *testing.T) {
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	older, newer := t0, t0.Add(time.Hour)
-	tests := []struct {
-		name     string
-		oldest   time.Time
-		pending  bool
-		newest   time.Time
-		caughtUp bool
-		want     time.Time
-	}{
-		{"a record not done gives the age, not the newest read", older, true, newer, false, older},
-		{"an empty page does not reset the age while a record is not done", older, true, newer, true, older},
-		{"with every record done the newest read gives the age", time.Time{}, false, newer, false, newer},
-		{"with every record done an empty page means caught up", time.Time{}, false, newer, true, time.Time{}},
-		{"nothing read yet is age 0", time.Time{}, false, time.Time{}, false, time.Time{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := ageMark(tt.oldest, tt.pending, tt.newest, tt.caughtUp); !got.Equal(tt.want) {
-				t.Errorf("ageMark() = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-// ageLog keeps the values the dispatcher reports to Counters.Age.
+// ageLog keeps the values the dispatcher reports to Hooks.OnIteratorAge.
 type ageLog struct {
 	mu   sync.Mutex
 	last time.Time
 	n    int
 }
 
-func (a *ageLog) set(t time.Time) { a.mu.Lock(); a.last = t; a.n++; a.mu.Unlock() }
+func (a *ageLog) OnIteratorAge(_ string, t time.Time) { a.mu.Lock(); a.last = t; a.n++; a.mu.Unlock() }
+
+func (*ageLog) OnRecordsPolled(string, int)          {}
+func (*ageLog) OnRecordsFilteredOut(string, int)     {}
+func (*ageLog) OnRecordsDropped(string, string, int) {}
 
 func (a *ageLog) get() time.Time { a.mu.Lock(); defer a.mu.Unlock(); return a.last }
 
@@ -71,7 +49,7 @@ func TestDispatcherAgeOfAStuckShardGrows(t *testing.T) {
 		return err
 	}
 	ages := &ageLog{}
-	d.Counters.Age = ages.set
+	d.Hooks = ages
 	release := make(chan struct{})
 	d.Deliver = func(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error {
 		if b.Records[0].Change.SequenceNumber == seqOf(0) {

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
@@ -29,26 +28,6 @@ func TestLaneRoom(t *testing.T) {
 				t.Errorf("laneRoom(%d, %d) = %d, want %d", tt.batchSize, tt.sent, got, tt.want)
 			}
 		})
-	}
-}
-
-func TestProgressCountsSentRecordsPerLaneUntilPassed(t *testing.T) {
-	var p Progress
-	a, b, c := p.Add("1", time.Time{}), p.Add("2", time.Time{}), p.Add("3", time.Time{})
-	p.Sent(a, 0)
-	p.Sent(b, 1)
-	p.Sent(c, 1)
-	p.Sent(c, 1) // a record is sent once; a second call changes nothing
-	p.Done(b)
-	p.Done(c)
-	p.Advance() // "1" is not done: nothing passes
-	if got := []int{p.SentBy(0), p.SentBy(1), p.SentBy(5)}; fmt.Sprint(got) != "[1 2 0]" {
-		t.Fatalf("SentBy(0, 1, 5) = %v, want [1 2 0] before the checkpoint moves", got)
-	}
-	p.Done(a)
-	p.Advance()
-	if got := []int{p.SentBy(0), p.SentBy(1)}; fmt.Sprint(got) != "[0 0]" {
-		t.Errorf("SentBy(0, 1) = %v, want [0 0] once the checkpoint passed every record", got)
 	}
 }
 

@@ -1,21 +1,24 @@
-// Package dispatch turns the pages of one shard into sink batches and checkpoints: it filters records,
-// spreads them over lanes by partition key (parallelization_factor), cuts batches by count, batching
-// window and event size, hands each batch to a delivery policy, and checkpoints the contiguous prefix
-// of records that are done.
+// Package dispatch turns the pages of one shard into sink batches: it converts and filters the
+// records, spreads them over lanes by partition key (parallelization_factor), cuts batches by
+// count, batching window and event size, and hands each batch to a DeliverFunc (in poller, the
+// failure policy of pkg/failure). It sits between the shard's reader (pkg/shards) and the sink.
+//
+// What is done is tracked by pkg/progress, which also writes the checkpoint: the contiguous prefix
+// of records that are done. The dispatcher paces its lanes by that checkpoint (the repeat bound,
+// see Dispatcher).
 package dispatch
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"go.uber.org/zap"
 
-	"github.com/poller-dev/poller/pkg/event"
+	"github.com/poller-dev/poller/pkg/hooks"
+	"github.com/poller-dev/poller/pkg/progress"
 	"github.com/poller-dev/poller/pkg/shards"
 	"github.com/poller-dev/poller/pkg/sinks"
 	"github.com/poller-dev/poller/pkg/wait"
@@ -26,27 +29,28 @@ type Matcher interface {
 	Match(r *events.DynamoDBEventRecord) bool
 }
 
-// DeliverFunc delivers one batch under the pipeline's failure policy. It returns nil once every
-// record of the batch is done (delivered, or discarded to on_failure); any error means it gave up
-// without finishing (ctx canceled, or stop closed between attempts): then only the first Done records
-// of an *IncompleteError are done, and nothing else of the batch may be checkpointed.
+// DeliverFunc delivers one batch under the pipeline's failure policy (failure.Policy.Deliver is
+// one). It returns nil once every record of the batch is done (delivered, or discarded to
+// on_failure); any error means it gave up without finishing (ctx canceled, or stop closed between
+// attempts): then only the first Done records of a *failure.IncompleteError are done, and nothing
+// else of the batch may be checkpointed.
 type DeliverFunc func(ctx context.Context, stop <-chan struct{}, b sinks.Batch) error
 
-// CheckpointFunc durably records that every record up to seq is done. An error wrapping
-// ErrCheckpointRefused stops the shard (a lost lease must not keep delivering); any other error is
-// retried with CheckpointBackoff while ctx lives, and no new batch starts meanwhile.
-type CheckpointFunc func(ctx context.Context, seq string) error
-
-// Counters are the dispatcher's metrics, already labelled with the pipeline.
-type Counters struct {
-	Polled      func(n int)
-	FilteredOut func(n int)
-	Malformed   func(n int)
-	// Age is set to the creation time the shard's iterator age is measured from: the oldest record
-	// read and not yet done; with every record done, the newest read; zero when caught up (see
-	// ageMark). Called when it changes.
-	Age func(t time.Time)
+// Hooks is told what the dispatcher does with a shard's records; *hooks.Set satisfies it.
+type Hooks interface {
+	// OnRecordsPolled is told how many records a page brought.
+	OnRecordsPolled(shardID string, n int)
+	// OnRecordsFilteredOut is told how many records of a page matched no filter.
+	OnRecordsFilteredOut(shardID string, n int)
+	// OnRecordsDropped is told of records that cannot be delivered (hooks.DroppedMalformed).
+	OnRecordsDropped(shardID, reason string, n int)
+	// OnIteratorAge is told the creation time the shard's iterator age is measured from whenever
+	// it changes: the oldest record read and not yet done; with every record done, the newest read;
+	// zero when caught up.
+	OnIteratorAge(shardID string, since time.Time)
 }
+
+var _ Hooks = (*hooks.Set)(nil)
 
 // Memory is the part of a shard's byte budget the dispatcher uses; *membudget.Account satisfies it.
 type Memory interface {
@@ -66,6 +70,7 @@ type Memory interface {
 // nothing the checkpoint has not passed (its earlier records precede that record), so it can always
 // start.
 type Dispatcher struct {
+	// Pipeline, StreamARN and ShardID name the shard; every batch carries them.
 	Pipeline  string
 	StreamARN string
 	ShardID   string
@@ -80,43 +85,25 @@ type Dispatcher struct {
 	MaxEventBytes int
 	// HashKey is the table's partition key attribute, which picks a record's lane; "" (the key schema
 	// is unknown) makes one lane, the only way to keep each partition key's records in order then.
-	HashKey    string
-	Filter     Matcher // nil delivers every record
-	Deliver    DeliverFunc
-	Checkpoint CheckpointFunc
+	HashKey string
+	Filter  Matcher // nil delivers every record
+	Deliver DeliverFunc
+	// Checkpoint durably records that every record up to seq is done. An error wrapping
+	// progress.ErrCheckpointRefused stops the shard (a lost lease must not keep delivering); any
+	// other error is retried with CheckpointBackoff while ctx lives, and no new batch starts meanwhile.
+	Checkpoint progress.WriteFunc
 	// Memory, if not nil, is the shard's byte budget, which the reader charged each page to
 	// (Page.Bytes). The dispatcher gives that back once the page is converted, holds each queued
 	// record at its event JSON size until the record is done, and sends what its lanes hold without
 	// waiting out the batching window once the budget stops the reader.
-	Memory   Memory
-	Counters Counters
-	Log      *zap.Logger
+	Memory Memory
+	// Hooks is told what the dispatcher does; nil tells nothing.
+	Hooks Hooks
+	Log   *zap.Logger // required
 
 	// CheckpointBackoff gives the wait before retry number attempt (1, 2, ...) of a failed checkpoint
-	// write; nil is defaultCheckpointBackoff.
+	// write; nil waits 100 ms doubling to 5 s, jittered (defaultCheckpointBackoff).
 	CheckpointBackoff func(attempt int) time.Duration
-}
-
-// item is one record waiting in a lane.
-type item struct {
-	rec  events.DynamoDBEventRecord
-	id   int64
-	size int
-}
-
-type lane struct {
-	queue []item
-	// bytes is the event JSON size of the queued records (records and commas, no envelope).
-	bytes int
-	busy  bool
-	since time.Time // when the oldest queued record arrived, for the batching window
-}
-
-type completion struct {
-	lane  int
-	ids   []int64
-	sizes []int // the records' event JSON sizes, for Memory
-	err   error
 }
 
 // defaultCheckpointBackoff paces the retries of a failed checkpoint write: 100 ms doubling to 5 s,
@@ -132,305 +119,21 @@ var ErrStopped = errors.New("dispatcher stopped")
 // found the shard gone), stop is closed (in-flight batches finish, their checkpoint is written, and
 // it returns ErrStopped), ctx is canceled (in-flight deliveries are canceled; ctx.Err()), or a
 // checkpoint is refused (deliveries are canceled; that error). A checkpoint write that fails
-// otherwise is retried in place (see checkpointer). Every goroutine it starts has ended when it returns.
+// otherwise is retried in place (see progress.Checkpointer). Every goroutine it starts has ended
+// when it returns.
 func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan shards.Page) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	lanes := make([]lane, d.laneCount())
-	done := make(chan completion, len(lanes))
-	var (
-		progress Progress
-		// pendingCk is the newest checkpoint handed to the checkpointer and not yet known written.
-		// No batch starts while one is pending, so when a batch starts the checkpoint written is
-		// the one progress holds, and the repeat bound (see Dispatcher) counts from it.
-		pendingCk string
-		inflight  int
-		queued    int
-		ended     bool
-		stopping  bool
-		runErr    error
-	)
-	// Reading pauses while too much is held: queued records (memory for their images), and records
-	// the checkpoint has not passed. The second bound matters with filters: while a batch is stuck
-	// (a failing sink, a poison record), filtered-out records behind it are done but cannot be passed,
-	// and without a bound a shard's whole backlog would pile up in Progress.
-	maxQueued := d.BatchSize*len(lanes) + 1000
-	maxPending := max(4*maxQueued, 20_000)
-	backoff := d.CheckpointBackoff
-	if backoff == nil {
-		backoff = defaultCheckpointBackoff
-	}
-	ck := newCheckpointer(ctx, d.Checkpoint, backoff, d.Log)
-	defer ck.close()
-	age := shardAge{set: d.Counters.Age}
-
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	// Deliveries keep the caller's stop channel; the loop stops selecting each channel once it fired.
-	stopSel, ctxDone := stop, ctx.Done()
-
+	l := d.newLoop(ctx, cancel, stop)
+	defer l.close()
 	for {
-		now := time.Now()
-		var wake time.Time // earliest batching window to expire
-		if !stopping && pendingCk == "" {
-			memFull := d.Memory != nil && d.Memory.Full()
-			for i := range lanes {
-				l := &lanes[i]
-				room := laneRoom(d.BatchSize, progress.SentBy(i))
-				if l.busy || len(l.queue) == 0 || room == 0 {
-					continue
-				}
-				deadline := l.since.Add(d.Window)
-				// Like Lambda, a batch goes when the window ends, batch_size records wait, or the
-				// waiting records fill an event (the payload limit); and when the memory budget
-				// stops reading, as no more records can come.
-				full := len(l.queue) >= d.BatchSize || d.MaxEventBytes > 0 && envelopeBytes+l.bytes >= d.MaxEventBytes || memFull
-				if d.Window > 0 && !full && !ended && now.Before(deadline) {
-					if wake.IsZero() || deadline.Before(wake) {
-						wake = deadline
-					}
-					continue
-				}
-				b, ids, sizes := d.cut(l, room)
-				for _, id := range ids {
-					progress.Sent(id, i)
-				}
-				queued -= len(ids)
-				l.busy = true
-				inflight++
-				go func(lane int, b sinks.Batch, ids []int64, sizes []int) {
-					err := d.Deliver(ctx, stop, b)
-					done <- completion{lane: lane, ids: ids, sizes: sizes, err: err}
-				}(i, b, ids, sizes)
-			}
+		wake := l.startBatches(time.Now())
+		if over, err := l.over(); over {
+			return err
 		}
-		if inflight == 0 {
-			if stopping {
-				if err := ck.close(); err != nil && runErr == nil {
-					runErr = err
-				}
-				if runErr != nil {
-					return runErr
-				}
-				return ErrStopped
-			}
-			if ended && progress.Pending() == 0 {
-				return ck.close()
-			}
-		}
-
-		var in <-chan shards.Page
-		if !ended && !stopping && queued < maxQueued && progress.Pending() < maxPending {
-			in = pages
-		}
-		var tick <-chan time.Time
-		if !wake.IsZero() {
-			timer.Reset(time.Until(wake))
-			tick = timer.C
-		}
-		select {
-		case p, ok := <-in:
-			if !ok {
-				// The reader ended without an End page: the shard is gone from the stream (the
-				// reader's only other way out is ctx, seen below). What was read is delivered,
-				// as after an End page; dropping it would lose records of a shard marked finished.
-				ended = true
-				break
-			}
-			queued += d.accept(p, lanes, &progress, &age)
-			if d.Memory != nil {
-				// The reader's estimate for the page gives way to the queued records' sizes
-				// (accept charged them).
-				d.Memory.Release(p.Bytes)
-			}
-			ended = p.End
-			if seq, moved := progress.Advance(); moved {
-				ck.set(seq)
-				pendingCk = seq
-			}
-		case c := <-done:
-			inflight--
-			lanes[c.lane].busy = false
-			if c.err != nil {
-				// The policy gave up (stop or ctx): only the records it reports done are. Stop
-				// taking work.
-				var inc *IncompleteError
-				if errors.As(c.err, &inc) {
-					n := min(inc.Done, len(c.ids))
-					for _, id := range c.ids[:n] {
-						progress.Done(id)
-					}
-					d.release(c.sizes[:n])
-					if seq, moved := progress.Advance(); moved {
-						ck.set(seq)
-						pendingCk = seq
-					}
-				}
-				stopping = true
-				if ctx.Err() == nil && !isClosed(stop) && runErr == nil {
-					runErr = fmt.Errorf("deliver batch of shard %s: %w", d.ShardID, c.err)
-				}
-				break
-			}
-			for _, id := range c.ids {
-				progress.Done(id)
-			}
-			d.release(c.sizes)
-			if seq, moved := progress.Advance(); moved {
-				ck.set(seq)
-				pendingCk = seq
-			}
-		case seq := <-ck.wrote:
-			if seq == pendingCk {
-				pendingCk = ""
-			}
-		case err := <-ck.failed:
-			// A checkpoint was refused (lease lost), or ctx ended while it was retried: stop
-			// delivering for this shard now.
-			cancel()
-			stopping = true
-			if runErr == nil {
-				runErr = err
-			}
-		case <-stopSel:
-			stopping = true
-			stopSel = nil // a closed channel stays ready
-		case <-ctxDone:
-			stopping = true
-			ctxDone = nil
-			if runErr == nil {
-				runErr = ctx.Err()
-			}
-		case <-tick:
-		}
-		timer.Stop()
-		age.report(&progress)
+		l.step(pages, wake)
+		l.reportAge()
 	}
-}
-
-func isClosed(stop <-chan struct{}) bool {
-	select {
-	case <-stop:
-		return true
-	default:
-		return false
-	}
-}
-
-// accept converts and filters a page's records and queues them on their lanes, charging them to
-// Memory at their event JSON size; it returns how many it queued.
-func (d *Dispatcher) accept(p shards.Page, lanes []lane, progress *Progress, age *shardAge) int {
-	n := len(p.Records)
-	age.caughtUp = n == 0
-	if n == 0 {
-		return 0
-	}
-	d.Counters.Polled(n)
-	var queued, filtered, malformed int
-	var charged int64
-	var buf []byte // scratch for measuring records, reused: large items would otherwise leave as much garbage
-	now := time.Now()
-	for _, r := range p.Records {
-		seq := aws.ToString(r.Dynamodb.SequenceNumber)
-		id := progress.Add(seq, age.created(r, p.ReadAt))
-		rec, err := event.FromStreams(r, d.StreamARN)
-		if err != nil {
-			// The SDK decoded a record poller cannot express as Lambda's event. It cannot be delivered;
-			// say exactly which and why, and move on rather than stall the shard.
-			d.Log.Error("record cannot be converted to Lambda's event shape; skipped",
-				zap.String("sequence_number", seq), zap.Error(err))
-			progress.Done(id)
-			malformed++
-			continue
-		}
-		if d.Filter != nil && !d.Filter.Match(&rec) {
-			progress.Done(id)
-			filtered++
-			continue
-		}
-		if buf, err = event.AppendJSON(buf[:0], &rec); err != nil {
-			d.Log.Error("record cannot be encoded as JSON; skipped", zap.String("sequence_number", seq), zap.Error(err))
-			progress.Done(id)
-			malformed++
-			continue
-		}
-		l := &lanes[d.laneOf(&rec, len(lanes))]
-		if len(l.queue) == 0 {
-			l.since = now
-		}
-		if len(l.queue) > 0 {
-			l.bytes++ // the comma
-		}
-		size := len(buf)
-		l.queue = append(l.queue, item{rec: rec, id: id, size: size})
-		l.bytes += size
-		charged += int64(size)
-		queued++
-	}
-	if d.Memory != nil {
-		d.Memory.Charge(charged)
-	}
-	if filtered > 0 && d.Counters.FilteredOut != nil {
-		d.Counters.FilteredOut(filtered)
-	}
-	if malformed > 0 && d.Counters.Malformed != nil {
-		d.Counters.Malformed(malformed)
-	}
-	return queued
-}
-
-// envelopeBytes is the size of {"Records":[]} around the records.
-const envelopeBytes = len(`{"Records":[]}`)
-
-// cut takes the next batch off a lane: at most limit (<= BatchSize) records and at most
-// MaxEventBytes of event JSON, and always at least one record. It returns the records' ids and sizes.
-func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
-	n, size := 0, envelopeBytes
-	for n < len(l.queue) && n < limit {
-		next := l.queue[n].size
-		if n > 0 {
-			next++ // the comma
-		}
-		if n > 0 && d.MaxEventBytes > 0 && size+next > d.MaxEventBytes {
-			break
-		}
-		size += next
-		n++
-	}
-	b := sinks.Batch{Pipeline: d.Pipeline, StreamARN: d.StreamARN, ShardID: d.ShardID, Records: make([]events.DynamoDBEventRecord, n)}
-	ids, sizes := make([]int64, n), make([]int, n)
-	for i := range n {
-		b.Records[i] = l.queue[i].rec
-		ids[i], sizes[i] = l.queue[i].id, l.queue[i].size
-	}
-	l.bytes -= size - envelopeBytes
-	if n < len(l.queue) {
-		l.bytes-- // the comma after the last record cut
-	}
-	rest := copy(l.queue, l.queue[n:])
-	clear(l.queue[rest:])
-	l.queue = l.queue[:rest]
-	l.since = time.Now()
-	return b, ids, sizes
-}
-
-// laneRoom is how many records a lane may send now (the repeat bound, see Dispatcher): what is left
-// of batchSize after the records it sent that the checkpoint has not passed.
-func laneRoom(batchSize, sentNotPassed int) int {
-	return max(0, batchSize-sentNotPassed)
-}
-
-// release gives back the memory of records that are done.
-func (d *Dispatcher) release(sizes []int) {
-	if d.Memory == nil {
-		return
-	}
-	var n int64
-	for _, s := range sizes {
-		n += int64(s)
-	}
-	d.Memory.Release(n)
 }
 
 // laneCount is the number of lanes: Lanes, or 1 without a HashKey. Hashing anything but the partition
@@ -456,3 +159,18 @@ func (d *Dispatcher) laneOf(r *events.DynamoDBEventRecord, n int) int {
 	h.Write(b)
 	return int(h.Sum32() % uint32(n))
 }
+
+func (d *Dispatcher) hooks() Hooks {
+	if d.Hooks == nil {
+		return noHooks{}
+	}
+	return d.Hooks
+}
+
+// noHooks is told everything and does nothing.
+type noHooks struct{}
+
+func (noHooks) OnRecordsPolled(string, int)          {}
+func (noHooks) OnRecordsFilteredOut(string, int)     {}
+func (noHooks) OnRecordsDropped(string, string, int) {}
+func (noHooks) OnIteratorAge(string, time.Time)      {}

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poller-dev/poller/pkg/failure"
+	"github.com/poller-dev/poller/pkg/progress"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
@@ -38,6 +41,9 @@ func rec(i int, key string, pad int) types.Record {
 		},
 	}
 }
+
+// seqOf is the sequence number rec(i, ...) gives.
+func seqOf(i int) string { return fmt.Sprintf("1%024d", i) }
 
 func pagesOf(recs []types.Record, per int, end bool) chan shards.Page {
 	ch := make(chan shards.Page, len(recs)/per+2)
@@ -79,8 +85,7 @@ func newDispatcher(t *testing.T, r *recorder) *Dispatcher {
 	return &Dispatcher{
 		Pipeline: "p", StreamARN: "arn:stream", ShardID: "shard-1", BatchSize: 10, Lanes: 1,
 		MaxEventBytes: 6 * 1024 * 1024, HashKey: "pk", Deliver: r.deliver, Checkpoint: r.checkpoint,
-		Counters: Counters{Polled: func(int) {}, FilteredOut: func(int) {}, Malformed: func(int) {}},
-		Log:      zaptest.NewLogger(t),
+		Log: zaptest.NewLogger(t),
 	}
 }
 
@@ -194,7 +199,7 @@ func TestDispatcherLostCheckpointStopsTheShard(t *testing.T) {
 	}
 	r := &recorder{}
 	d := newDispatcher(t, r)
-	lost := fmt.Errorf("checkpoint: %w: lease lost", ErrCheckpointRefused)
+	lost := fmt.Errorf("checkpoint: %w: lease lost", progress.ErrCheckpointRefused)
 	var calls atomic.Int32
 	d.Checkpoint = func(context.Context, string) error { calls.Add(1); return lost }
 	err := d.Run(context.Background(), make(chan struct{}), pagesOf(recs, 30, false))
@@ -358,7 +363,7 @@ func TestDispatcherStopDuringBisectCheckpointsTheAcceptedRecords(t *testing.T) {
 		recs[i] = rec(i, map[bool]string{true: "poison", false: "k"}[i == 9], 0)
 	}
 	sink := &poisonSink{}
-	pol := &Policy{Sink: sink, MaxRetryAttempts: -1, BisectOnError: true,
+	pol := &failure.Policy{Sink: sink, MaxRetryAttempts: -1, BisectOnError: true,
 		Backoff: func(int) time.Duration { return time.Hour }, Log: zaptest.NewLogger(t)}
 	r := &recorder{}
 	d := newDispatcher(t, r)

@@ -11,6 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/poller-dev/poller/pkg/failure"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap"
@@ -244,7 +246,7 @@ func propertyRun(t *testing.T, seed uint64) {
 	if !rbif {
 		w.partialP = 0 // a sink answers partially only with report_batch_item_failures
 	}
-	pol := &Policy{
+	pol := &failure.Policy{
 		Sink: w, OnFailure: w, MaxRetryAttempts: maxRetries, BisectOnError: rng.IntN(2) == 0,
 		ReportBatchItemFailures: rbif,
 		Backoff:                 func(int) time.Duration { return time.Duration(w.rng.intN(5)) * time.Millisecond },
@@ -267,8 +269,7 @@ func propertyRun(t *testing.T, seed uint64) {
 			w.mu.Unlock()
 			return nil
 		},
-		Counters: Counters{Polled: func(int) {}, FilteredOut: func(int) {}, Malformed: func(int) {}},
-		Log:      zap.NewNop(),
+		Log: zap.NewNop(),
 	}
 	w.bound = d.BatchSize * d.Lanes
 	ctx, cancel := context.WithCancel(context.Background())

@@ -3,9 +3,7 @@ package pipeline
 import (
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/poller-dev/poller/pkg/dispatch"
+	"github.com/poller-dev/poller/pkg/failure"
 	"github.com/poller-dev/poller/pkg/wait"
 )
 
@@ -22,7 +20,7 @@ const streamRetention = 24 * time.Hour
 
 // newPolicy builds the delivery policy from the pipeline's failure knobs. It calls the sink and the
 // destination unfenced: each shard worker delivers through shardPolicy.
-func (p *Pipeline) newPolicy(deps Deps) *dispatch.Policy {
+func (p *Pipeline) newPolicy(deps Deps) *failure.Policy {
 	cfg := p.Config
 	maxAge, limited := cfg.MaxRecordAge.Limit()
 	if !limited {
@@ -31,13 +29,14 @@ func (p *Pipeline) newPolicy(deps Deps) *dispatch.Policy {
 		// the lineage, forever; past it the record is gone from the stream anyway.
 		maxAge = streamRetention
 	}
-	pol := &dispatch.Policy{
+	pol := &failure.Policy{
 		Sink:                    deps.Sink,
 		MaxRetryAttempts:        cfg.MaxRetryAttempts,
 		MaxRecordAge:            maxAge,
 		BisectOnError:           cfg.BisectBatchOnError,
 		ReportBatchItemFailures: cfg.ReportBatchItemFailures,
 		Backoff:                 wait.Backoff(retryBackoffBase, retryBackoffMax),
+		Hooks:                   p.hooks,
 		Log:                     p.Log,
 	}
 	if deps.OnFailure != nil { // keep the field a nil interface without a destination
@@ -48,15 +47,8 @@ func (p *Pipeline) newPolicy(deps Deps) *dispatch.Policy {
 
 // shardPolicy is the pipeline's policy for one shard worker: every sink call and on_failure report
 // first passes the shard's fence.
-func (p *Pipeline) shardPolicy(shardID string, f *fence) *dispatch.Policy {
+func (p *Pipeline) shardPolicy(f *fence) *failure.Policy {
 	pol := *p.policy
-	pol.Counters = dispatch.PolicyCounters{
-		Invoked:      func(result string, took time.Duration) { p.hooks.OnSinkCall(shardID, result, took, nil) },
-		Delivered:    func(recs []events.DynamoDBEventRecord) { p.hooks.OnRecordsDelivered(shardID, recs) },
-		Dropped:      func(reason string, n int) { p.hooks.OnRecordsDropped(shardID, reason, n) },
-		Bisected:     func() { p.hooks.OnBatchBisected(shardID) },
-		ReportFailed: func() { p.hooks.OnOnFailureError(shardID, nil) },
-	}
 	pol.Sink = fencedSink{Sink: pol.Sink, fence: f}
 	if pol.OnFailure != nil {
 		pol.OnFailure = fencedDestination{Destination: pol.OnFailure, fence: f}

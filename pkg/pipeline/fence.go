@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/poller-dev/poller/pkg/checkpoint"
-	"github.com/poller-dev/poller/pkg/dispatch"
+	"github.com/poller-dev/poller/pkg/failure"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
@@ -83,11 +83,11 @@ func (f *fence) check(ctx context.Context) (time.Time, error) {
 	at := f.now()
 	owned, err := f.held.Renew(ctx)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("confirm the lease before a sink call: %w: %w", dispatch.ErrNotInvoked, err)
+		return time.Time{}, fmt.Errorf("confirm the lease before a sink call: %w: %w", failure.ErrNotInvoked, err)
 	}
 	if !owned {
 		f.cancel()
-		return time.Time{}, fmt.Errorf("confirm the lease of shard %s before a sink call: %w: %w", f.held.Lease().ShardID, dispatch.ErrNotInvoked, errLeaseLost)
+		return time.Time{}, fmt.Errorf("confirm the lease of shard %s before a sink call: %w: %w", f.held.Lease().ShardID, failure.ErrNotInvoked, errLeaseLost)
 	}
 	f.confirm(at)
 	return at.Add(f.trust), nil
@@ -102,12 +102,12 @@ var errWriteDeadline = errors.New("request not written before the lease's confir
 // WroteRequest hook. After it the call runs to its end (its answer is awaited under the sink's own
 // timeout: aborting a request the handler has would only repeat it). A call that never says it
 // wrote (file, stdout) is canceled at deadline if still running. A call canceled by the deadline
-// returns an error wrapping dispatch.ErrNotInvoked: the policy retries it, and the retry's check
+// returns an error wrapping failure.ErrNotInvoked: the policy retries it, and the retry's check
 // renews the lease first.
 func (f *fence) writeBy(ctx context.Context, deadline time.Time, call func(context.Context) error) error {
 	left := deadline.Sub(f.now())
 	if left <= 0 {
-		return fmt.Errorf("%w: %w", dispatch.ErrNotInvoked, errWriteDeadline)
+		return fmt.Errorf("%w: %w", failure.ErrNotInvoked, errWriteDeadline)
 	}
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -135,7 +135,7 @@ func (f *fence) writeBy(ctx context.Context, deadline time.Time, call func(conte
 	defer timer.Stop()
 	err := call(cctx)
 	if err != nil && errors.Is(context.Cause(cctx), errWriteDeadline) && ctx.Err() == nil {
-		return fmt.Errorf("%w: %w: %w", dispatch.ErrNotInvoked, errWriteDeadline, err)
+		return fmt.Errorf("%w: %w: %w", failure.ErrNotInvoked, errWriteDeadline, err)
 	}
 	return err
 }
@@ -169,7 +169,7 @@ func (s fencedSink) MaxEventBytes() int {
 // discarded under a lease this worker lost would precede the new owner's own handling of them
 // (which delivers or reports them again), and the checkpoint past them would be refused anyway.
 type fencedDestination struct {
-	dispatch.Destination
+	failure.Destination
 	fence *fence
 }
 

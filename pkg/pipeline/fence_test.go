@@ -18,7 +18,7 @@ import (
 
 	"github.com/poller-dev/poller/internal/testenv"
 	"github.com/poller-dev/poller/pkg/checkpoint"
-	"github.com/poller-dev/poller/pkg/dispatch"
+	"github.com/poller-dev/poller/pkg/failure"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
@@ -220,14 +220,14 @@ func TestFenceWriteDeadline(t *testing.T) {
 			<-ctx.Done() // a call stuck before its write: a paused process, a slow dial
 			return ctx.Err()
 		})
-		if !errors.Is(err, dispatch.ErrNotInvoked) || !errors.Is(err, errWriteDeadline) {
+		if !errors.Is(err, failure.ErrNotInvoked) || !errors.Is(err, errWriteDeadline) {
 			t.Fatalf("writeBy() = %v, want ErrNotInvoked and errWriteDeadline", err)
 		}
 	})
 	t.Run("a deadline already passed sends nothing", func(t *testing.T) {
 		called := false
 		err := f.writeBy(t.Context(), time.Now().Add(-time.Millisecond), func(context.Context) error { called = true; return nil })
-		if !errors.Is(err, dispatch.ErrNotInvoked) || called {
+		if !errors.Is(err, failure.ErrNotInvoked) || called {
 			t.Fatalf("writeBy() = %v, called %v; want ErrNotInvoked and no call", err, called)
 		}
 	})

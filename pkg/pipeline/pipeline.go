@@ -18,6 +18,7 @@ import (
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/config"
 	"github.com/poller-dev/poller/pkg/dispatch"
+	"github.com/poller-dev/poller/pkg/failure"
 	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/membudget"
 	"github.com/poller-dev/poller/pkg/onfailure"
@@ -66,8 +67,8 @@ type Pipeline struct {
 	RefreshInterval time.Duration
 	Log             *zap.Logger
 
-	hooks         *hooks.Set       // every observer of the pipeline (metrics, readiness), checked once
-	policy        *dispatch.Policy // unfenced; each shard worker uses shardPolicy
+	hooks         *hooks.Set      // every observer of the pipeline (metrics, readiness), checked once
+	policy        *failure.Policy // unfenced; each shard worker uses shardPolicy
 	maxEventBytes int
 	memory        *membudget.Budget // the process's, shared with the other pipelines
 	shardMemory   int64             // each shard's cap within memory
@@ -428,7 +429,7 @@ func (p *Pipeline) start(ctx context.Context, st *state, held *checkpoint.Held, 
 	w := &shardWorker{id: l.ShardID, held: held, stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
 	f := newFence(held, cancel, p.fenceTrust(), p.RenewInterval/2, time.Now)
 	f.confirm(takenAt)
-	w.deliver = p.shardPolicy(w.id, f).Deliver
+	w.deliver = p.shardPolicy(f).Deliver
 	st.running[w.id], st.fences[w.id] = w, f
 	start := startOf(l)
 	p.Log.Info("reading shard", zap.String("shard_id", w.id), zap.Stringer("from", start.Pos), zap.Bool("resolving_latest", start.Resolve))

@@ -12,6 +12,7 @@ import (
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/dispatch"
 	"github.com/poller-dev/poller/pkg/hooks"
+	"github.com/poller-dev/poller/pkg/progress"
 	"github.com/poller-dev/poller/pkg/shards"
 	"github.com/poller-dev/poller/pkg/wait"
 )
@@ -64,16 +65,34 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 		}
 	}
 	reader.Start, reader.StartIterator = start.Pos, start.Iterator
-	pages := make(chan shards.Page, 1)
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
+	pages, readErr, pinErr := p.startReading(readCtx, w, reader, start, log)
+
+	// last is the newest checkpoint written; the checkpointer goroutine writes it, and it is read
+	// only after Run returned (which waits for that goroutine).
+	err := p.dispatcher(w, stream, mem, &last, log).Run(ctx, w.stop, pages)
+	stopReading()
+	rerr := <-readErr
+	if perr := <-pinErr; perr != nil {
+		w.err = perr
+		return
+	}
+	w.err = p.endShard(ctx, w, err, rerr, last, log)
+}
+
+// startReading runs the shard's reader and, for a start to pin, the pinFirst stage behind it, until
+// ctx ends. It returns the pages for the dispatcher, and the reader's and the pin stage's errors,
+// each sent once its goroutine ended (the pin stage's is nil without one).
+func (p *Pipeline) startReading(ctx context.Context, w *shardWorker, reader *shards.Reader, start shardStart, log *zap.Logger) (<-chan shards.Page, <-chan error, <-chan error) {
+	pages := make(chan shards.Page, 1)
 	readErr, pinErr := make(chan error, 1), make(chan error, 1)
 	read := pages
 	if start.Pin {
 		read = make(chan shards.Page, 1)
 		go func() {
 			pin := func(ctx context.Context, seq string) error { return p.pinStart(ctx, w.held, seq, time.Time{}) }
-			err := pinFirst(readCtx, read, pages, start.SkipBefore, pin, func(it string) { w.idleIter.Store(it) }, log)
+			err := pinFirst(ctx, read, pages, start.SkipBefore, pin, func(it string) { w.idleIter.Store(it) }, log)
 			if err != nil {
 				w.cancel() // the dispatcher must not take the records: the lease was lost, or the pin failed
 			}
@@ -83,14 +102,17 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 		pinErr <- nil
 	}
 	go func() {
-		err := reader.Run(readCtx, read)
+		err := reader.Run(ctx, read)
 		close(read)
 		readErr <- err
 	}()
+	return pages, readErr, pinErr
+}
 
-	// last is the newest checkpoint written; the checkpointer goroutine writes it, and it is read
-	// only after d.Run returned (which waits for that goroutine).
-	d := &dispatch.Dispatcher{
+// dispatcher builds the shard's dispatcher, which checkpoints through w.held and sets *last to
+// each checkpoint written.
+func (p *Pipeline) dispatcher(w *shardWorker, stream shards.Stream, mem dispatch.Memory, last *string, log *zap.Logger) *dispatch.Dispatcher {
+	return &dispatch.Dispatcher{
 		Pipeline: p.Name, StreamARN: stream.ARN, ShardID: w.id,
 		BatchSize: p.Config.BatchSize, Window: p.Config.MaxBatchingWindow, Lanes: p.Config.ParallelizationFactor,
 		MaxEventBytes: p.maxEventBytes, HashKey: stream.HashKey, Filter: p.Filter,
@@ -98,26 +120,18 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 		Checkpoint: func(ctx context.Context, seq string) error {
 			err := p.checkpoint(ctx, w.id, w.held, seq)
 			if err == nil {
-				last = seq
+				*last = seq
 			}
 			return err
 		},
-		Counters: dispatch.Counters{
-			Polled:      func(n int) { p.hooks.OnRecordsPolled(w.id, n) },
-			FilteredOut: func(n int) { p.hooks.OnRecordsFilteredOut(w.id, n) },
-			Malformed:   func(n int) { p.hooks.OnRecordsDropped(w.id, hooks.DroppedMalformed, n) },
-			Age:         func(t time.Time) { p.hooks.OnIteratorAge(w.id, t) },
-		},
-		Log: log,
+		Hooks: p.hooks,
+		Log:   log,
 	}
-	err := d.Run(ctx, w.stop, pages)
-	stopReading()
-	rerr := <-readErr
-	if perr := <-pinErr; perr != nil {
-		w.err = perr
-		return
-	}
+}
 
+// endShard handles how the shard's dispatcher ended (err; rerr is the reader's error), and returns
+// the worker's error. A shard delivered to its end is marked finished, with its last checkpoint.
+func (p *Pipeline) endShard(ctx context.Context, w *shardWorker, err, rerr error, last string, log *zap.Logger) error {
 	switch {
 	case err == nil:
 		// Read to its end (or to where the stream lost it) and every record read is done: the lease
@@ -126,23 +140,24 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 			log.Warn("shard no longer exists in the stream; every record read was delivered; treating it as finished", zap.Error(rerr))
 		}
 		if err := p.finish(ctx, w.held, last); err != nil {
-			w.err = err
-			return
+			return err
 		}
 		w.finished = true
 		log.Info("shard finished", zap.String("last_sequence_number", last))
+		return nil
 	case errors.Is(err, dispatch.ErrStopped):
 		if rerr != nil && !errors.Is(rerr, context.Canceled) {
-			w.err = fmt.Errorf("read shard %s: %w", w.id, rerr)
+			return fmt.Errorf("read shard %s: %w", w.id, rerr)
 		}
+		return nil
 	default:
-		w.err = err
+		return err
 	}
 }
 
 // checkpoint writes seq for the held lease, once: the dispatcher retries a failed write in place,
 // with backoff, for as long as the shard runs. A write that can never succeed is
-// dispatch.ErrCheckpointRefused: the lease was taken (errLeaseLost), or the value was refused.
+// progress.ErrCheckpointRefused: the lease was taken (errLeaseLost), or the value was refused.
 func (p *Pipeline) checkpoint(ctx context.Context, shardID string, held *checkpoint.Held, seq string) error {
 	owned, err := held.Checkpoint(ctx, seq)
 	switch {
@@ -151,11 +166,11 @@ func (p *Pipeline) checkpoint(ctx context.Context, shardID string, held *checkpo
 		return nil
 	case err == nil:
 		p.hooks.OnCheckpoint(shardID, hooks.ResultLost)
-		return fmt.Errorf("checkpoint %s: %w: %w", seq, dispatch.ErrCheckpointRefused, errLeaseLost)
+		return fmt.Errorf("checkpoint %s: %w: %w", seq, progress.ErrCheckpointRefused, errLeaseLost)
 	}
 	p.hooks.OnCheckpoint(shardID, hooks.ResultError)
 	if errors.Is(err, checkpoint.ErrBackwards) || errors.Is(err, checkpoint.ErrBadSequence) {
-		return fmt.Errorf("checkpoint %s: %w: %w", seq, dispatch.ErrCheckpointRefused, err)
+		return fmt.Errorf("checkpoint %s: %w: %w", seq, progress.ErrCheckpointRefused, err)
 	}
 	return fmt.Errorf("checkpoint %s: %w", seq, err)
 }
@@ -182,14 +197,3 @@ func (o readObserver) GetRecords(result string) { o.hooks.OnGetRecords(o.shardID
 func (o readObserver) Trimmed() { o.hooks.OnTrimmed(o.shardID) }
 
 func (o readObserver) MemoryWait() { o.hooks.OnMemoryWait(o.shardID) }
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

@@ -13,6 +13,7 @@ import (
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/config"
 	"github.com/poller-dev/poller/pkg/shards"
+	"github.com/poller-dev/poller/pkg/wait"
 )
 
 // Where a pipeline and each of its shards start. Two decisions, each taken once and stored before
@@ -286,7 +287,7 @@ func (p *Pipeline) pinStart(ctx context.Context, held *checkpoint.Held, seq stri
 		case err == nil:
 			return fmt.Errorf("pin the start of shard %s: %w", held.Lease().ShardID, errLeaseLost)
 		}
-		if ctx.Err() != nil || !sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
+		if ctx.Err() != nil || !wait.Sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
 			break
 		}
 	}

@@ -1,11 +1,12 @@
-package dispatch
+package progress
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
 
-func TestProgress(t *testing.T) {
+func TestTracker(t *testing.T) {
 	tests := []struct {
 		name    string
 		seqs    []string
@@ -21,7 +22,7 @@ func TestProgress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var p Progress
+			var p Tracker
 			ids := make([]int64, len(tt.seqs))
 			for i, s := range tt.seqs {
 				ids[i] = p.Add(s, time.Time{})
@@ -37,8 +38,8 @@ func TestProgress(t *testing.T) {
 	}
 }
 
-func TestProgressKeepsIDsAcrossCompaction(t *testing.T) {
-	var p Progress
+func TestTrackerKeepsIDsAcrossCompaction(t *testing.T) {
+	var p Tracker
 	var ids []int64
 	for i := range 1000 {
 		ids = append(ids, p.Add(string(rune('a'+i%26)), time.Time{}))
@@ -64,9 +65,9 @@ func TestProgressKeepsIDsAcrossCompaction(t *testing.T) {
 	}
 }
 
-func TestProgressOldest(t *testing.T) {
+func TestTrackerOldest(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	var p Progress
+	var p Tracker
 	if _, ok := p.Oldest(); ok {
 		t.Fatalf("Oldest() of an empty Progress reports a record")
 	}
@@ -81,5 +82,25 @@ func TestProgressOldest(t *testing.T) {
 	p.Advance()
 	if got, ok := p.Oldest(); ok {
 		t.Errorf("Oldest() with every record done = %v, true, want false", got)
+	}
+}
+
+func TestTrackerCountsSentRecordsPerLaneUntilPassed(t *testing.T) {
+	var p Tracker
+	a, b, c := p.Add("1", time.Time{}), p.Add("2", time.Time{}), p.Add("3", time.Time{})
+	p.Sent(a, 0)
+	p.Sent(b, 1)
+	p.Sent(c, 1)
+	p.Sent(c, 1) // a record is sent once; a second call changes nothing
+	p.Done(b)
+	p.Done(c)
+	p.Advance() // "1" is not done: nothing passes
+	if got := []int{p.SentBy(0), p.SentBy(1), p.SentBy(5)}; fmt.Sprint(got) != "[1 2 0]" {
+		t.Fatalf("SentBy(0, 1, 5) = %v, want [1 2 0] before the checkpoint moves", got)
+	}
+	p.Done(a)
+	p.Advance()
+	if got := []int{p.SentBy(0), p.SentBy(1)}; fmt.Sprint(got) != "[0 0]" {
+		t.Errorf("SentBy(0, 1) = %v, want [0 0] once the checkpoint passed every record", got)
 	}
 }

@@ -1,4 +1,4 @@
-package dispatch
+package failure
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/poller-dev/poller/pkg/event"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/sinks"
+	"github.com/poller-dev/poller/pkg/wait"
 )
 
 // scriptedSink answers each call with answer(call number from 1, batch); it keeps every call's
@@ -87,7 +88,7 @@ func (d *memDest) Send(_ context.Context, f onfailure.Failure) error {
 	return nil
 }
 
-// counts are the policy's counters as a test sees them.
+// counts are the policy's hooks as a test sees them.
 type counts struct {
 	mu            sync.Mutex
 	invoked       map[string]int
@@ -97,20 +98,29 @@ type counts struct {
 	reportsFailed int
 }
 
-func (c *counts) counters() PolicyCounters {
+// hooks returns c as the policy's hooks, counting from zero.
+func (c *counts) hooks() *counts {
 	c.invoked, c.dropped = map[string]int{}, map[string]int{}
-	return PolicyCounters{
-		Invoked: func(r string, _ time.Duration) { c.mu.Lock(); c.invoked[r]++; c.mu.Unlock() },
-		Delivered: func(recs []events.DynamoDBEventRecord) {
-			c.mu.Lock()
-			c.delivers += len(recs)
-			c.mu.Unlock()
-		},
-		Dropped:      func(r string, n int) { c.mu.Lock(); c.dropped[r] += n; c.mu.Unlock() },
-		Bisected:     func() { c.mu.Lock(); c.bisects++; c.mu.Unlock() },
-		ReportFailed: func() { c.mu.Lock(); c.reportsFailed++; c.mu.Unlock() },
-	}
+	return c
 }
+
+func (c *counts) OnSinkCall(_, r string, _ time.Duration, _ error) {
+	c.mu.Lock()
+	c.invoked[r]++
+	c.mu.Unlock()
+}
+
+func (c *counts) OnRecordsDelivered(_ string, recs []events.DynamoDBEventRecord) {
+	c.mu.Lock()
+	c.delivers += len(recs)
+	c.mu.Unlock()
+}
+
+func (c *counts) OnRecordsDropped(_, r string, n int) { c.mu.Lock(); c.dropped[r] += n; c.mu.Unlock() }
+
+func (c *counts) OnBatchBisected(string) { c.mu.Lock(); c.bisects++; c.mu.Unlock() }
+
+func (c *counts) OnOnFailureError(string, error) { c.mu.Lock(); c.reportsFailed++; c.mu.Unlock() }
 
 func noWait(int) time.Duration { return 0 }
 
@@ -132,7 +142,7 @@ func TestPolicyPoisonRecordWithBisectIsIsolated(t *testing.T) {
 	dest := &memDest{}
 	var c counts
 	p := &Policy{Sink: sink, OnFailure: dest, MaxRetryAttempts: 2, BisectOnError: true, Backoff: noWait,
-		Counters: c.counters(), Log: zaptest.NewLogger(t)}
+		Hooks: c.hooks(), Log: zaptest.NewLogger(t)}
 	if err := p.Deliver(context.Background(), nil, batchOf(recs)); err != nil {
 		t.Fatalf("Deliver() = %v, want nil", err)
 	}
@@ -330,7 +340,7 @@ func TestPolicy(t *testing.T) {
 			sink := &scriptedSink{answer: tt.answer}
 			dest := &memDest{down: tt.destDown}
 			var c counts
-			p := &Policy{Sink: sink, OnFailure: dest, Backoff: noWait, Counters: c.counters(), Log: zaptest.NewLogger(t)}
+			p := &Policy{Sink: sink, OnFailure: dest, Backoff: noWait, Hooks: c.hooks(), Log: zaptest.NewLogger(t)}
 			tt.policy(p)
 			if err := p.Deliver(context.Background(), nil, batchOf(tt.recs)); err != nil {
 				t.Fatalf("Deliver() = %v, want nil", err)
@@ -380,7 +390,7 @@ func TestPolicyRetriesUntilTheRecordExpiresWithUnlimitedAttempts(t *testing.T) {
 	dest := &memDest{}
 	var c counts
 	p := &Policy{Sink: sink, OnFailure: dest, MaxRetryAttempts: -1, MaxRecordAge: time.Minute, Now: clock,
-		Backoff: noWait, Counters: c.counters(), Log: zaptest.NewLogger(t)}
+		Backoff: noWait, Hooks: c.hooks(), Log: zaptest.NewLogger(t)}
 	recs := lambdaRecs(3, func(int) time.Time { return t0 })
 	if err := p.Deliver(context.Background(), nil, batchOf(recs)); err != nil {
 		t.Fatalf("Deliver() = %v, want nil", err)
@@ -441,7 +451,7 @@ func TestPolicyNeverDiscardsARecordWithoutCreationTimeForAge(t *testing.T) {
 			dest := &memDest{}
 			var c counts
 			p := &Policy{Sink: sink, OnFailure: dest, MaxRetryAttempts: -1, MaxRecordAge: 24 * time.Hour,
-				Now: func() time.Time { return t0 }, Backoff: noWait, Counters: c.counters(), Log: zaptest.NewLogger(t)}
+				Now: func() time.Time { return t0 }, Backoff: noWait, Hooks: c.hooks(), Log: zaptest.NewLogger(t)}
 			if err := p.Deliver(context.Background(), nil, batchOf(tt.recs)); err != nil {
 				t.Fatalf("Deliver() = %v, want nil", err)
 			}
@@ -470,8 +480,8 @@ func TestPolicyGivesUpOnlyWhenStoppedOrCanceled(t *testing.T) {
 		cancel   bool
 		want     error
 	}{
-		{"stop while a failing batch waits to retry ends Deliver undone", 0, false, errStopped},
-		{"stop while the destination is down ends Deliver undone", 1 << 30, false, errStopped},
+		{"stop while a failing batch waits to retry ends Deliver undone", 0, false, wait.ErrStopped},
+		{"stop while the destination is down ends Deliver undone", 1 << 30, false, wait.ErrStopped},
 		{"a canceled context while retrying ends Deliver with the context's error", 0, true, context.Canceled},
 	}
 	for _, tt := range tests {
@@ -511,7 +521,7 @@ func TestPolicyGivesUpOnlyWhenStoppedOrCanceled(t *testing.T) {
 func TestPolicyWithoutDestinationCountsAndMovesOn(t *testing.T) {
 	var c counts
 	p := &Policy{Sink: &scriptedSink{answer: failOn(seqOf(0))}, MaxRetryAttempts: 0, Backoff: noWait,
-		Counters: c.counters(), Log: zaptest.NewLogger(t)}
+		Hooks: c.hooks(), Log: zaptest.NewLogger(t)}
 	if err := p.Deliver(context.Background(), nil, batchOf(lambdaRecs(2, nil))); err != nil {
 		t.Fatalf("Deliver() = %v, want nil", err)
 	}
@@ -534,7 +544,7 @@ func TestPolicyStopsBetweenSegments(t *testing.T) {
 		rbif     bool
 		maxAge   time.Duration
 		created  func(i int) time.Time
-		wantDone int // records reported done by the IncompleteError (0: a bare errStopped)
+		wantDone int // records reported done by the IncompleteError (0: a bare wait.ErrStopped)
 	}{
 		{name: "the second bisect half is not sent after stop", first: &sinks.HTTPError{StatusCode: 500}, bisect: true},
 		{name: "a partial batch response's remainder is not sent after stop",
@@ -563,8 +573,8 @@ func TestPolicyStopsBetweenSegments(t *testing.T) {
 				ReportBatchItemFailures: tt.rbif, MaxRecordAge: tt.maxAge, Now: func() time.Time { return t0 },
 				Backoff: noWait, Log: zaptest.NewLogger(t)}
 			err := p.Deliver(t.Context(), stop, batchOf(lambdaRecs(4, tt.created)))
-			if !errors.Is(err, errStopped) {
-				t.Fatalf("Deliver() = %v, want errStopped", err)
+			if !errors.Is(err, wait.ErrStopped) {
+				t.Fatalf("Deliver() = %v, want wait.ErrStopped", err)
 			}
 			done := 0
 			if inc, ok := errors.AsType[*IncompleteError](err); ok {

@@ -1,8 +1,18 @@
-package dispatch
+// Package progress tracks how far a shard's checkpoint may go, and writes it. It sits between the
+// dispatcher (pkg/dispatch), which tells it each record read, handed to the sink and done, and the
+// lease table, which a Checkpointer writes to.
+//
+//   - Tracker keeps the records of one shard in read order and finds the contiguous done prefix: the
+//     checkpoint never passes a record that is not done.
+//   - Checkpointer writes checkpoints in the background, coalesced, retrying a failed write in place.
+//   - Age follows the creation time the shard's iterator age is measured from.
+//
+// Every type here is owned by one goroutine (the dispatcher's loop) unless its doc says otherwise.
+package progress
 
 import "time"
 
-// Progress tracks the records of one shard in read order and which of them are done: delivered,
+// Tracker tracks the records of one shard in read order and which of them are done: delivered,
 // filtered out, or discarded to on_failure. Its checkpoint is the sequence number of the last record
 // of the contiguous done prefix.
 //
@@ -11,8 +21,10 @@ import "time"
 //
 // It also counts, per lane, the records handed to the sink (Sent) that the checkpoint has not passed
 // yet: in flight, or done behind an earlier record that is not. The dispatcher bounds that count to
-// one batch per lane (see Dispatcher), which is what a kill -9 can deliver again.
-type Progress struct {
+// one batch per lane (see dispatch.Dispatcher), which is what a kill -9 can deliver again.
+//
+// The zero Tracker is empty and ready to use.
+type Tracker struct {
 	base    int64   // id of entries[head]
 	head    int     // entries[:head] are passed and free
 	entries []entry // entries[head:] are not yet passed by the checkpoint, in read order
@@ -29,13 +41,13 @@ type entry struct {
 }
 
 // Add appends a record created at created and returns its id.
-func (p *Progress) Add(seq string, created time.Time) int64 {
+func (p *Tracker) Add(seq string, created time.Time) int64 {
 	p.entries = append(p.entries, entry{seq: seq, created: created})
 	return p.base + int64(len(p.entries)-1-p.head)
 }
 
 // Done marks the record with id done. Ids already passed are ignored.
-func (p *Progress) Done(id int64) {
+func (p *Tracker) Done(id int64) {
 	if e := p.at(id); e != nil {
 		e.done = true
 	}
@@ -43,7 +55,7 @@ func (p *Progress) Done(id int64) {
 
 // Sent records that the record with id was handed to the sink from lane. Ids already passed are
 // ignored.
-func (p *Progress) Sent(id int64, lane int) {
+func (p *Tracker) Sent(id int64, lane int) {
 	e := p.at(id)
 	if e == nil || e.lane != 0 {
 		return
@@ -56,14 +68,14 @@ func (p *Progress) Sent(id int64, lane int) {
 }
 
 // SentBy is the number of records lane handed to the sink that the checkpoint has not passed.
-func (p *Progress) SentBy(lane int) int {
+func (p *Tracker) SentBy(lane int) int {
 	if lane < len(p.sent) {
 		return p.sent[lane]
 	}
 	return 0
 }
 
-func (p *Progress) at(id int64) *entry {
+func (p *Tracker) at(id int64) *entry {
 	if i := id - p.base; i >= 0 && i < int64(len(p.entries)-p.head) {
 		return &p.entries[p.head+int(i)]
 	}
@@ -71,7 +83,7 @@ func (p *Progress) at(id int64) *entry {
 }
 
 // Advance passes the done prefix and reports the new checkpoint, if it moved.
-func (p *Progress) Advance() (seq string, moved bool) {
+func (p *Tracker) Advance() (seq string, moved bool) {
 	start := p.head
 	for p.head < len(p.entries) && p.entries[p.head].done {
 		if l := p.entries[p.head].lane; l != 0 {
@@ -98,7 +110,7 @@ func (p *Progress) Advance() (seq string, moved bool) {
 // passes the done prefix, so the first record it did not pass is not done), and false when every
 // record added is done and passed. Creation times do not decrease along a shard: the first record
 // not done is the oldest.
-func (p *Progress) Oldest() (time.Time, bool) {
+func (p *Tracker) Oldest() (time.Time, bool) {
 	if p.head == len(p.entries) {
 		return time.Time{}, false
 	}
@@ -106,4 +118,4 @@ func (p *Progress) Oldest() (time.Time, bool) {
 }
 
 // Pending is the number of records not yet passed by the checkpoint.
-func (p *Progress) Pending() int { return len(p.entries) - p.head }
+func (p *Tracker) Pending() int { return len(p.entries) - p.head }

@@ -1,0 +1,174 @@
+package dispatch
+
+import (
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"go.uber.org/zap"
+
+	"github.com/poller-dev/poller/pkg/event"
+	"github.com/poller-dev/poller/pkg/hooks"
+	"github.com/poller-dev/poller/pkg/shards"
+	"github.com/poller-dev/poller/pkg/sinks"
+)
+
+// item is one record waiting in a lane.
+type item struct {
+	rec  events.DynamoDBEventRecord
+	id   int64 // in the loop's progress.Tracker
+	size int   // event JSON size
+}
+
+// lane holds the records of some partition keys in read order, and has one batch in flight at most.
+type lane struct {
+	queue []item
+	// bytes is the event JSON size of the queued records (records and commas, no envelope).
+	bytes int
+	busy  bool
+	since time.Time // when the oldest queued record arrived, for the batching window
+}
+
+// envelopeBytes is the size of {"Records":[]} around the records.
+const envelopeBytes = len(`{"Records":[]}`)
+
+// push queues it, which arrived at now.
+func (l *lane) push(it item, now time.Time) {
+	if len(l.queue) == 0 {
+		l.since = now
+	} else {
+		l.bytes++ // the comma
+	}
+	l.queue = append(l.queue, it)
+	l.bytes += it.size
+}
+
+// hold reports whether a lane with records waits on (its batching window is open at now), and when
+// its window ends. Like Lambda, a batch goes when the window ends, batch_size records wait, or the
+// waiting records fill an event (the payload limit); and when the memory budget stops reading
+// (memFull) or the shard ended, as no more records can come.
+func (d *Dispatcher) hold(l *lane, memFull, ended bool, now time.Time) (bool, time.Time) {
+	deadline := l.since.Add(d.Window)
+	full := len(l.queue) >= d.BatchSize || d.MaxEventBytes > 0 && envelopeBytes+l.bytes >= d.MaxEventBytes || memFull
+	return d.Window > 0 && !full && !ended && now.Before(deadline), deadline
+}
+
+// laneRoom is how many records a lane may send now (the repeat bound, see Dispatcher): what is left
+// of batchSize after the records it sent that the checkpoint has not passed.
+func laneRoom(batchSize, sentNotPassed int) int {
+	return max(0, batchSize-sentNotPassed)
+}
+
+// cut takes the next batch off a lane: at most limit (<= BatchSize) records and at most
+// MaxEventBytes of event JSON, and always at least one record. It returns the records' ids and sizes.
+func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
+	n, size := 0, envelopeBytes
+	for n < len(l.queue) && n < limit {
+		next := l.queue[n].size
+		if n > 0 {
+			next++ // the comma
+		}
+		if n > 0 && d.MaxEventBytes > 0 && size+next > d.MaxEventBytes {
+			break
+		}
+		size += next
+		n++
+	}
+	b := sinks.Batch{Pipeline: d.Pipeline, StreamARN: d.StreamARN, ShardID: d.ShardID, Records: make([]events.DynamoDBEventRecord, n)}
+	ids, sizes := make([]int64, n), make([]int, n)
+	for i := range n {
+		b.Records[i] = l.queue[i].rec
+		ids[i], sizes[i] = l.queue[i].id, l.queue[i].size
+	}
+	l.bytes -= size - envelopeBytes
+	if n < len(l.queue) {
+		l.bytes-- // the comma after the last record cut
+	}
+	rest := copy(l.queue, l.queue[n:])
+	clear(l.queue[rest:])
+	l.queue = l.queue[:rest]
+	l.since = time.Now()
+	return b, ids, sizes
+}
+
+// verdict is what becomes of a record read.
+type verdict int
+
+const (
+	keep        verdict = iota // queued on its lane
+	filteredOut                // matched no filter: done
+	malformed                  // cannot be delivered: done, and dropped
+)
+
+// accept converts and filters a page's records and queues them on their lanes, charging them to
+// Memory at their event JSON size; it returns how many it queued.
+func (l *loop) accept(p shards.Page) int {
+	n := len(p.Records)
+	l.age.Page(n)
+	if n == 0 {
+		return 0
+	}
+	l.hooks.OnRecordsPolled(l.d.ShardID, n)
+	var counts [3]int // by verdict
+	var charged int64
+	var buf []byte // scratch for measuring records, reused: large items would otherwise leave as much garbage
+	now := time.Now()
+	for _, r := range p.Records {
+		id := l.progress.Add(aws.ToString(r.Dynamodb.SequenceNumber), l.age.Created(r, p.ReadAt))
+		var rec events.DynamoDBEventRecord
+		var v verdict
+		rec, buf, v = l.d.admit(r, buf[:0])
+		counts[v]++
+		if v != keep {
+			l.progress.Done(id)
+			continue
+		}
+		l.lanes[l.d.laneOf(&rec, len(l.lanes))].push(item{rec: rec, id: id, size: len(buf)}, now)
+		charged += int64(len(buf))
+	}
+	if l.d.Memory != nil {
+		l.d.Memory.Charge(charged)
+	}
+	if counts[filteredOut] > 0 {
+		l.hooks.OnRecordsFilteredOut(l.d.ShardID, counts[filteredOut])
+	}
+	if counts[malformed] > 0 {
+		l.hooks.OnRecordsDropped(l.d.ShardID, hooks.DroppedMalformed, counts[malformed])
+	}
+	return counts[keep]
+}
+
+// admit converts r to Lambda's event shape, filters it, and encodes it to buf (for its size). A
+// record that cannot be converted or encoded is logged.
+func (d *Dispatcher) admit(r types.Record, buf []byte) (events.DynamoDBEventRecord, []byte, verdict) {
+	seq := aws.ToString(r.Dynamodb.SequenceNumber)
+	rec, err := event.FromStreams(r, d.StreamARN)
+	if err != nil {
+		// The SDK decoded a record poller cannot express as Lambda's event. It cannot be delivered;
+		// say exactly which and why, and move on rather than stall the shard.
+		d.Log.Error("record cannot be converted to Lambda's event shape; skipped",
+			zap.String("sequence_number", seq), zap.Error(err))
+		return rec, buf, malformed
+	}
+	if d.Filter != nil && !d.Filter.Match(&rec) {
+		return rec, buf, filteredOut
+	}
+	if buf, err = event.AppendJSON(buf, &rec); err != nil {
+		d.Log.Error("record cannot be encoded as JSON; skipped", zap.String("sequence_number", seq), zap.Error(err))
+		return rec, buf, malformed
+	}
+	return rec, buf, keep
+}
+
+// release gives back the memory of records that are done.
+func (d *Dispatcher) release(sizes []int) {
+	if d.Memory == nil {
+		return
+	}
+	var n int64
+	for _, s := range sizes {
+		n += int64(s)
+	}
+	d.Memory.Release(n)
+}

@@ -1,0 +1,32 @@
+package progress
+
+import (
+	"testing"
+	"time"
+)
+
+func TestAgeMark(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	older, newer := t0, t0.Add(time.Hour)
+	tests := []struct {
+		name     string
+		oldest   time.Time
+		pending  bool
+		newest   time.Time
+		caughtUp bool
+		want     time.Time
+	}{
+		{"a record not done gives the age, not the newest read", older, true, newer, false, older},
+		{"an empty page does not reset the age while a record is not done", older, true, newer, true, older},
+		{"with every record done the newest read gives the age", time.Time{}, false, newer, false, newer},
+		{"with every record done an empty page means caught up", time.Time{}, false, newer, true, time.Time{}},
+		{"nothing read yet is age 0", time.Time{}, false, time.Time{}, false, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ageMark(tt.oldest, tt.pending, tt.newest, tt.caughtUp); !got.Equal(tt.want) {
+				t.Errorf("ageMark() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
