@@ -176,9 +176,9 @@ func (c *Coordinator) Draining(shardID string) bool {
 	return ok && r.to != ""
 }
 
-// NextExpiry is when the first lease of the last List that is owned by another worker, unfinished and
-// not expired yet expires if its counter stands still (Tracker.NextExpiry): the time to run a round,
-// so that a dead owner's leases are taken as soon as they may be. Zero when there is none.
+// NextExpiry is when the first lease of the last List that is owned, unfinished and not expired yet
+// expires if its counter stands still (Tracker.NextExpiry): the time to run a round, so that a dead
+// owner's leases are taken as soon as they may be. Zero when there is none.
 func (c *Coordinator) NextExpiry() time.Time { return c.tracker.NextExpiry() }
 
 // List runs the round's reads: it heartbeats, lists the pipeline's leases and workers, judges them on
