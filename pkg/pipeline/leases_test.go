@@ -2,21 +2,11 @@ package pipeline
 
 import (
 	"slices"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/poller-dev/poller/pkg/checkpoint"
 )
-
-func ids(leases []checkpoint.Lease) []string {
-	out := []string{}
-	for _, l := range leases {
-		out = append(out, l.ShardID)
-	}
-	sort.Strings(out)
-	return out
-}
 
 func TestDeletable(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -66,7 +56,11 @@ func TestDeletable(t *testing.T) {
 			for _, id := range tt.listed {
 				listed[id] = true
 			}
-			if got := ids(deletable(tt.leases, listed, now, finishedRetention)); !slices.Equal(got, append([]string{}, tt.want...)) {
+			got := []string{}
+			for _, l := range deletable(tt.leases, listed, now, finishedRetention) {
+				got = append(got, l.ShardID)
+			}
+			if slices.Sort(got); !slices.Equal(got, append([]string{}, tt.want...)) {
 				t.Errorf("deletable() = %v, want %v", got, tt.want)
 			}
 		})
