@@ -112,26 +112,14 @@ func (s *Store) RenewDecision(ctx context.Context, d Decision) (Decision, bool, 
 func (s *Store) updateDecision(ctx context.Context, d Decision, upd expression.UpdateBuilder, cond expression.ConditionBuilder, op string) (Decision, bool, error) {
 	upd = upd.Add(expression.Name(attrCounter), expression.Value(1))
 	cond = cond.And(expression.Name(attrCounter).Equal(expression.Value(d.Counter)))
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
-	if err != nil {
-		return Decision{}, false, fmt.Errorf("%s of pipeline %s: %w", op, d.Pipeline, err)
-	}
-	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       itemKey(d.Pipeline, decisionKey),
-		UpdateExpression:          expr.Update(),
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-		ReturnValues:              types.ReturnValueAllNew,
-	})
+	item, ok, err := s.update(ctx, itemKey(d.Pipeline, decisionKey), upd, cond)
 	switch {
-	case isConditionFailed(err):
-		return Decision{}, false, nil
 	case err != nil:
 		return Decision{}, false, fmt.Errorf("%s of pipeline %s: %w", op, d.Pipeline, err)
+	case !ok:
+		return Decision{}, false, nil
 	}
-	got, err := decodeDecision(out.Attributes)
+	got, err := decodeDecision(item)
 	if err != nil {
 		return Decision{}, false, fmt.Errorf("%s of pipeline %s: %w", op, d.Pipeline, err)
 	}

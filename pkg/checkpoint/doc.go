@@ -1,5 +1,25 @@
-// Package checkpoint keeps poller's leases and checkpoints in one DynamoDB table, the only coordination
-// between poller replicas.
+// Package checkpoint is poller's lease coordination: the leases and checkpoints kept in one DynamoDB
+// table, the only coordination between poller replicas, and the Coordinator that shares a pipeline's
+// leases out among them.
+//
+// In the data flow it sits beside package pipeline. The pipeline discovers a stream's shards and
+// creates their leases; its Coordinator decides, round after round, which of them this worker holds,
+// and tells the pipeline which shards to start (Moves.Start), drain for a handoff (Moves.Drain) or stop
+// at once (Renew's lost leases). Each shard worker then writes its checkpoints through its Held lease
+// and passes every call to the outside (sink, on_failure) through its Fence.
+//
+// # The pieces
+//
+//   - Store reads and writes the lease table: leases (Create, Take, Want, Delete), worker heartbeats,
+//     and the first run's decision item (Decide).
+//   - Held is a lease this worker holds: renewals, checkpoints, finish, release and handoff, every one
+//     fenced by the lease counter.
+//   - Tracker judges expiry the only safe way: on this worker's monotonic clock.
+//   - Coordinator runs one pipeline's rounds on one worker: renewals, heartbeat, List, the plan (each
+//     worker's fair share, with hysteresis; a pure function of the listing), requests, handoffs to live
+//     workers, and releases on a graceful stop (Leave). Its Hooks are told what it does.
+//   - Fence is the lease side of a shard's sink calls: is the lease still this worker's, and until
+//     when may a request go out.
 //
 // # The lease table
 //

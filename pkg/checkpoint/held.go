@@ -8,10 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 type heldState int
@@ -287,22 +284,13 @@ func (h *Held) do(ctx context.Context, w write) (bool, error) {
 		}
 		cond := expression.Name(attrOwner).Equal(expression.Value(h.owner)).
 			And(expression.Name(attrCounter).Equal(expression.Value(cur.Counter)))
-		expr, err := expression.NewBuilder().WithUpdate(ub).WithCondition(cond).Build()
+		item, ok, err := h.store.update(ctx, itemKey(h.pipeline, leaseKey(h.shardID)), ub, cond)
 		if err != nil {
+			h.unknown++
 			return false, h.errorf(w.op, err)
 		}
-		out, err := h.store.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                           aws.String(h.store.table),
-			Key:                                 itemKey(h.pipeline, leaseKey(h.shardID)),
-			UpdateExpression:                    expr.Update(),
-			ConditionExpression:                 expr.Condition(),
-			ExpressionAttributeNames:            expr.Names(),
-			ExpressionAttributeValues:           expr.Values(),
-			ReturnValues:                        types.ReturnValueAllNew,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
-		if err == nil {
-			got, err := decodeLease(out.Attributes)
+		if ok {
+			got, err := decodeLease(item)
 			if err != nil {
 				h.unknown++
 				return false, h.errorf(w.op, err)
@@ -310,16 +298,11 @@ func (h *Held) do(ctx context.Context, w write) (bool, error) {
 			h.set(got, w.after)
 			return true, nil
 		}
-		ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err)
-		if !ok {
-			h.unknown++
-			return false, h.errorf(w.op, err)
-		}
-		if ccf.Item == nil { // the item is gone
+		if item == nil { // the item is gone
 			h.lose()
 			return false, nil
 		}
-		got, err := decodeLease(ccf.Item)
+		got, err := decodeLease(item)
 		ours := err == nil && got.Counter > cur.Counter && got.Counter <= cur.Counter+h.unknown+1
 		switch {
 		case ours && got.Owner == h.owner:

@@ -187,36 +187,18 @@ func (s *Store) Take(ctx context.Context, l Lease, owner string) (*Held, bool, e
 		expression.AttributeNotExists(expression.Name(attrFinished)),
 		expression.Name(attrFinished).Equal(expression.Value(false)),
 	))
-	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	attrs, ok, err := s.update(ctx, itemKey(l.Pipeline, leaseKey(l.ShardID)), upd, cond)
 	if err != nil {
 		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
 	}
-	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(s.table),
-		Key:                                 itemKey(l.Pipeline, leaseKey(l.ShardID)),
-		UpdateExpression:                    expr.Update(),
-		ConditionExpression:                 expr.Condition(),
-		ExpressionAttributeNames:            expr.Names(),
-		ExpressionAttributeValues:           expr.Values(),
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var attrs map[string]types.AttributeValue
-	switch {
-	case err == nil:
-		attrs = out.Attributes
-	case isConditionFailed(err):
+	if !ok {
 		// The SDK retries a request whose answer was lost; if the first attempt landed, the retry fails
 		// its condition on our own write. Our write is recognised by owner, counter and its exact
 		// updated_at.
-		ccf, _ := errors.AsType[*types.ConditionalCheckFailedException](err)
-		got, derr := decodeLease(ccf.Item)
-		if ccf.Item == nil || derr != nil || got.Owner != owner || got.Counter != l.Counter+1 || stamp(got.UpdatedAt) != now {
+		got, derr := decodeLease(attrs)
+		if attrs == nil || derr != nil || got.Owner != owner || got.Counter != l.Counter+1 || stamp(got.UpdatedAt) != now {
 			return nil, false, nil
 		}
-		attrs = ccf.Item
-	default:
-		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
 	}
 	got, err := decodeLease(attrs)
 	if err != nil {
@@ -244,28 +226,11 @@ func (s *Store) Want(ctx context.Context, l Lease, by string) (bool, error) {
 	cond := expression.Name(attrOwner).Equal(expression.Value(l.Owner)).
 		And(expression.Name(attrFinished).Equal(expression.Value(false))).
 		And(wanted)
-	expr, err := expression.NewBuilder().
-		WithUpdate(expression.Set(expression.Name(attrWantedBy), expression.Value(by))).
-		WithCondition(cond).
-		Build()
+	_, ok, err := s.update(ctx, itemKey(l.Pipeline, leaseKey(l.ShardID)), expression.Set(expression.Name(attrWantedBy), expression.Value(by)), cond)
 	if err != nil {
 		return false, fmt.Errorf("want shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
 	}
-	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       itemKey(l.Pipeline, leaseKey(l.ShardID)),
-		UpdateExpression:          expr.Update(),
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-	})
-	switch {
-	case isConditionFailed(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("want shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
-	}
-	return true, nil
+	return ok, nil
 }
 
 // Delete removes a finished lease, on the condition that its counter is still l.Counter; (false, nil)

@@ -6,7 +6,7 @@ import "time"
 // clock, by how long a counter has stood still, never by comparing wall-clock times written by other
 // machines. Feed it every List of one pipeline, with now from time.Now() (which carries the monotonic
 // reading). It is pure (no clock, no I/O), keeps one entry per item of the last List, and is not safe
-// for concurrent use: one Tracker per pipeline, owned by the loop that lists.
+// for concurrent use: one Tracker per pipeline, owned by the one that lists (a Coordinator).
 //
 // A counter first seen, or seen to change, starts a lease_duration wait, so a worker that just started
 // waits a full lease_duration before it takes any owned lease.

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // Heartbeat bumps the counter of the worker's heartbeat item, creating it on first use, and returns the
@@ -21,22 +18,11 @@ func (s *Store) Heartbeat(ctx context.Context, pipeline, workerID string) (int64
 	upd := expression.Set(expression.Name("worker_id"), expression.Value(workerID)).
 		Set(expression.Name(attrUpdatedAt), expression.Value(stamp(s.now()))).
 		Add(expression.Name(attrCounter), expression.Value(1))
-	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
+	item, _, err := s.update(ctx, itemKey(pipeline, workerKey(workerID)), upd, expression.ConditionBuilder{})
 	if err != nil {
 		return 0, fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
 	}
-	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       itemKey(pipeline, workerKey(workerID)),
-		UpdateExpression:          expr.Update(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-		ReturnValues:              types.ReturnValueAllNew,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
-	}
-	w, err := decodeWorker(out.Attributes)
+	w, err := decodeWorker(item)
 	if err != nil {
 		return 0, fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
 	}

@@ -14,83 +14,32 @@ import (
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
-// fence keeps a shard worker from calling the sink, or reporting to on_failure, for a lease it may
-// have lost. Renewals and checkpoints are fenced by the lease counter, but a sink call is not a
-// lease write: a worker that was paused (SIGSTOP, a long GC, a frozen VM) past lease_duration wakes
-// up with batches ready to send, and would send them before its loop's next renewal finds the lease
-// taken. So before each call the fence looks at when ownership was last confirmed (a renewal or take
-// that succeeded, timed from when it was sent, on the monotonic clock); past trust, it renews first,
-// and a refused renewal stops the shard at once instead of delivering.
-//
-// trust is lease_duration minus renew_interval: while nobody asked for the lease, another worker may
-// take it only after it saw the counter stand still for lease_duration, so a confirmation younger
-// than that still holds, and the loop's renewals every renew_interval keep the fence silent in
-// normal operation.
-//
-// A request for the lease (wanted_by, seen by the loop's List) voids that argument: the requester
-// takes the lease lease_duration after its request even while the owner renews. From then on
-// renewals extend no trust: every call is preceded by a renewal of its own (confirmed now, or the
-// shard stops).
-//
-// Every call must also be written by its confirmation plus trust (see writeBy): a worker paused
-// between the check and the write does not write a stale request.
+// fence applies a shard's lease fence (checkpoint.Fence: is the lease still this worker's, and until
+// when may a request go out) to the shard's calls to the outside. Each sink call and on_failure report
+// first passes check, which renews the lease when its last confirmation is too old or the lease is
+// asked for; a lease found lost stops the shard worker at once instead of delivering. Then the call
+// must write its request by the fence's deadline (see writeBy): a worker paused between the check and
+// the write does not write a stale request.
 type fence struct {
-	held   *checkpoint.Held
-	cancel context.CancelFunc // stops the shard worker
-	trust  time.Duration      // immutable
-	margin time.Duration      // immutable: the least time a call gets to write
-	now    func() time.Time   // the monotonic clock; immutable
-
-	mu        sync.Mutex
-	confirmed time.Time // when the last successful renewal or take was sent
-	contested bool      // the loop's last List showed another worker's request for the lease
+	lease   *checkpoint.Fence
+	shardID string
+	cancel  context.CancelFunc // stops the shard worker
+	now     func() time.Time   // the clock the lease fence runs on
 }
 
-// newFence returns a shard's fence; margin is the least time a call gets to write its request
-// before the confirmation it relies on runs out (renewed first otherwise).
-func newFence(held *checkpoint.Held, cancel context.CancelFunc, trust, margin time.Duration, now func() time.Time) *fence {
-	return &fence{held: held, cancel: cancel, trust: trust, margin: margin, now: now}
-}
-
-// confirm records that a lease write sent at at succeeded.
-func (f *fence) confirm(at time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if at.After(f.confirmed) {
-		f.confirmed = at
-	}
-}
-
-// contest records whether the loop's last List showed the lease asked for by another worker (or
-// held by another).
-func (f *fence) contest(asked bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.contested = asked
-}
-
-// check returns the time by which a call may be written when the lease is still this worker's:
-// confirmed within trust with margin to spare (and not asked for), or renewed now. When the renewal is refused it
-// cancels the shard worker and returns errLeaseLost.
+// check returns the time by which a call may be written when the lease is still this worker's (see
+// checkpoint.Fence.Check). A refused renewal cancels the shard worker and returns errLeaseLost; any
+// failure counts as a call not invoked (failure.ErrNotInvoked: retried, no attempt used).
 func (f *fence) check(ctx context.Context) (time.Time, error) {
-	f.mu.Lock()
-	confirmed, contested := f.confirmed, f.contested
-	f.mu.Unlock()
-	// A confirmation about to run out is renewed too: the call needs time left to write.
-	if !contested && f.now().Sub(confirmed) < f.trust-f.margin {
-		return confirmed.Add(f.trust), nil
-	}
-	at := f.now()
-	owned, err := f.held.Renew(ctx)
-	if err != nil {
+	deadline, owned, err := f.lease.Check(ctx)
+	switch {
+	case err != nil:
 		return time.Time{}, fmt.Errorf("confirm the lease before a sink call: %w: %w", failure.ErrNotInvoked, err)
-	}
-	if !owned {
+	case !owned:
 		f.cancel()
-		return time.Time{}, fmt.Errorf("confirm the lease of shard %s before a sink call: %w: %w", f.held.Lease().ShardID, failure.ErrNotInvoked, errLeaseLost)
+		return time.Time{}, fmt.Errorf("confirm the lease of shard %s before a sink call: %w: %w", f.shardID, failure.ErrNotInvoked, errLeaseLost)
 	}
-	f.confirm(at)
-	return at.Add(f.trust), nil
+	return deadline, nil
 }
 
 // errWriteDeadline cancels a call whose request was not written by the fence's deadline.

@@ -137,9 +137,11 @@ func TestFence(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			now := t0
-			f := newFence(held, cancel, trust, margin, func() time.Time { return now })
-			f.confirm(t0)
-			f.contest(tt.asked)
+			clock := func() time.Time { return now }
+			lease := checkpoint.NewFence(held, trust, margin, clock)
+			lease.Confirm(t0)
+			lease.Contest(tt.asked)
+			f := &fence{lease: lease, shardID: shard, cancel: cancel, now: clock}
 			now = t0.Add(tt.after)
 
 			sink, dest := &recordingSink{}, &recordingReports{}
@@ -173,48 +175,12 @@ func TestFence(t *testing.T) {
 	}
 }
 
-// TestFenceTrustUnderRequest: once the loop saw a request for the lease, renewals by the loop
-// extend no trust (the requester may take the lease lease_duration after asking, however often the
-// owner renews): each call renews first, and must write by that renewal plus trust. A List showing
-// the request gone restores the loop's trust.
-func TestFenceTrustUnderRequest(t *testing.T) {
-	s := leaseStoreForTest(t)
-	const trust, margin = 2 * time.Second, 250 * time.Millisecond
-	held := heldLease(t, s, "shard-0", "me")
-	t0 := time.Now()
-	now := t0
-	f := newFence(held, func() {}, trust, margin, func() time.Time { return now })
-	f.confirm(t0)
-	if d, err := f.check(t.Context()); err != nil || !d.Equal(t0.Add(trust)) {
-		t.Fatalf("check() = %v, %v, want a deadline of the confirmation plus trust", d, err)
-	}
-	f.contest(true)
-	for round := range 3 {
-		now = now.Add(time.Millisecond)
-		f.confirm(now) // the loop keeps renewing
-		before := leaseCounter(t, s, "shard-0")
-		d, err := f.check(t.Context())
-		if err != nil || !d.Equal(now.Add(trust)) {
-			t.Fatalf("round %d: check() under a request = %v, %v, want a deadline %s after now", round, d, err, trust)
-		}
-		if got := leaseCounter(t, s, "shard-0"); got != before+1 {
-			t.Fatalf("round %d: lease counter %d -> %d, want a renewal of the call's own", round, before, got)
-		}
-	}
-	f.contest(false)
-	before := leaseCounter(t, s, "shard-0")
-	if _, err := f.check(t.Context()); err != nil || leaseCounter(t, s, "shard-0") != before {
-		t.Fatalf("check() after the request went = %v with counter %d -> %d, want the loop's confirmation trusted",
-			err, before, leaseCounter(t, s, "shard-0"))
-	}
-}
-
 // TestFenceWriteDeadline: a call is canceled, unsent, when it has not written its request by the
 // fence's deadline (a worker paused between the check and the write), and reported as not invoked
 // so that the policy retries it after a renewal; a request written in time is never cut, however
 // long its answer takes.
 func TestFenceWriteDeadline(t *testing.T) {
-	f := newFence(nil, func() {}, time.Second, time.Second, time.Now)
+	f := &fence{cancel: func() {}, now: time.Now}
 	t.Run("a call that has not written by the deadline is canceled and counts as not invoked", func(t *testing.T) {
 		err := f.writeBy(t.Context(), time.Now().Add(50*time.Millisecond), func(ctx context.Context) error {
 			<-ctx.Done() // a call stuck before its write: a paused process, a slow dial

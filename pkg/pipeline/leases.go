@@ -2,33 +2,149 @@ package pipeline
 
 import (
 	"context"
-	"sync"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/shards"
 )
 
-// The loop's lease work, each round: renew, forget dead workers, delete finished leases past
-// retention, and balance (plan.go decides; this file carries the plan out).
+// The pipeline's side of the leases: a lease for every shard of the stream being read (created as
+// shards are found, the first run's as decided in start.go), deleted once the shard is gone and its
+// retention passed. Who holds which lease is the coordinator's job (checkpoint.Coordinator).
 
-// forgetDead removes the items of workers whose heartbeat stood still for lease_duration, so that
-// the fair share is computed over live workers only. Any worker may do it; the write is conditional
-// on the counter it saw, so a worker that heartbeats again meanwhile keeps its item.
-func (p *Pipeline) forgetDead(ctx context.Context, dead []checkpoint.Worker) {
-	for _, w := range dead {
-		if w.ID == p.WorkerID {
-			continue
+// refresh describes the stream and creates leases for new shards. A failure is logged and the
+// round goes on with the listing it had, so that renewals, failover and handoffs do not wait on
+// DescribeStream (throttled, say, by its account-wide limit); it is retried at the next refresh, or
+// at the next tick while the stream was never described.
+func (p *Pipeline) refresh(ctx context.Context, st *state, leases []checkpoint.Lease, now time.Time) {
+	p.follow(ctx, st)
+	desc, err := shards.Describe(ctx, p.Streams, st.stream.ARN)
+	p.learnHashKey(ctx, st, desc.HashKey)
+	if err != nil {
+		p.Log.Warn("describing the stream failed; going on with the last listing", zap.Error(err))
+		if !st.described.IsZero() {
+			st.described = now
 		}
-		if ok, err := p.Store.DeleteWorker(ctx, w); err != nil {
-			p.Log.Debug("removing a dead worker's item failed; retrying next round", zap.String("dead_worker", w.ID), zap.Error(err))
-		} else if ok {
-			p.Log.Info("removed the item of a dead worker", zap.String("dead_worker", w.ID))
+		return
+	}
+	st.stream, st.described = desc, now
+	if !st.decided {
+		// The first run's leases are created by the one worker deciding it, with starting_position
+		// applied; the others wait for it. Until then, refresh at every tick.
+		if err := p.decide(ctx, st, leases, now); err != nil {
+			p.Log.Warn("deciding the pipeline's first start failed; retrying at the next tick", zap.Error(err))
+		}
+		if !st.decided {
+			return
 		}
 	}
+	// Every shard found after the first run's decision (children above all) starts at TRIM_HORIZON.
+	if err := p.createLeases(ctx, st, desc.Shards, nil, nil); err != nil {
+		p.Log.Warn("creating leases for new shards failed; retrying at the next refresh", zap.Error(err))
+		st.described = time.Time{} // retry at the next tick: new shards must not wait 10 s for a lease
+		return
+	}
+	p.deleteFinished(ctx, st, leases)
+}
+
+// decisionRenewEvery is how many lease creations the first run's decider makes between renewals of
+// its decision item, so that a long listing does not look like a stalled decider.
+const decisionRenewEvery = 50
+
+// createLeases adds a lease for every shard of list that has none: as starts says for the first
+// run's decision, else at TRIM_HORIZON. renew, if set, is called every decisionRenewEvery creations.
+func (p *Pipeline) createLeases(ctx context.Context, st *state, list []shards.Shard, starts map[string]firstStart, renew func() error) error {
+	n := 0
+	for _, s := range list {
+		if _, ok := st.leases[s.ID]; ok {
+			continue
+		}
+		l := checkpoint.Lease{Pipeline: p.Name, ShardID: s.ID, StreamARN: st.stream.ARN}
+		if s.ParentID != "" {
+			l.Parents = []string{s.ParentID}
+		}
+		if fs, ok := starts[s.ID]; ok {
+			l.StartAt, l.Finished = fs.StartAt, fs.Finished
+		}
+		if n++; renew != nil && n%decisionRenewEvery == 0 {
+			if err := renew(); err != nil {
+				return err
+			}
+		}
+		created, err := p.Store.Create(ctx, l)
+		if err != nil {
+			return fmt.Errorf("create lease for shard %s: %w", s.ID, err)
+		}
+		if created {
+			l.Counter = 1 // as Create writes it, so the lease can be taken in this same round
+			st.leases[s.ID] = l
+		}
+	}
+	return nil
+}
+
+// startChildren looks up a finished shard's children at once (ShardFilter CHILD_SHARDS) and
+// creates their leases, rather than waiting for the next full refresh; the sync that follows
+// starts them.
+func (p *Pipeline) startChildren(ctx context.Context, st *state, parent string) {
+	kids, err := shards.Children(ctx, p.Streams, st.stream.ARN, parent)
+	if err != nil {
+		p.Log.Warn("looking up a finished shard's children failed; the next refresh finds them", zap.String("shard_id", parent), zap.Error(err))
+		return
+	}
+	known := map[string]bool{}
+	for _, s := range st.stream.Shards {
+		known[s.ID] = true
+	}
+	for _, k := range kids {
+		if !known[k.ID] {
+			st.stream.Shards = append(st.stream.Shards, k)
+		}
+	}
+	if err := p.createLeases(ctx, st, kids, nil, nil); err != nil {
+		p.Log.Warn("creating leases for children failed; the next sync retries", zap.Error(err))
+	}
+	if l, ok := st.leases[parent]; ok {
+		l.Finished = true
+		st.leases[parent] = l
+	}
+}
+
+// ready returns the shards that may be read now: unfinished, parents finished (shards.Lineage).
+func (st *state) ready() map[string]bool {
+	lin := shards.Lineage{
+		Finished: func(id string) bool { return st.leases[id].Finished },
+		Tracked:  func(id string) bool { _, ok := st.leases[id]; return ok },
+	}
+	ready := map[string]bool{}
+	for _, s := range lin.Ready(st.shardList()) {
+		ready[s.ID] = true
+	}
+	return ready
+}
+
+// shardList is the listed shards plus shards only the lease table still knows (an inconsistent or
+// partial listing must not make the loop forget a shard it tracks).
+func (st *state) shardList() []shards.Shard {
+	list := append([]shards.Shard(nil), st.stream.Shards...)
+	listed := make(map[string]bool, len(list))
+	for _, s := range list {
+		listed[s.ID] = true
+	}
+	for id, l := range st.leases {
+		if listed[id] || l.Finished {
+			continue
+		}
+		s := shards.Shard{ID: id}
+		if len(l.Parents) > 0 {
+			s.ParentID = l.Parents[0]
+		}
+		list = append(list, s)
+	}
+	return list
 }
 
 // deleteFinished deletes the finished leases that deletable allows (their shard is gone from the
@@ -50,194 +166,37 @@ func (p *Pipeline) deleteFinished(ctx context.Context, st *state, leases []check
 	}
 }
 
-// balance carries out this round's lease plan (see plan): hand over what live workers asked for,
-// resume this worker's own leases, take free and expired ones up to the fair share, ask the most
-// loaded worker for a few, and take over the ones asked for whose owner did not hand them over
-// within lease_duration.
-func (p *Pipeline) balance(ctx context.Context, st *state, now time.Time, expired map[string]bool, live []string) {
-	lin := shards.Lineage{
-		Finished: func(id string) bool { return st.leases[id].Finished },
-		Tracked:  func(id string) bool { _, ok := st.leases[id]; return ok },
-	}
-	ready := map[string]bool{}
-	for _, s := range lin.Ready(st.shardList()) {
-		ready[s.ID] = true
-	}
-	leases := make([]checkpoint.Lease, 0, len(st.leases))
-	for _, l := range st.leases {
-		leases = append(leases, l)
-	}
-	running := make(map[string]bool, len(st.running))
-	for id := range st.running {
-		running[id] = true
-	}
-	overdue := map[string]bool{}
-	for id, at := range st.wants {
-		l, ok := st.leases[id]
-		switch {
-		case !ok || (l.WantedBy != p.WorkerID && l.Owner != p.WorkerID):
-			delete(st.wants, id) // answered to someone else, or withdrawn
-		case now.Sub(at) >= p.LeaseDuration:
-			overdue[id] = true
+// finishedRetention is how long a finished lease is kept after its last write: the stream's 24-hour
+// retention, plus an hour for the difference between the writer's wall clock and the reader's.
+const finishedRetention = 25 * time.Hour
+
+// deletable returns the finished leases that may be deleted now: the stream no longer lists the
+// shard, the lease was last written over retention ago (by wall clock: the stream's retention is
+// counted in hours, so clock skew of seconds does not matter), and every child shard's lease has
+// started (owned, checkpointed or finished). Deleting earlier risks a lineage replay: a listed shard
+// without a lease gets a new one and is read again, and a child whose parent lease is gone starts at
+// once.
+func deletable(leases []checkpoint.Lease, listed map[string]bool, now time.Time, retention time.Duration) []checkpoint.Lease {
+	children := map[string][]checkpoint.Lease{}
+	for _, l := range leases {
+		for _, parent := range l.Parents {
+			children[parent] = append(children[parent], l)
 		}
 	}
-	pl := plan(planInput{
-		Me: p.WorkerID, Leases: leases, Ready: ready, Expired: expired, Live: live,
-		Running: running, Overdue: overdue, MaxWants: maxWantsPerRound,
-	})
-
-	for _, h := range pl.Handoff {
-		if _, ok := st.handoffs[h.ShardID]; ok {
+	var out []checkpoint.Lease
+	for _, l := range leases {
+		if !l.Finished || listed[l.ShardID] || l.UpdatedAt.IsZero() || now.Sub(l.UpdatedAt) < retention {
 			continue
 		}
-		p.Log.Info("handing a lease over on request: finishing the batches in flight first",
-			zap.String("shard_id", h.ShardID), zap.String("to", h.To), zap.Int("fair_share", pl.Target), zap.Int("workers", pl.Workers))
-		st.handoffs[h.ShardID] = h.To
-		close(st.running[h.ShardID].stop)
-	}
-	p.takeUpTo(ctx, st, pl.Resume, len(pl.Resume))
-	taken := p.takeUpTo(ctx, st, pl.Take, pl.TakeUpTo)
-	for _, l := range pl.Want {
-		ok, err := p.Store.Want(ctx, l, p.WorkerID)
-		switch {
-		case err != nil:
-			p.Log.Warn("asking for a lease failed", zap.String("shard_id", l.ShardID), zap.Error(err))
-		case ok:
-			st.wants[l.ShardID] = now
-			p.Log.Info("asked for a lease", zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner),
-				zap.Int("fair_share", pl.Target), zap.Int("workers", pl.Workers))
-		}
-	}
-	for _, l := range pl.Steal {
-		p.Log.Warn("the owner did not hand an asked-for lease over within lease_duration; taking it over",
-			zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner))
-	}
-	p.takeUpTo(ctx, st, pl.Steal, len(pl.Steal))
-	p.hooks.OnLeasesOwned(len(st.running))
-	p.Log.Debug("lease round", zap.Int("workers", pl.Workers), zap.Int("fair_share", pl.Target), zap.Int("running", len(st.running)),
-		zap.Int("handing_over", len(st.handoffs)), zap.Int("resumed", len(pl.Resume)), zap.Int("taken", taken),
-		zap.Int("asked", len(pl.Want)), zap.Int("stolen", len(pl.Steal)), zap.Duration("round", time.Since(now)))
-}
-
-// takeUpTo takes leases of list, in order, until n were taken or the list ends, and starts their
-// shard workers; it returns how many it took. The Take calls run in parallel, in waves of the number
-// still missing, so that a worker taking many leases (at start, or after a failover) does it within
-// one round.
-func (p *Pipeline) takeUpTo(ctx context.Context, st *state, list []checkpoint.Lease, n int) int {
-	type result struct {
-		held *checkpoint.Held
-		at   time.Time
-	}
-	taken := 0
-	for len(list) > 0 && taken < n {
-		wave := list[:min(n-taken, len(list))]
-		list = list[len(wave):]
-		results := make([]result, len(wave))
-		var g errgroup.Group
-		g.SetLimit(renewConcurrency)
-		for i, l := range wave {
-			g.Go(func() error {
-				at := time.Now()
-				held, owned, err := p.Store.Take(ctx, l, p.WorkerID)
-				switch {
-				case err != nil:
-					p.Log.Warn("taking a lease failed", zap.String("shard_id", l.ShardID), zap.Error(err))
-				case owned:
-					results[i] = result{held, at}
-				} // not owned: another worker was faster, or the owner wrote since; the next List shows it
-				return nil
-			})
-		}
-		_ = g.Wait() // every Take reports its own error
-		for i, r := range results {
-			if r.held == nil {
-				continue
+		started := true
+		for _, c := range children[l.ShardID] {
+			if c.Owner == "" && c.Checkpoint == "" && !c.Finished {
+				started = false
 			}
-			taken++
-			l := wave[i]
-			_, asked := st.wants[l.ShardID]
-			delete(st.wants, l.ShardID)
-			switch {
-			case l.Owner != "" && l.Owner != p.WorkerID:
-				p.hooks.OnLeaseTakeover(l.ShardID)
-				p.Log.Info("took a lease over", zap.String("shard_id", l.ShardID), zap.String("previous_owner", l.Owner))
-			case asked && l.Owner == p.WorkerID:
-				p.hooks.OnLeaseTakeover(l.ShardID)
-				p.Log.Info("took a lease handed over on request", zap.String("shard_id", l.ShardID))
-			}
-			p.start(ctx, st, r.held, r.at)
+		}
+		if started {
+			out = append(out, l)
 		}
 	}
-	return taken
-}
-
-// renewUntil renews the running workers' leases every renew_interval until done is closed. It only
-// reads st, which the loop does not change meanwhile (it waits in stopAll); a lease found lost stops
-// its worker at its next checkpoint.
-func (p *Pipeline) renewUntil(ctx context.Context, st *state, done <-chan struct{}) {
-	tick := time.NewTicker(p.RenewInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		}
-		var g errgroup.Group
-		g.SetLimit(renewConcurrency)
-		for id, w := range st.running {
-			f := st.fences[id]
-			g.Go(func() error {
-				at := time.Now()
-				if owned, err := w.held.Renew(ctx); err == nil && owned {
-					f.confirm(at)
-				}
-				return nil
-			})
-		}
-		_ = g.Wait() // a failed renewal shows at the worker's next checkpoint
-	}
-}
-
-// renew renews every held lease, in parallel; a worker whose lease was taken is stopped at once.
-func (p *Pipeline) renew(ctx context.Context, st *state) {
-	var (
-		g    errgroup.Group
-		mu   sync.Mutex
-		lost []string
-	)
-	g.SetLimit(renewConcurrency)
-	// A renewal slower than half a lease cannot keep the lease anyway; bounding it keeps one hung
-	// call from holding up the round (and with it every other renewal and the heartbeat).
-	rctx, cancel := context.WithTimeout(ctx, p.LeaseDuration/2)
-	defer cancel()
-	for id, w := range st.running {
-		f := st.fences[id]
-		g.Go(func() error {
-			at := time.Now()
-			owned, err := w.held.Renew(rctx)
-			switch {
-			case err != nil:
-				p.Log.Warn("renewing a lease failed; retrying at the next tick", zap.String("shard_id", id), zap.Error(err))
-			case owned:
-				f.confirm(at)
-			default:
-				mu.Lock()
-				lost = append(lost, id)
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	_ = g.Wait() // every renewal reports its own error
-	for _, id := range lost {
-		p.Log.Warn("lease lost to another worker; stopping the shard", zap.String("shard_id", id))
-		st.running[id].cancel()
-	}
-	for _, id := range lost {
-		<-st.running[id].done
-		p.forget(st, id)
-	}
+	return out
 }

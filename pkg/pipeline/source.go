@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/poller-dev/poller/pkg/wait"
+	"go.uber.org/zap"
 )
 
 // tableAPI is the part of the DynamoDB API that resolves a table's stream.
@@ -28,4 +31,28 @@ func resolveStream(ctx context.Context, api tableAPI, table string) (string, err
 		return "", fmt.Errorf("table %s: %w", table, errNoStream)
 	}
 	return arn, nil
+}
+
+// streamARN is the stream to read: the configured one, or the table's current stream, looked up
+// until it answers (a table without a stream is a config error, returned at once). wait.ErrStopped:
+// stop was closed first.
+func (p *Pipeline) streamARN(ctx context.Context, stop <-chan struct{}) (string, error) {
+	if p.Config.Source.StreamARN != "" {
+		return p.Config.Source.StreamARN, nil
+	}
+	var arn string
+	backoff := func(attempt int) time.Duration { return min(time.Duration(attempt)*time.Second, 15*time.Second) }
+	err := wait.Retry(ctx, stop, backoff, func(attempt int) error {
+		var err error
+		arn, err = resolveStream(ctx, p.Tables, p.Config.Source.Table)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, errNoStream):
+			return wait.Permanent(err)
+		}
+		p.Log.Warn("resolving the table's stream failed; retrying", zap.Int("attempt", attempt), zap.Error(err))
+		return err
+	})
+	return arn, err
 }

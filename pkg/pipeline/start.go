@@ -207,7 +207,7 @@ func (p *Pipeline) resolveLatest(ctx context.Context, w *shardWorker, r *shards.
 	}()
 	iter, err := r.Iterator(askCtx, shards.Latest)
 	if err != nil {
-		if isClosed(w.stop) && ctx.Err() == nil {
+		if wait.Closed(w.stop) && ctx.Err() == nil {
 			return shardStart{}, context.Canceled // stopped before the lease was resolved: nothing to report
 		}
 		return shardStart{}, fmt.Errorf("resolve LATEST for shard %s: %w", w.id, err)
@@ -216,7 +216,7 @@ func (p *Pipeline) resolveLatest(ctx context.Context, w *shardWorker, r *shards.
 	if err := p.pinStart(ctx, w.held, "", at); err != nil {
 		return shardStart{}, err
 	}
-	// A handoff before the first page leaves this iterator to the next holder (leaveIdle).
+	// A handoff before the first page leaves this iterator to the next holder (checkpoint.Ended).
 	w.idleIter.Store(iter)
 	return shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: at.Add(-latestSkew), Iterator: iter}, nil
 }
@@ -274,36 +274,25 @@ func createdBefore(r types.Record, t time.Time) bool {
 	return c != nil && c.Before(t)
 }
 
+// pinAttempts is how many times pinStart writes a LATEST lease's start before it gives up.
+const pinAttempts = 3
+
 // pinStart stores a LATEST lease's resolved start (seq, or the moment at), retrying a failed write a
 // few times; a refused write (the lease was taken) is errLeaseLost at once.
 func (p *Pipeline) pinStart(ctx context.Context, held *checkpoint.Held, seq string, at time.Time) error {
-	var err error
-	for attempt := 1; attempt <= 3; attempt++ {
-		var owned bool
-		owned, err = held.PinStart(ctx, seq, at)
+	backoff := func(attempt int) time.Duration { return time.Duration(attempt) * 200 * time.Millisecond }
+	err := wait.Retry(ctx, nil, backoff, func(attempt int) error {
+		owned, err := held.PinStart(ctx, seq, at)
 		switch {
-		case err == nil && owned:
-			return nil
-		case err == nil:
-			return fmt.Errorf("pin the start of shard %s: %w", held.Lease().ShardID, errLeaseLost)
+		case err == nil && !owned:
+			return wait.Permanent(errLeaseLost)
+		case err != nil && attempt >= pinAttempts:
+			return wait.Permanent(err)
 		}
-		if ctx.Err() != nil || !wait.Sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
-			break
-		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pin the start of shard %s: %w", held.Lease().ShardID, err)
 	}
-	return fmt.Errorf("pin the start of shard %s: %w", held.Lease().ShardID, err)
-}
-
-// leaveIdle stores, before a LATEST lease whose shard had no record yet is released or handed over,
-// the shard worker's last iterator in it: the next holder reads on from there, exactly, rather than
-// from the horizon skipping by creation time. A failure is logged: the time-based start remains.
-func (p *Pipeline) leaveIdle(ctx context.Context, w *shardWorker) {
-	iter, _ := w.idleIter.Load().(string)
-	if iter == "" {
-		return
-	}
-	if _, err := w.held.PinIterator(ctx, iter); err != nil {
-		p.Log.Warn("storing an idle LATEST shard's iterator failed; the next holder starts by creation time",
-			zap.String("shard_id", w.id), zap.Error(err))
-	}
+	return nil
 }

@@ -111,21 +111,6 @@ func TestStartOf(t *testing.T) {
 	}
 }
 
-func TestSuccessor(t *testing.T) {
-	live := map[string]bool{"me": true, "b": true}
-	for _, tc := range []struct{ name, requester, want string }{
-		{"a live requester gets the lease", "b", "b"},
-		{"a requester gone (dead or stopped) gets nothing: the lease is released", "c", ""},
-		{"no requester: released", "", ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := successor(tc.requester, live); got != tc.want {
-				t.Errorf("successor(%q) = %q, want %q", tc.requester, got, tc.want)
-			}
-		})
-	}
-}
-
 // offsetClock is the system clock moved by an offset, for records created in the past.
 type offsetClock struct{ offset atomic.Int64 }
 

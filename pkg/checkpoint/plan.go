@@ -1,13 +1,13 @@
-package pipeline
+package checkpoint
 
 import (
 	"cmp"
 	"hash/fnv"
 	"slices"
-	"time"
-
-	"github.com/poller-dev/poller/pkg/checkpoint"
 )
+
+// The plan: which leases one worker resumes, takes, asks for, steals and hands over in one round.
+// Pure functions of the lease table as listed, with table tests; the Coordinator carries them out.
 
 // maxWantsPerRound bounds the leases one worker asks for in one round: a newcomer converges in a few
 // rounds, and several newcomers asking the same loaded worker at once overshoot by little.
@@ -17,11 +17,11 @@ const maxWantsPerRound = 2
 // List of the lease table, judged by this worker's Tracker, plus what the worker runs.
 type planInput struct {
 	Me string
-	// Leases are the pipeline's leases as listed this round.
-	Leases []checkpoint.Lease
+	// Leases are the leases of the stream being read, as listed this round.
+	Leases []Lease
 	// Ready are the shards that may be read now: unfinished, parents finished (shards.Lineage).
 	Ready map[string]bool
-	// Expired are the leases whose counter stood still for lease_duration (checkpoint.Tracker).
+	// Expired are the leases whose counter stood still for lease_duration (Tracker).
 	Expired map[string]bool
 	// Live are the workers whose heartbeat moved within lease_duration; Me counts as live anyway.
 	Live []string
@@ -39,7 +39,7 @@ type handoff struct {
 }
 
 // leasePlan is what one worker does in one round. Every worker computes it from the same table, so
-// the fleet converges without a coordinator.
+// the fleet converges without a central coordinator.
 type leasePlan struct {
 	// Workers is how many workers share the shards; Target, ceil(active leases / Workers), is this
 	// worker's fair share.
@@ -49,16 +49,16 @@ type leasePlan struct {
 	Handoff []handoff
 	// Resume are leases the table gives this worker that it does not run (handed over to it, or its
 	// shard worker ended): take them (Store.Take) and run them.
-	Resume []checkpoint.Lease
+	Resume []Lease
 	// Take are free and expired leases, best first; take up to TakeUpTo of them, going down the list
 	// when another worker was faster.
-	Take     []checkpoint.Lease
+	Take     []Lease
 	TakeUpTo int
 	// Want are leases of the most loaded worker to ask for (Store.Want), when nothing is free.
-	Want []checkpoint.Lease
+	Want []Lease
 	// Steal are leases asked for over lease_duration ago whose owner still runs them: take them over
 	// (Store.Take on the observed counter), which fences the owner.
-	Steal []checkpoint.Lease
+	Steal []Lease
 }
 
 // plan decides one round of balancing. It is pure: the lease table in, the moves out.
@@ -75,46 +75,14 @@ type leasePlan struct {
 // (victim - load) / 2). Each completed move then lowers the sum of squared loads, so the moves stop,
 // at loads that differ by at most one.
 func plan(in planInput) leasePlan {
-	live := map[string]bool{in.Me: true}
-	for _, w := range in.Live {
-		live[w] = true
-	}
-	for _, l := range in.Leases {
-		if in.Expired[l.ShardID] && l.Owner != in.Me {
-			delete(live, l.Owner)
-		}
-	}
-
-	// Active leases in a fixed order per worker, different between workers, so that they seldom race
-	// for the same lease.
-	type ranked struct {
-		rank  uint64
-		lease checkpoint.Lease
-	}
-	var order []ranked
-	for _, l := range in.Leases {
-		if !l.Finished && in.Ready[l.ShardID] {
-			h := fnv.New64a()
-			h.Write([]byte(in.Me))
-			h.Write([]byte{0})
-			h.Write([]byte(l.ShardID))
-			order = append(order, ranked{h.Sum64(), l})
-		}
-	}
-	slices.SortFunc(order, func(a, b ranked) int {
-		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.lease.ShardID, b.lease.ShardID))
-	})
-	active := make([]checkpoint.Lease, len(order))
-	for i, r := range order {
-		active[i] = r.lease
-	}
-
+	live := liveWorkers(in)
+	active := activeLeases(in)
 	p := leasePlan{Workers: len(live)}
 	p.Target = (len(active) + p.Workers - 1) / p.Workers
-	pending := func(l checkpoint.Lease) bool {
+	pending := func(l Lease) bool {
 		return l.WantedBy != "" && l.WantedBy != l.Owner && live[l.WantedBy] && live[l.Owner]
 	}
-	free := func(l checkpoint.Lease) bool {
+	free := func(l Lease) bool {
 		return l.Owner == "" || (in.Expired[l.ShardID] && l.Owner != in.Me)
 	}
 	load := map[string]int{}
@@ -150,12 +118,7 @@ func plan(in planInput) leasePlan {
 		return p
 	}
 
-	victim := ""
-	for w := range live {
-		if w != in.Me && (victim == "" || load[w] > load[victim] || (load[w] == load[victim] && w < victim)) {
-			victim = w
-		}
-	}
+	victim := mostLoaded(live, load, in.Me)
 	if victim == "" || load[victim]-mine < 2 {
 		return p
 	}
@@ -171,37 +134,67 @@ func plan(in planInput) leasePlan {
 	return p
 }
 
-// finishedRetention is how long a finished lease is kept after its last write: the stream's 24-hour
-// retention, plus an hour for the difference between the writer's wall clock and the reader's.
-const finishedRetention = 25 * time.Hour
+// liveWorkers are the workers that share the shards: Me, the live ones, minus the owners of expired
+// leases.
+func liveWorkers(in planInput) map[string]bool {
+	live := map[string]bool{in.Me: true}
+	for _, w := range in.Live {
+		live[w] = true
+	}
+	for _, l := range in.Leases {
+		if in.Expired[l.ShardID] && l.Owner != in.Me {
+			delete(live, l.Owner)
+		}
+	}
+	return live
+}
 
-// deletable returns the finished leases that may be deleted now: the stream no longer lists the
-// shard, the lease was last written over retention ago (by wall clock: the stream's retention is
-// counted in hours, so clock skew of seconds does not matter), and every child shard's lease has
-// started (owned, checkpointed or finished). Deleting earlier risks a lineage replay: a listed shard
-// without a lease gets a new one and is read again, and a child whose parent lease is gone starts at
-// once.
-func deletable(leases []checkpoint.Lease, listed map[string]bool, now time.Time, retention time.Duration) []checkpoint.Lease {
-	children := map[string][]checkpoint.Lease{}
-	for _, l := range leases {
-		for _, parent := range l.Parents {
-			children[parent] = append(children[parent], l)
+// activeLeases are the unfinished leases whose shard is ready, in a fixed order per worker, different
+// between workers, so that they seldom race for the same lease.
+func activeLeases(in planInput) []Lease {
+	type ranked struct {
+		rank  uint64
+		lease Lease
+	}
+	var order []ranked
+	for _, l := range in.Leases {
+		if !l.Finished && in.Ready[l.ShardID] {
+			h := fnv.New64a()
+			h.Write([]byte(in.Me))
+			h.Write([]byte{0})
+			h.Write([]byte(l.ShardID))
+			order = append(order, ranked{h.Sum64(), l})
 		}
 	}
-	var out []checkpoint.Lease
-	for _, l := range leases {
-		if !l.Finished || listed[l.ShardID] || l.UpdatedAt.IsZero() || now.Sub(l.UpdatedAt) < retention {
-			continue
-		}
-		started := true
-		for _, c := range children[l.ShardID] {
-			if c.Owner == "" && c.Checkpoint == "" && !c.Finished {
-				started = false
-			}
-		}
-		if started {
-			out = append(out, l)
+	slices.SortFunc(order, func(a, b ranked) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.lease.ShardID, b.lease.ShardID))
+	})
+	active := make([]Lease, len(order))
+	for i, r := range order {
+		active[i] = r.lease
+	}
+	return active
+}
+
+// mostLoaded is the live worker other than me with the highest load (ties: the smallest ID); "" when
+// there is none.
+func mostLoaded(live map[string]bool, load map[string]int, me string) string {
+	victim := ""
+	for w := range live {
+		if w != me && (victim == "" || load[w] > load[victim] || (load[w] == load[victim] && w < victim)) {
+			victim = w
 		}
 	}
-	return out
+	return victim
+}
+
+// successor is who a drained lease goes to: the worker that asked for it, when it was counted live
+// at the last List (its heartbeat moved within lease_duration, its item was not removed by a clean
+// stop); else nobody ("": release the lease). A lease handed to a dead worker would stand idle
+// until it expired, lease_duration later; a released one is taken by any worker at its next List.
+func successor(requester string, live map[string]bool) string {
+	if requester != "" && live[requester] {
+		return requester
+	}
+	return ""
 }

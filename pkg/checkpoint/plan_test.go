@@ -1,4 +1,4 @@
-package pipeline
+package checkpoint
 
 import (
 	"fmt"
@@ -6,16 +6,13 @@ import (
 	"slices"
 	"sort"
 	"testing"
-	"time"
-
-	"github.com/poller-dev/poller/pkg/checkpoint"
 )
 
 // leasesOf returns n leases shard-00..: owners[i] owns the i-th (missing or "": free).
-func leasesOf(n int, owners ...string) []checkpoint.Lease {
-	out := make([]checkpoint.Lease, n)
+func leasesOf(n int, owners ...string) []Lease {
+	out := make([]Lease, n)
 	for i := range out {
-		out[i] = checkpoint.Lease{ShardID: fmt.Sprintf("shard-%02d", i), Counter: 1}
+		out[i] = Lease{ShardID: fmt.Sprintf("shard-%02d", i), Counter: 1}
 		if i < len(owners) {
 			out[i].Owner = owners[i]
 		}
@@ -26,7 +23,7 @@ func leasesOf(n int, owners ...string) []checkpoint.Lease {
 // owned returns k copies of w, for leasesOf.
 func owned(w string, k int) []string { return slices.Repeat([]string{w}, k) }
 
-func allReady(leases []checkpoint.Lease) map[string]bool {
+func allReady(leases []Lease) map[string]bool {
 	m := map[string]bool{}
 	for _, l := range leases {
 		m[l.ShardID] = true
@@ -34,7 +31,7 @@ func allReady(leases []checkpoint.Lease) map[string]bool {
 	return m
 }
 
-func runningOf(leases []checkpoint.Lease, me string) map[string]bool {
+func runningOf(leases []Lease, me string) map[string]bool {
 	m := map[string]bool{}
 	for _, l := range leases {
 		if l.Owner == me {
@@ -44,7 +41,7 @@ func runningOf(leases []checkpoint.Lease, me string) map[string]bool {
 	return m
 }
 
-func ids(leases []checkpoint.Lease) []string {
+func ids(leases []Lease) []string {
 	out := []string{}
 	for _, l := range leases {
 		out = append(out, l.ShardID)
@@ -231,7 +228,7 @@ func TestPlan(t *testing.T) {
 // a request needs the owner and request it saw, and a handoff lands at the end of the round (the
 // owner drains first).
 type fleet struct {
-	leases  []checkpoint.Lease
+	leases  []Lease
 	workers []string
 	rng     *rand.Rand
 }
@@ -350,56 +347,16 @@ func TestPlanConverges(t *testing.T) {
 	}
 }
 
-func TestDeletable(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	old := now.Add(-finishedRetention - time.Minute)
-	tests := []struct {
-		name   string
-		leases []checkpoint.Lease
-		listed []string
-		want   []string
-	}{
-		{
-			name: "a finished parent gone from the stream, past retention, with running children, is deleted",
-			leases: []checkpoint.Lease{
-				{ShardID: "p", Finished: true, UpdatedAt: old},
-				{ShardID: "c1", Parents: []string{"p"}, Owner: "w"},
-				{ShardID: "c2", Parents: []string{"p"}, Checkpoint: "5"},
-			},
-			listed: []string{"c1", "c2"},
-			want:   []string{"p"},
-		},
-		{
-			name: "a finished parent whose child has not started is kept",
-			leases: []checkpoint.Lease{
-				{ShardID: "p", Finished: true, UpdatedAt: old},
-				{ShardID: "c1", Parents: []string{"p"}, Owner: "w"},
-				{ShardID: "c2", Parents: []string{"p"}},
-			},
-			listed: []string{"c1", "c2"},
-		},
-		{
-			name:   "a finished shard the stream still lists is kept, or it would get a new lease and be read again",
-			leases: []checkpoint.Lease{{ShardID: "p", Finished: true, UpdatedAt: old}},
-			listed: []string{"p"},
-		},
-		{
-			name:   "a finished shard within the stream's retention is kept",
-			leases: []checkpoint.Lease{{ShardID: "p", Finished: true, UpdatedAt: now.Add(-23 * time.Hour)}},
-		},
-		{
-			name:   "an unfinished lease is never deleted",
-			leases: []checkpoint.Lease{{ShardID: "p", UpdatedAt: old}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			listed := map[string]bool{}
-			for _, id := range tt.listed {
-				listed[id] = true
-			}
-			if got := ids(deletable(tt.leases, listed, now, finishedRetention)); !slices.Equal(got, append([]string{}, tt.want...)) {
-				t.Errorf("deletable() = %v, want %v", got, tt.want)
+func TestSuccessor(t *testing.T) {
+	live := map[string]bool{"me": true, "b": true}
+	for _, tc := range []struct{ name, requester, want string }{
+		{"a live requester gets the lease", "b", "b"},
+		{"a requester gone (dead or stopped) gets nothing: the lease is released", "c", ""},
+		{"no requester: released", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := successor(tc.requester, live); got != tc.want {
+				t.Errorf("successor(%q) = %q, want %q", tc.requester, got, tc.want)
 			}
 		})
 	}

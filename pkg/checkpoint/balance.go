@@ -1,0 +1,241 @@
+package checkpoint
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+)
+
+// renewConcurrency bounds the lease writes in flight at once: a worker's leases are renewed and taken
+// in parallel, so that a round stays well under renew_interval with many leases.
+const renewConcurrency = 8
+
+// Balance carries out the round's lease plan (see plan) over scope, from the table as the round's
+// List saw it: it picks the running leases live workers asked for (Moves.Drain), resumes this
+// worker's own leases, takes free and expired ones up to the fair share, asks the most loaded worker
+// for a few, and takes over the ones asked for whose owner did not hand them over within
+// lease_duration (Moves.Start). Call it after a List that succeeded.
+func (c *Coordinator) Balance(ctx context.Context, scope Scope) Moves {
+	now := c.listedAt
+	byID := make(map[string]Lease, len(scope.Leases))
+	for _, l := range scope.Leases {
+		byID[l.ShardID] = l
+	}
+	running := make(map[string]bool, len(c.running))
+	for id := range c.running {
+		running[id] = true
+	}
+	live := make([]string, 0, len(c.live))
+	for w := range c.live {
+		live = append(live, w)
+	}
+	pl := plan(planInput{
+		Me: c.me, Leases: scope.Leases, Ready: scope.Ready, Expired: c.expired, Live: live,
+		Running: running, Overdue: c.overdue(byID, now), MaxWants: maxWantsPerRound,
+	})
+
+	var m Moves
+	for _, h := range pl.Handoff {
+		if r := c.running[h.ShardID]; r.to == "" {
+			c.log.Info("handing a lease over on request: finishing the batches in flight first",
+				zap.String("shard_id", h.ShardID), zap.String("to", h.To), zap.Int("fair_share", pl.Target), zap.Int("workers", pl.Workers))
+			r.to = h.To
+			m.Drain = append(m.Drain, h.ShardID)
+		}
+	}
+	m.Start = append(m.Start, c.takeUpTo(ctx, pl.Resume, len(pl.Resume))...)
+	taken := c.takeUpTo(ctx, pl.Take, pl.TakeUpTo)
+	m.Start = append(m.Start, taken...)
+	c.want(ctx, pl, now)
+	for _, l := range pl.Steal {
+		c.log.Warn("the owner did not hand an asked-for lease over within lease_duration; taking it over",
+			zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner))
+	}
+	m.Start = append(m.Start, c.takeUpTo(ctx, pl.Steal, len(pl.Steal))...)
+	c.hooks.OnLeasesOwned(len(c.running))
+	c.log.Debug("lease round", zap.Int("workers", pl.Workers), zap.Int("fair_share", pl.Target), zap.Int("running", len(c.running)),
+		zap.Int("handing_over", c.handingOver()), zap.Int("resumed", len(pl.Resume)), zap.Int("taken", len(taken)),
+		zap.Int("asked", len(pl.Want)), zap.Int("stolen", len(pl.Steal)), zap.Duration("round", c.now().Sub(now)))
+	c.hooks.OnLeaseRound(nil)
+	return m
+}
+
+// overdue returns the leases this worker asked for over lease_duration ago, and forgets the requests
+// answered to someone else or withdrawn.
+func (c *Coordinator) overdue(leases map[string]Lease, now time.Time) map[string]bool {
+	overdue := map[string]bool{}
+	for id, at := range c.wants {
+		l, ok := leases[id]
+		switch {
+		case !ok || (l.WantedBy != c.me && l.Owner != c.me):
+			delete(c.wants, id) // answered to someone else, or withdrawn
+		case now.Sub(at) >= c.leaseDuration:
+			overdue[id] = true
+		}
+	}
+	return overdue
+}
+
+// want asks for the plan's Want leases (Store.Want).
+func (c *Coordinator) want(ctx context.Context, pl leasePlan, now time.Time) {
+	for _, l := range pl.Want {
+		ok, err := c.store.Want(ctx, l, c.me)
+		switch {
+		case err != nil:
+			c.log.Warn("asking for a lease failed", zap.String("shard_id", l.ShardID), zap.Error(err))
+		case ok:
+			c.wants[l.ShardID] = now
+			c.log.Info("asked for a lease", zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner),
+				zap.Int("fair_share", pl.Target), zap.Int("workers", pl.Workers))
+		}
+	}
+}
+
+func (c *Coordinator) handingOver() int {
+	n := 0
+	for _, r := range c.running {
+		if r.to != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// takeUpTo takes leases of list, in order, until n were taken or the list ends, and returns them,
+// to run. The Take calls run in parallel, in waves of the number still missing, so that a worker
+// taking many leases (at start, or after a failover) does it within one round.
+func (c *Coordinator) takeUpTo(ctx context.Context, list []Lease, n int) []Grant {
+	var grants []Grant
+	for len(list) > 0 && len(grants) < n {
+		wave := list[:min(n-len(grants), len(list))]
+		list = list[len(wave):]
+		for i, g := range c.takeWave(ctx, wave) {
+			if g.Held != nil {
+				c.took(wave[i], g)
+				grants = append(grants, g)
+			}
+		}
+	}
+	return grants
+}
+
+// takeWave takes the leases of wave in parallel; a lease not taken has a zero Grant. Each fence is
+// confirmed as of when its Take was sent.
+func (c *Coordinator) takeWave(ctx context.Context, wave []Lease) []Grant {
+	grants := make([]Grant, len(wave))
+	var g errgroup.Group
+	g.SetLimit(renewConcurrency)
+	for i, l := range wave {
+		g.Go(func() error {
+			at := c.now()
+			held, owned, err := c.store.Take(ctx, l, c.me)
+			switch {
+			case err != nil:
+				c.log.Warn("taking a lease failed", zap.String("shard_id", l.ShardID), zap.Error(err))
+			case owned:
+				f := NewFence(held, c.fenceTrust(), c.renewInterval/2, c.now)
+				f.Confirm(at)
+				grants[i] = Grant{Held: held, Fence: f}
+			} // not owned: another worker was faster, or the owner wrote since; the next List shows it
+			return nil
+		})
+	}
+	_ = g.Wait() // every Take reports its own error
+	return grants
+}
+
+// took records a lease taken as l was listed.
+func (c *Coordinator) took(l Lease, g Grant) {
+	_, wanted := c.wants[l.ShardID]
+	delete(c.wants, l.ShardID)
+	switch {
+	case l.Owner != "" && l.Owner != c.me:
+		c.hooks.OnLeaseTakeover(l.ShardID)
+		c.log.Info("took a lease over", zap.String("shard_id", l.ShardID), zap.String("previous_owner", l.Owner))
+	case wanted && l.Owner == c.me:
+		c.hooks.OnLeaseTakeover(l.ShardID)
+		c.log.Info("took a lease handed over on request", zap.String("shard_id", l.ShardID))
+	}
+	c.running[l.ShardID] = &running{held: g.Held, fence: g.Fence}
+}
+
+// fenceTrust is how long a confirmed lease nobody asked for is trusted before a call without
+// renewing it first (see Fence).
+func (c *Coordinator) fenceTrust() time.Duration {
+	if d := c.leaseDuration - c.renewInterval; d > 0 {
+		return d
+	}
+	return c.leaseDuration / 2
+}
+
+// Renew renews every lease held, in parallel, and returns the shards whose lease was found taken by
+// another worker: the pipeline stops their workers at once (cancel, not drain: they must not deliver
+// for a shard this worker no longer owns). The coordinator forgets them. A renewal that failed is
+// retried at the next round; one slower than half a lease is cut short, so that one hung call does
+// not hold up the round (and with it every other renewal and the heartbeat).
+func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
+	var (
+		g  errgroup.Group
+		mu sync.Mutex
+	)
+	g.SetLimit(renewConcurrency)
+	rctx, cancel := context.WithTimeout(ctx, c.leaseDuration/2)
+	defer cancel()
+	for id, r := range c.running {
+		g.Go(func() error {
+			at := c.now()
+			owned, err := r.held.Renew(rctx)
+			switch {
+			case err != nil:
+				c.log.Warn("renewing a lease failed; retrying at the next tick", zap.String("shard_id", id), zap.Error(err))
+			case owned:
+				r.fence.Confirm(at)
+			default:
+				mu.Lock()
+				lost = append(lost, id)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every renewal reports its own error
+	for _, id := range lost {
+		c.log.Warn("lease lost to another worker; stopping the shard", zap.String("shard_id", id))
+		delete(c.running, id)
+	}
+	return lost
+}
+
+// RenewUntil renews the leases held every renew_interval until done is closed or ctx is done: on a
+// graceful stop, while the batches in flight finish, so that a slow sink does not let the leases
+// expire under the drain (another worker would then deliver the same batches again). It only reads
+// the coordinator, which its owner does not call meanwhile; a lease found lost stops its shard worker
+// at its next checkpoint.
+func (c *Coordinator) RenewUntil(ctx context.Context, done <-chan struct{}) {
+	tick := time.NewTicker(c.renewInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		}
+		var g errgroup.Group
+		g.SetLimit(renewConcurrency)
+		for _, r := range c.running {
+			g.Go(func() error {
+				at := c.now()
+				if owned, err := r.held.Renew(ctx); err == nil && owned {
+					r.fence.Confirm(at)
+				}
+				return nil
+			})
+		}
+		_ = g.Wait() // a failed renewal shows at the worker's next checkpoint
+	}
+}
