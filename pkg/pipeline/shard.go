@@ -36,7 +36,7 @@ type shardWorker struct {
 	err      error
 	finished bool
 	// idleIter is the shard's iterator while a LATEST lease had no record delivered yet (a string,
-	// "" once one was): stored in the lease when it is released or handed over (leaveIdle).
+	// "" once one was): stored in the lease when it is released or handed over (Coordinator.Ended and Leave, through checkpoint.Ended).
 	idleIter atomic.Value
 }
 
