@@ -9,6 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap"
+
+	"github.com/poller-dev/poller/pkg/hooks"
+	"github.com/poller-dev/poller/pkg/wait"
 )
 
 // readAPI is the part of the Streams API that a Reader uses.
@@ -57,17 +60,26 @@ type Page struct {
 	Next string
 }
 
-// Observer is told what the reader did, for metrics. Calls come from the reader's goroutine.
-type Observer interface {
-	// GetRecords counts one call by result: "ok", "throttled" or "error".
-	GetRecords(result string)
-	// Trimmed counts a position lost to the stream's 24-hour trimming: reading restarted at
+// Hooks is told what the reader did, for metrics. Calls come from the reader's goroutine and must
+// not block. *hooks.Set satisfies it; a nil Hooks calls nothing.
+type Hooks interface {
+	// OnGetRecords counts one GetRecords call by result: hooks.ResultOK, ResultThrottled or
+	// ResultError.
+	OnGetRecords(shardID, result string)
+	// OnTrimmed counts a position lost to the stream's 24-hour trimming: reading restarted at
 	// TRIM_HORIZON, so records between the lost position and the new horizon were never read.
-	Trimmed()
-	// MemoryWait counts a GetRecords call held back until the shard's (or the process's) byte
+	OnTrimmed(shardID string)
+	// OnMemoryWait counts a GetRecords call held back until the shard's (or the process's) byte
 	// budget allows it; it is called when the wait begins.
-	MemoryWait()
+	OnMemoryWait(shardID string)
 }
+
+// noHooks is the Hooks of a Reader given none.
+type noHooks struct{}
+
+func (noHooks) OnGetRecords(string, string) {}
+func (noHooks) OnTrimmed(string)            {}
+func (noHooks) OnMemoryWait(string)         {}
 
 // Reader reads one shard. Fields are immutable after Run starts.
 type Reader struct {
@@ -86,8 +98,9 @@ type Reader struct {
 	// Limit is GetRecords' Limit, 1..1000.
 	Limit int32
 	// Backoff gives the wait before retry number attempt (1, 2, ...) after a throttle or error.
-	Backoff  func(attempt int) time.Duration
-	Observer Observer
+	Backoff func(attempt int) time.Duration
+	// Hooks is told of each GetRecords call, trimmed position and memory wait; nil means none.
+	Hooks Hooks
 	// Memory, if not nil, is the shard's byte budget: each GetRecords call waits until it allows
 	// reading and asks for no more records than its room holds (see pageLimit), and each page is
 	// charged to it (Page.Bytes) before it is passed on. Until the shard's record size is known the
@@ -155,134 +168,191 @@ var ErrShardGone = fmt.Errorf("shard no longer exists")
 // iterator that expires meanwhile is renewed after the last record read, not at the checkpoint, so
 // nothing already sent is read twice).
 func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
-	log := r.Log
-	if log == nil {
-		log = zap.NewNop()
-	}
-	pos := r.Start
-	borrowed := r.StartIterator != ""
-	iter := aws.String(r.StartIterator)
-	if !borrowed {
-		var err error
-		if iter, err = r.iterator(ctx, pos); err != nil {
+	l := &readLoop{r: r, out: out, log: r.logger(), hooks: r.hooks(), timer: wait.NewTimer(),
+		pos: r.Start, borrowed: r.StartIterator != "", iter: aws.String(r.StartIterator)}
+	defer l.timer.Stop()
+	if !l.borrowed {
+		if err := l.renew(ctx); err != nil {
 			return err
 		}
 	}
-	timer := stoppedTimer()
-	defer timer.Stop()
-	attempt := 0 // throttles and errors since the last page
-	expired := 0 // expired iterators since the last page
-	// perRecord is what the next page's records are expected to cost: the largest of the last page
-	// with records, 0 before one was read. probe holds the records of a probe until the next page.
-	var perRecord int64
-	var probe []types.Record
 	for {
-		if iter == nil {
-			select {
-			case out <- Page{End: true, ReadAt: time.Now()}:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		limit := r.Limit
-		if r.Memory != nil {
-			if r.Memory.Full() {
-				r.Observer.MemoryWait()
-			}
-			if err := r.Memory.Wait(ctx); err != nil {
-				return err
-			}
-			limit = 1 // a probe
-			if perRecord > 0 {
-				limit = pageLimit(r.Limit, r.Memory.Room(), perRecord)
-			}
-		}
-		res, err := r.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit)})
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			switch {
-			case borrowed && !isThrottled(err):
-				log.Info("a previous reader's iterator failed; starting at the position instead", zap.Stringer("position", pos), zap.Error(err))
-				borrowed = false
-				if iter, err = r.iterator(ctx, pos); err != nil {
-					return err
-				}
-				continue
-			case isExpiredIterator(err):
-				r.Observer.GetRecords("error")
-				log.Debug("shard iterator expired; renewing", zap.Stringer("position", pos))
-				// One expiry is normal after a slow consumer: renew at once. A renewed iterator that
-				// expires again before any page means something else is wrong: back off, not spin.
-				expired++
-				if expired > 1 && !sleep(ctx, timer, r.Backoff(expired-1)) {
-					return ctx.Err()
-				}
-				if iter, err = r.iterator(ctx, pos); err != nil {
-					return err
-				}
-				continue
-			case isTrimmed(err):
-				r.Observer.GetRecords("error")
-				r.trimmed(log, pos)
-				pos = TrimHorizon
-				if iter, err = r.iterator(ctx, pos); err != nil {
-					return err
-				}
-				continue
-			case isNotFound(err):
-				r.Observer.GetRecords("error")
-				if len(probe) > 0 && !r.send(ctx, out, Page{Records: probe, ReadAt: time.Now()}) {
-					return ctx.Err()
-				}
-				return fmt.Errorf("get records from shard %s: %w: %w", r.ShardID, ErrShardGone, err)
-			}
-			attempt++
-			if isThrottled(err) {
-				r.Observer.GetRecords("throttled")
-				log.Debug("get records throttled", zap.Int("attempt", attempt))
-			} else {
-				r.Observer.GetRecords("error")
-				log.Warn("get records failed; retrying", zap.Int("attempt", attempt), zap.Error(err))
-			}
-			if !sleep(ctx, timer, r.Backoff(attempt)) {
-				return ctx.Err()
-			}
-			continue
-		}
-		attempt, expired, borrowed = 0, 0, false
-		r.Observer.GetRecords("ok")
-		recs := r.wellFormed(res.Records, log)
-		if n := len(recs); n > 0 {
-			pos = After(aws.ToString(recs[n-1].Dynamodb.SequenceNumber))
-			if r.Memory != nil {
-				wasProbe := perRecord == 0
-				perRecord = largestRecord(recs)
-				if wasProbe && res.NextShardIterator != nil {
-					probe, iter = recs, res.NextShardIterator // sent with the next page
-					continue
-				}
-			}
-		}
-		page := Page{Records: append(probe, recs...), End: res.NextShardIterator == nil, ReadAt: time.Now(),
-			Next: aws.ToString(res.NextShardIterator)}
-		probe = nil
-		// Empty pages are sent too: they tell the consumer the shard is caught up (iterator age 0).
-		if !r.send(ctx, out, page) {
-			return ctx.Err()
-		}
-		if page.End {
-			return nil
-		}
-		iter = res.NextShardIterator
-		if !full(res.Records, limit) {
-			if !sleep(ctx, timer, r.PollInterval) {
-				return ctx.Err()
-			}
+		if done, err := l.step(ctx); done || err != nil {
+			return err
 		}
 	}
+}
+
+// readLoop is the state of one Run: where reading is, and what the retries and the memory budget
+// have learnt so far. It belongs to Run's goroutine.
+type readLoop struct {
+	r     *Reader
+	out   chan<- Page
+	log   *zap.Logger
+	hooks Hooks
+	timer *time.Timer // reused by every wait of the loop
+
+	pos      Position // after the last record read (Start before any)
+	iter     *string  // the next GetRecords call's iterator; nil: the shard is read to its end
+	borrowed bool     // iter is the StartIterator, not yet used successfully
+	attempt  int      // throttles and errors since the last page
+	expired  int      // expired iterators since the last page
+	// perRecord is what the next page's records are expected to cost: the largest of the last page
+	// with records, 0 before one was read. probe holds the records of a probe until the next page.
+	perRecord int64
+	probe     []types.Record
+}
+
+// step makes one GetRecords call and handles its answer. done reports that Run is over: the shard
+// was read to its end (err nil) or reading failed for good (err).
+func (l *readLoop) step(ctx context.Context) (done bool, err error) {
+	if l.iter == nil {
+		return true, l.sendEnd(ctx)
+	}
+	limit, err := l.limit(ctx)
+	if err != nil {
+		return true, err
+	}
+	res, err := l.r.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: l.iter, Limit: aws.Int32(limit)})
+	if err != nil {
+		err = l.failed(ctx, err)
+		return err != nil, err
+	}
+	return l.read(ctx, res, limit)
+}
+
+// sendEnd passes on the End page of a shard that has nothing after pos.
+func (l *readLoop) sendEnd(ctx context.Context) error {
+	select {
+	case l.out <- Page{End: true, ReadAt: time.Now()}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// limit waits until the memory budget (if any) allows a GetRecords call, and returns the call's
+// Limit: a probe of one record until the size of a record is known, then what the room holds.
+func (l *readLoop) limit(ctx context.Context) (int32, error) {
+	mem := l.r.Memory
+	if mem == nil {
+		return l.r.Limit, nil
+	}
+	if mem.Full() {
+		l.hooks.OnMemoryWait(l.r.ShardID)
+	}
+	if err := mem.Wait(ctx); err != nil {
+		return 0, err
+	}
+	if l.perRecord == 0 {
+		return 1, nil // a probe
+	}
+	return pageLimit(l.r.Limit, mem.Room(), l.perRecord), nil
+}
+
+// failed handles a failed GetRecords call: nil to call again (with a new iterator, or after a
+// backoff), or the error that ends Run.
+func (l *readLoop) failed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	switch {
+	case l.borrowed && !isThrottled(err):
+		l.log.Info("a previous reader's iterator failed; starting at the position instead", zap.Stringer("position", l.pos), zap.Error(err))
+		l.borrowed = false
+		return l.renew(ctx)
+	case isExpiredIterator(err):
+		l.hooks.OnGetRecords(l.r.ShardID, hooks.ResultError)
+		l.log.Debug("shard iterator expired; renewing", zap.Stringer("position", l.pos))
+		// One expiry is normal after a slow consumer: renew at once. A renewed iterator that
+		// expires again before any page means something else is wrong: back off, not spin.
+		l.expired++
+		if l.expired > 1 {
+			if err := wait.Until(ctx, nil, l.timer, l.r.Backoff(l.expired-1)); err != nil {
+				return err
+			}
+		}
+		return l.renew(ctx)
+	case isTrimmed(err):
+		l.hooks.OnGetRecords(l.r.ShardID, hooks.ResultError)
+		l.r.trimmed(l.log, l.pos)
+		l.pos = TrimHorizon
+		return l.renew(ctx)
+	case isNotFound(err):
+		l.hooks.OnGetRecords(l.r.ShardID, hooks.ResultError)
+		if len(l.probe) > 0 && !l.r.send(ctx, l.out, Page{Records: l.probe, ReadAt: time.Now()}) {
+			return ctx.Err()
+		}
+		return fmt.Errorf("get records from shard %s: %w: %w", l.r.ShardID, ErrShardGone, err)
+	}
+	return l.backOff(ctx, err)
+}
+
+// backOff counts a throttle or an unclassified error and waits before the next attempt.
+func (l *readLoop) backOff(ctx context.Context, err error) error {
+	l.attempt++
+	if isThrottled(err) {
+		l.hooks.OnGetRecords(l.r.ShardID, hooks.ResultThrottled)
+		l.log.Debug("get records throttled", zap.Int("attempt", l.attempt))
+	} else {
+		l.hooks.OnGetRecords(l.r.ShardID, hooks.ResultError)
+		l.log.Warn("get records failed; retrying", zap.Int("attempt", l.attempt), zap.Error(err))
+	}
+	return wait.Until(ctx, nil, l.timer, l.r.Backoff(l.attempt))
+}
+
+// renew asks for a new iterator at pos.
+func (l *readLoop) renew(ctx context.Context) error {
+	var err error
+	l.iter, err = l.r.iterator(ctx, l.pos)
+	return err
+}
+
+// read handles a page GetRecords gave: it passes the page on (or holds a probe for the next one)
+// and waits PollInterval after a page that was not full. done reports the shard's end (err nil) or
+// ctx's (err).
+func (l *readLoop) read(ctx context.Context, res *dynamodbstreams.GetRecordsOutput, limit int32) (done bool, err error) {
+	l.attempt, l.expired, l.borrowed = 0, 0, false
+	l.hooks.OnGetRecords(l.r.ShardID, hooks.ResultOK)
+	recs := l.r.wellFormed(res.Records, l.log)
+	if n := len(recs); n > 0 {
+		l.pos = After(aws.ToString(recs[n-1].Dynamodb.SequenceNumber))
+		if l.holdProbe(recs, res.NextShardIterator) {
+			return false, nil
+		}
+	}
+	page := Page{Records: append(l.probe, recs...), End: res.NextShardIterator == nil, ReadAt: time.Now(),
+		Next: aws.ToString(res.NextShardIterator)}
+	l.probe = nil
+	// Empty pages are sent too: they tell the consumer the shard is caught up (iterator age 0).
+	if !l.r.send(ctx, l.out, page) {
+		return true, ctx.Err()
+	}
+	if page.End {
+		return true, nil
+	}
+	l.iter = res.NextShardIterator
+	if full(res.Records, limit) {
+		return false, nil
+	}
+	err = wait.Until(ctx, nil, l.timer, l.r.PollInterval)
+	return err != nil, err
+}
+
+// holdProbe learns a record's cost from a page with records under a memory budget, and keeps the
+// records of a probe (the first such page) to send with the next page, so that a batch is never
+// cut short by it. It reports whether it kept them; a probe that ends the shard is sent at once.
+func (l *readLoop) holdProbe(recs []types.Record, next *string) bool {
+	if l.r.Memory == nil {
+		return false
+	}
+	wasProbe := l.perRecord == 0
+	l.perRecord = largestRecord(recs)
+	if wasProbe && next != nil {
+		l.probe, l.iter = recs, next
+		return true
+	}
+	return false
 }
 
 // send charges page to Memory and passes it on; false when ctx ended first.
@@ -337,8 +407,6 @@ func (r *Reader) wellFormed(recs []types.Record, log *zap.Logger) []types.Record
 	return recs
 }
 
-// iterator gets a shard iterator at pos, retrying throttles and errors with backoff. A trimmed
-// position restarts at TRIM_HORIZON.
 // Iterator asks for an iterator at pos, retrying like Run does: "" means a closed shard with nothing
 // after pos. A caller that must know when a position was taken (LATEST: "the tip now") asks for it
 // here and passes it to Run as StartIterator.
@@ -347,9 +415,10 @@ func (r *Reader) Iterator(ctx context.Context, pos Position) (string, error) {
 	return aws.ToString(it), err
 }
 
+// iterator gets a shard iterator at pos, retrying throttles and errors with backoff (nil: a closed
+// shard with nothing after pos). A trimmed position restarts at TRIM_HORIZON.
 func (r *Reader) iterator(ctx context.Context, pos Position) (*string, error) {
-	timer := stoppedTimer()
-	defer timer.Stop()
+	timer := wait.NewTimer()
 	for attempt := 1; ; attempt++ {
 		in := &dynamodbstreams.GetShardIteratorInput{
 			StreamArn:         aws.String(r.StreamARN),
@@ -378,32 +447,24 @@ func (r *Reader) iterator(ctx context.Context, pos Position) (*string, error) {
 		if r.Log != nil && !isThrottled(err) {
 			r.Log.Warn("get shard iterator failed; retrying", zap.Stringer("position", pos), zap.Int("attempt", attempt), zap.Error(err))
 		}
-		if !sleep(ctx, timer, r.Backoff(attempt)) {
-			return nil, ctx.Err()
+		if err := wait.Until(ctx, nil, timer, r.Backoff(attempt)); err != nil {
+			return nil, err
 		}
 	}
 }
 
-// sleep waits d or until ctx is done, reusing timer (which must be stopped). It reports
-// whether the full wait passed.
-func sleep(ctx context.Context, timer *time.Timer, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
+func (r *Reader) logger() *zap.Logger {
+	if r.Log == nil {
+		return zap.NewNop()
 	}
-	timer.Reset(d)
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		timer.Stop() // since Go 1.23 no stale tick can be received after Stop: no drain needed
-		return false
-	}
+	return r.Log
 }
 
-func stoppedTimer() *time.Timer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
+func (r *Reader) hooks() Hooks {
+	if r.Hooks == nil {
+		return noHooks{}
+	}
+	return r.Hooks
 }
 
 // trimmed reports a position the stream has trimmed away; reading restarts at TRIM_HORIZON. Only a
@@ -417,7 +478,7 @@ func (r *Reader) trimmed(log *zap.Logger, pos Position) {
 		}
 		return
 	}
-	r.Observer.Trimmed()
+	r.hooks().OnTrimmed(r.ShardID)
 	if log != nil {
 		log.Warn("position trimmed from the stream; restarting at TRIM_HORIZON: records in between are lost",
 			zap.Stringer("position", pos))
