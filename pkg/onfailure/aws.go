@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/poller-dev/poller/pkg/plugin"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
@@ -27,7 +28,7 @@ func (o AWSOverrides) validate() []error {
 		return nil
 	}
 	if u, err := url.Parse(o.EndpointURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return []error{&sinks.ConfigError{Key: "endpoint_url", Msg: fmt.Sprintf("must be an absolute http or https URL, got %q", sinks.RedactURL(o.EndpointURL))}}
+		return []error{&plugin.ConfigError{Key: "endpoint_url", Msg: fmt.Sprintf("must be an absolute http or https URL, got %q", sinks.RedactURL(o.EndpointURL))}}
 	}
 	return nil
 }

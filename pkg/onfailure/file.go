@@ -9,17 +9,7 @@ import (
 )
 
 func init() {
-	Register(Registration{
-		Type:      "file",
-		NewConfig: func() any { return &FileConfig{} },
-		New: func(cfg any, deps Deps) (Destination, error) {
-			c, err := configAs[FileConfig](cfg)
-			if err != nil {
-				return nil, err
-			}
-			return NewFile(*c, deps)
-		},
-	})
+	Register("file", nil, func(c *FileConfig, d Deps) (Destination, error) { return NewFile(*c, d) })
 }
 
 // FileConfig is the file destination's config: `path`, required, the file reports are appended to

@@ -11,21 +11,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/poller-dev/poller/pkg/sinks"
+	"github.com/poller-dev/poller/pkg/plugin"
 )
 
 func init() {
-	Register(Registration{
-		Type:      "s3",
-		NewConfig: func() any { return &S3Config{} },
-		New: func(cfg any, deps Deps) (Destination, error) {
-			c, err := configAs[S3Config](cfg)
-			if err != nil {
-				return nil, err
-			}
-			return NewS3(*c, deps)
-		},
-	})
+	Register("s3", nil, func(c *S3Config, d Deps) (Destination, error) { return NewS3(*c, d) })
 }
 
 // S3Config is the s3 destination's config.
@@ -43,20 +33,20 @@ type S3Config struct {
 // bucketName is S3's rule for general purpose bucket names.
 var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
-// Validate checks every key; errors are *sinks.ConfigError.
+// Validate checks every key; errors are *plugin.ConfigError.
 func (c *S3Config) Validate() error {
 	var errs []error
 	switch {
 	case c.Bucket == "":
-		errs = append(errs, &sinks.ConfigError{Key: "bucket", Msg: "required"})
+		errs = append(errs, &plugin.ConfigError{Key: "bucket", Msg: "required"})
 	case !bucketName.MatchString(c.Bucket):
-		errs = append(errs, &sinks.ConfigError{Key: "bucket", Msg: fmt.Sprintf("must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-'), got %q", c.Bucket)})
+		errs = append(errs, &plugin.ConfigError{Key: "bucket", Msg: fmt.Sprintf("must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-'), got %q", c.Bucket)})
 	}
 	if len(c.Prefix) > 512 {
-		errs = append(errs, &sinks.ConfigError{Key: "prefix", Msg: fmt.Sprintf("must be at most 512 bytes, got %d", len(c.Prefix))})
+		errs = append(errs, &plugin.ConfigError{Key: "prefix", Msg: fmt.Sprintf("must be at most 512 bytes, got %d", len(c.Prefix))})
 	}
 	errs = append(errs, c.validate()...)
-	return joinConfigErrors(errs)
+	return plugin.JoinConfigErrors(errs)
 }
 
 // s3API is the part of the S3 client the destination uses.

@@ -7,21 +7,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/poller-dev/poller/pkg/sinks"
+	"github.com/poller-dev/poller/pkg/plugin"
 )
 
 func init() {
-	Register(Registration{
-		Type:      "sns",
-		NewConfig: func() any { return &SNSConfig{} },
-		New: func(cfg any, deps Deps) (Destination, error) {
-			c, err := configAs[SNSConfig](cfg)
-			if err != nil {
-				return nil, err
-			}
-			return NewSNS(*c, deps)
-		},
-	})
+	Register("sns", nil, func(c *SNSConfig, d Deps) (Destination, error) { return NewSNS(*c, d) })
 }
 
 // SNSConfig is the sns destination's config.
@@ -31,16 +21,16 @@ type SNSConfig struct {
 	AWSOverrides `yaml:",inline"`
 }
 
-// Validate checks every key; errors are *sinks.ConfigError.
+// Validate checks every key; errors are *plugin.ConfigError.
 func (c *SNSConfig) Validate() error {
 	var errs []error
 	if c.TopicARN == "" {
-		errs = append(errs, &sinks.ConfigError{Key: "topic_arn", Msg: "required"})
+		errs = append(errs, &plugin.ConfigError{Key: "topic_arn", Msg: "required"})
 	} else if p := strings.Split(c.TopicARN, ":"); len(p) != 6 || p[0] != "arn" || p[2] != "sns" || p[5] == "" {
-		errs = append(errs, &sinks.ConfigError{Key: "topic_arn", Msg: fmt.Sprintf("must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:failed, got %q", c.TopicARN)})
+		errs = append(errs, &plugin.ConfigError{Key: "topic_arn", Msg: fmt.Sprintf("must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:failed, got %q", c.TopicARN)})
 	}
 	errs = append(errs, c.validate()...)
-	return joinConfigErrors(errs)
+	return plugin.JoinConfigErrors(errs)
 }
 
 // snsAPI is the part of the SNS client the destination uses.

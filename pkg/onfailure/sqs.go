@@ -7,21 +7,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/poller-dev/poller/pkg/sinks"
+	"github.com/poller-dev/poller/pkg/plugin"
 )
 
 func init() {
-	Register(Registration{
-		Type:      "sqs",
-		NewConfig: func() any { return &SQSConfig{} },
-		New: func(cfg any, deps Deps) (Destination, error) {
-			c, err := configAs[SQSConfig](cfg)
-			if err != nil {
-				return nil, err
-			}
-			return NewSQS(*c, deps)
-		},
-	})
+	Register("sqs", nil, func(c *SQSConfig, d Deps) (Destination, error) { return NewSQS(*c, d) })
 }
 
 // SQSConfig is the sqs destination's config.
@@ -31,16 +21,16 @@ type SQSConfig struct {
 	AWSOverrides `yaml:",inline"`
 }
 
-// Validate checks every key; errors are *sinks.ConfigError.
+// Validate checks every key; errors are *plugin.ConfigError.
 func (c *SQSConfig) Validate() error {
 	var errs []error
 	if c.QueueURL == "" {
-		errs = append(errs, &sinks.ConfigError{Key: "queue_url", Msg: "required"})
+		errs = append(errs, &plugin.ConfigError{Key: "queue_url", Msg: "required"})
 	} else if u, err := url.Parse(c.QueueURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, &sinks.ConfigError{Key: "queue_url", Msg: fmt.Sprintf("must be an absolute https URL such as https://sqs.us-east-1.amazonaws.com/123456789012/failed, got %q", c.QueueURL)})
+		errs = append(errs, &plugin.ConfigError{Key: "queue_url", Msg: fmt.Sprintf("must be an absolute https URL such as https://sqs.us-east-1.amazonaws.com/123456789012/failed, got %q", c.QueueURL)})
 	}
 	errs = append(errs, c.validate()...)
-	return joinConfigErrors(errs)
+	return plugin.JoinConfigErrors(errs)
 }
 
 // sqsAPI is the part of the SQS client the destination uses.

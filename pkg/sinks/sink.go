@@ -48,18 +48,6 @@ func (e *BatchError) Error() string {
 	return fmt.Sprintf("sink reported %d failed item(s): %s", len(e.Failed), strings.Join(e.Failed, ", "))
 }
 
-// ConfigError is a config error about one key of a sink's (or destination's) config. The config loader
-// finds the key's line in the file, so `poller validate` can say file:line: pipelines[0].sink.url: ....
-type ConfigError struct {
-	Key string // the key inside the sink's mapping, e.g. "url" or "headers.X-Token"
-	Msg string // what is wrong, e.g. `must be an absolute http or https URL, got "ftp://x"`
-}
-
-func (e *ConfigError) Error() string { return e.Key + ": " + e.Msg }
-
-// ConfigKey returns the key the error is about.
-func (e *ConfigError) ConfigKey() string { return e.Key }
-
 // Limiter is implemented by a sink that accepts events only up to a size: the poller closes a batch
 // before its event JSON ({"Records": [...]}) would pass MaxEventBytes, as Lambda does at 6 MB.
 type Limiter interface {
