@@ -2,8 +2,6 @@ package onfailure
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 
 	"github.com/poller-dev/poller/pkg/sinks"
 )
@@ -38,13 +36,9 @@ func NewFile(cfg FileConfig, _ Deps) (*File, error) {
 
 // Send appends the report and syncs. A failed write is truncated away, so that no half line stays.
 func (d *File) Send(ctx context.Context, f Failure) error {
-	rec, err := NewRecord(f, true)
+	line, err := encode(f, true)
 	if err != nil {
 		return err
-	}
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encode report for %s: %w", f.Batch.ShardID, err)
 	}
 	return d.app.Append(ctx, append(line, '\n'))
 }

@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -71,6 +72,19 @@ type Failure struct {
 type Destination interface {
 	Send(ctx context.Context, f Failure) error
 	Close(ctx context.Context) error
+}
+
+// encode returns the JSON of f's record (see NewRecord).
+func encode(f Failure, withPayload bool) ([]byte, error) {
+	rec, err := NewRecord(f, withPayload)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode report for %s: %w", f.Batch.ShardID, err)
+	}
+	return b, nil
 }
 
 // Record is Lambda's on-failure invocation record for a DynamoDB stream, field for field.

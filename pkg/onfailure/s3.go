@@ -3,7 +3,6 @@ package onfailure
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -35,18 +34,11 @@ var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // Validate checks every key; errors are *plugin.ConfigError.
 func (c *S3Config) Validate() error {
-	var errs []error
-	switch {
-	case c.Bucket == "":
-		errs = append(errs, &plugin.ConfigError{Key: "bucket", Msg: "required"})
-	case !bucketName.MatchString(c.Bucket):
-		errs = append(errs, &plugin.ConfigError{Key: "bucket", Msg: fmt.Sprintf("must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-'), got %q", c.Bucket)})
-	}
+	errs := required("bucket", c.Bucket, bucketName.MatchString, "must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
 	if len(c.Prefix) > 512 {
 		errs = append(errs, &plugin.ConfigError{Key: "prefix", Msg: fmt.Sprintf("must be at most 512 bytes, got %d", len(c.Prefix))})
 	}
-	errs = append(errs, c.validate()...)
-	return plugin.JoinConfigErrors(errs)
+	return c.validate(errs)
 }
 
 // s3API is the part of the S3 client the destination uses.
@@ -80,13 +72,9 @@ func (d *S3) Send(ctx context.Context, f Failure) error {
 	if f.Time.IsZero() {
 		f.Time = time.Now() // the key and the record's timestamp must agree
 	}
-	rec, err := NewRecord(f, true)
+	body, err := encode(f, true)
 	if err != nil {
 		return err
-	}
-	body, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encode report for %s: %w", f.Batch.ShardID, err)
 	}
 	key := ObjectKey(d.prefix, f.Batch.Pipeline, f.Batch.ShardID, f.Time)
 	if _, err := d.client.PutObject(ctx, &s3.PutObjectInput{
