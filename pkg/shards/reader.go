@@ -14,14 +14,16 @@ import (
 	"github.com/poller-dev/poller/pkg/wait"
 )
 
-// readAPI is the part of the Streams API that a Reader uses.
-type readAPI interface {
+// ReadAPI is the part of the DynamoDB Streams API that a Reader uses; *dynamodbstreams.Client
+// satisfies it.
+type ReadAPI interface {
 	GetShardIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error)
 	GetRecords(ctx context.Context, in *dynamodbstreams.GetRecordsInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error)
 }
 
 // Position is where reading starts: TRIM_HORIZON, LATEST, or after a sequence number.
 type Position struct {
+	// Type is the iterator type: TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER.
 	Type types.ShardIteratorType
 	// Seq is the sequence number for AT_ and AFTER_SEQUENCE_NUMBER.
 	Seq string
@@ -38,6 +40,7 @@ var (
 	Latest      = Position{Type: types.ShardIteratorTypeLatest}
 )
 
+// String returns the type, and the sequence number if any, for logs.
 func (p Position) String() string {
 	if p.Seq == "" {
 		return string(p.Type)
@@ -48,8 +51,11 @@ func (p Position) String() string {
 // Page is what one GetRecords call gave: records in sequence-number order, and whether the shard is
 // now read to its end (closed, and no record left).
 type Page struct {
+	// Records are the page's records, in sequence-number order; possibly none (the shard is caught
+	// up: iterator age 0).
 	Records []types.Record
-	End     bool
+	// End is set on the last page of a closed shard read to its end; Run returns after sending it.
+	End bool
 	// ReadAt is when the answer arrived, for iterator age.
 	ReadAt time.Time
 	// Bytes is what the reader charged to its Memory for the page (PageBytes of its records); the
@@ -83,7 +89,9 @@ func (noHooks) OnMemoryWait(string)         {}
 
 // Reader reads one shard. Fields are immutable after Run starts.
 type Reader struct {
-	API       readAPI
+	// API makes the GetShardIterator and GetRecords calls.
+	API ReadAPI
+	// StreamARN and ShardID name the shard to read.
 	StreamARN string
 	ShardID   string
 	// Start is where to begin; later positions are derived from the last record read.
@@ -102,12 +110,13 @@ type Reader struct {
 	// Hooks is told of each GetRecords call, trimmed position and memory wait; nil means none.
 	Hooks Hooks
 	// Memory, if not nil, is the shard's byte budget: each GetRecords call waits until it allows
-	// reading and asks for no more records than its room holds (see pageLimit), and each page is
-	// charged to it (Page.Bytes) before it is passed on. Until the shard's record size is known the
-	// reader asks for one record (a probe), which it sends with the next page, not alone: a batch
-	// is never cut short by it.
+	// reading and asks for no more records than its room holds (at the size of the largest record
+	// of the last page, and at least one), and each page is charged to it (Page.Bytes) before it
+	// is passed on. Until the shard's record size is known the reader asks for one record (a
+	// probe), which it sends with the next page, not alone: a batch is never cut short by it.
 	Memory Memory
-	Log    *zap.Logger
+	// Log receives the reader's retries and losses, scoped by the caller (shard ID); nil means none.
+	Log *zap.Logger
 }
 
 // Memory is the part of a shard's byte budget the reader uses; *membudget.Account satisfies it.
@@ -118,6 +127,7 @@ type Memory interface {
 	Wait(ctx context.Context) error
 	// Room is how many bytes the shard may still read before it must wait.
 	Room() int64
+	// Charge counts n more bytes as read; the page's consumer releases them.
 	Charge(n int64)
 }
 
