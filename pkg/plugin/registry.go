@@ -22,6 +22,7 @@ import (
 // a plugin's keys, and Registry.New calls it again before building the plugin. Its errors should be
 // *ConfigError, several joined with JoinConfigErrors, so that each is reported at its key's line.
 type Validator interface {
+	// Validate returns nil, or every wrong key's error.
 	Validate() error
 }
 

@@ -101,7 +101,8 @@ func validHeaderName(s string) bool {
 // redirects are never followed (see Deliver).
 type HTTPError struct {
 	// URL is the sink's URL, redacted (RedactURL).
-	URL        string
+	URL string
+	// StatusCode is the answer's HTTP status.
 	StatusCode int
 	// Body is the start of the answer's body (at most 512 bytes).
 	Body string
@@ -109,6 +110,7 @@ type HTTPError struct {
 	Location string
 }
 
+// Error names the request, the status and the start of the body.
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("POST %s: status %d %s, body %q", e.URL, e.StatusCode, http.StatusText(e.StatusCode), e.Body)
 	if e.StatusCode >= 300 && e.StatusCode <= 399 {
