@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/poller-dev/poller/pkg/plugin"
 	"github.com/poller-dev/poller/pkg/sinks"
 )

@@ -20,11 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/poller-dev/poller/internal/testenv"
-	"github.com/poller-dev/poller/pkg/plugin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/poller-dev/poller/internal/testenv"
+	"github.com/poller-dev/poller/pkg/plugin"
 )
 
 // checkDocumentedFields compares a received report with the failure behind it, field by field of

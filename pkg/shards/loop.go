@@ -8,9 +8,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"go.uber.org/zap"
+
 	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/wait"
-	"go.uber.org/zap"
 )
 
 // readLoop is the state of one Run: where reading is, and what the retries and the memory budget
