@@ -20,11 +20,9 @@ import (
 // An on_failure destination type registered by this module (here by its test) is checked like a
 // built-in one too. It only counts the reports it is sent.
 func init() {
-	onfailure.Register(onfailure.Registration{
-		Type:      "counting",
-		NewConfig: func() any { return &countingConfig{Limit: 10} },
-		New:       func(any, onfailure.Deps) (onfailure.Destination, error) { return &counting{}, nil },
-	})
+	onfailure.Register("counting",
+		func() *countingConfig { return &countingConfig{Limit: 10} },
+		func(*countingConfig, onfailure.Deps) (onfailure.Destination, error) { return &counting{}, nil })
 }
 
 type countingConfig struct {

@@ -255,21 +255,44 @@ func (s *Server) getRecords(c *call) {
 		s.writeError(c, apiErr)
 		return
 	}
-	if !itOK {
-		s.writeError(c, validationf("Invalid ShardIterator"))
-		return
-	}
 	now := s.clock.Now()
-	if !now.Before(it.issued.Add(s.ttl)) {
-		s.writeError(c, apiError(http.StatusBadRequest, "ExpiredIteratorException",
-			"Iterator expired. The iterator was created at time %s while right now it is %s.",
-			it.issued.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano)))
+	if apiErr := s.checkIterator(it, itOK, now); apiErr != nil {
+		s.writeError(c, apiErr)
 		return
 	}
 	if emptyPage {
 		limit = 0
 	}
+	recs, finished, apiErr := s.page(it, limit)
+	if apiErr != nil {
+		s.writeError(c, apiErr)
+		return
+	}
+	// A closed shard read to its end gets no NextShardIterator, in the same answer that carries its
+	// last records: a consumer must deliver those before it treats the shard as finished.
+	next := ""
+	if !finished {
+		next = iterator{streamARN: it.streamARN, shardID: it.shardID, pos: it.pos + len(recs), issued: now}.encode(s.nonce)
+	}
+	s.writeBody(c, http.StatusOK, recordsAnswer(recs, next))
+}
 
+// checkIterator refuses an iterator that does not decode (valid false) or has expired by now.
+func (s *Server) checkIterator(it iterator, valid bool, now time.Time) *APIError {
+	if !valid {
+		return validationf("Invalid ShardIterator")
+	}
+	if !now.Before(it.issued.Add(s.ttl)) {
+		return apiError(http.StatusBadRequest, "ExpiredIteratorException",
+			"Iterator expired. The iterator was created at time %s while right now it is %s.",
+			it.issued.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// page returns the records from it's position on, at most limit of them and at most 1 MB (but
+// always at least one record), and whether they end a closed shard.
+func (s *Server) page(it iterator, limit int) (recs []storedRecord, finished bool, apiErr *APIError) {
 	s.mu.RLock()
 	st := s.streams[it.streamARN]
 	var sh *shard
@@ -278,29 +301,29 @@ func (s *Server) getRecords(c *call) {
 	}
 	if sh == nil {
 		s.mu.RUnlock()
-		s.writeError(c, notFoundf("Requested resource not found: Shard: %s in Stream: %s not found", it.shardID, it.streamARN))
-		return
+		return nil, false, notFoundf("Requested resource not found: Shard: %s in Stream: %s not found", it.shardID, it.streamARN)
 	}
 	if it.pos < sh.trimmed {
 		s.mu.RUnlock()
-		s.writeError(c, apiError(http.StatusBadRequest, "TrimmedDataAccessException",
-			"The operation attempted to read past the oldest stream record in a shard: the iterator of %s points to a trimmed record", it.shardID))
-		return
+		return nil, false, apiError(http.StatusBadRequest, "TrimmedDataAccessException",
+			"The operation attempted to read past the oldest stream record in a shard: the iterator of %s points to a trimmed record", it.shardID)
 	}
 	from := min(it.pos-sh.trimmed, len(sh.recs))
-	recs := sh.recs[from:min(from+limit, len(sh.recs))] // immutable records: safe to use unlocked
-	finished := sh.closed() && from+len(recs) == len(sh.recs)
+	recs = sh.recs[from:min(from+limit, len(sh.recs))] // immutable records: safe to use unlocked
+	finished = sh.closed() && from+len(recs) == len(sh.recs)
 	s.mu.RUnlock()
 
-	// At most 1 MB a page, but always at least one record.
 	size := 0
 	for i, r := range recs {
 		if size += len(r.wire); i > 0 && size > maxRecordsBytes {
-			recs = recs[:i]
-			finished = false
-			break
+			return recs[:i], false, nil
 		}
 	}
+	return recs, finished, nil
+}
+
+// recordsAnswer is GetRecords' answer body: the records' wire JSON, and next unless it is "".
+func recordsAnswer(recs []storedRecord, next string) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"Records":[`)
 	for i, r := range recs {
@@ -310,15 +333,12 @@ func (s *Server) getRecords(c *call) {
 		b.Write(r.wire)
 	}
 	b.WriteByte(']')
-	// A closed shard read to its end gets no NextShardIterator, in the same answer that carries its
-	// last records: a consumer must deliver those before it treats the shard as finished.
-	if !finished {
-		next := iterator{streamARN: it.streamARN, shardID: it.shardID, pos: it.pos + len(recs), issued: now}
+	if next != "" {
 		b.WriteString(`,"NextShardIterator":`)
-		b.WriteString(strconv.Quote(next.encode(s.nonce)))
+		b.WriteString(strconv.Quote(next))
 	}
 	b.WriteByte('}')
-	s.writeBody(c, http.StatusOK, b.Bytes())
+	return b.Bytes()
 }
 
 func (s *Server) listStreams(c *call) {

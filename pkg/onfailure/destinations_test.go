@@ -20,11 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/poller-dev/poller/internal/testenv"
-	"github.com/poller-dev/poller/pkg/sinks"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/poller-dev/poller/internal/testenv"
+	"github.com/poller-dev/poller/pkg/plugin"
 )
 
 // checkDocumentedFields compares a received report with the failure behind it, field by field of
@@ -265,8 +266,7 @@ func TestRegistry(t *testing.T) {
 	})
 	t.Run("registering a type twice panics", func(t *testing.T) {
 		assert.PanicsWithValue(t, `onfailure: type "file" registered twice`, func() {
-			Register(Registration{Type: "file", NewConfig: func() any { return &FileConfig{} },
-				New: func(any, Deps) (Destination, error) { return nil, nil }})
+			Register("file", nil, func(*FileConfig, Deps) (Destination, error) { return nil, nil })
 		})
 	})
 	t.Run("an unknown type is an error that lists the known types", func(t *testing.T) {
@@ -279,7 +279,7 @@ func TestRegistry(t *testing.T) {
 	})
 	t.Run("New validates the config and passes on the *ConfigError", func(t *testing.T) {
 		_, err := New("s3", &S3Config{Bucket: "Bad_Bucket"}, Deps{})
-		var ce *sinks.ConfigError
+		var ce *plugin.ConfigError
 		require.True(t, errors.As(err, &ce), "New() error = %v", err)
 		assert.Equal(t, "bucket", ce.Key)
 	})
@@ -327,7 +327,7 @@ func TestConfigDecodingAndValidate(t *testing.T) {
 				errs = j.Unwrap()
 			}
 			for _, e := range errs {
-				var ce *sinks.ConfigError
+				var ce *plugin.ConfigError
 				require.True(t, errors.As(e, &ce), "Validate() error %v is not a *ConfigError", e)
 				keys = append(keys, ce.ConfigKey())
 			}

@@ -2,24 +2,12 @@ package onfailure
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
 func init() {
-	Register(Registration{
-		Type:      "file",
-		NewConfig: func() any { return &FileConfig{} },
-		New: func(cfg any, deps Deps) (Destination, error) {
-			c, err := configAs[FileConfig](cfg)
-			if err != nil {
-				return nil, err
-			}
-			return NewFile(*c, deps)
-		},
-	})
+	Register("file", nil, func(c *FileConfig, d Deps) (Destination, error) { return NewFile(*c, d) })
 }
 
 // FileConfig is the file destination's config: `path`, required, the file reports are appended to
@@ -48,13 +36,9 @@ func NewFile(cfg FileConfig, _ Deps) (*File, error) {
 
 // Send appends the report and syncs. A failed write is truncated away, so that no half line stays.
 func (d *File) Send(ctx context.Context, f Failure) error {
-	rec, err := NewRecord(f, true)
+	line, err := encode(f, true)
 	if err != nil {
 		return err
-	}
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encode report for %s: %w", f.Batch.ShardID, err)
 	}
 	return d.app.Append(ctx, append(line, '\n'))
 }

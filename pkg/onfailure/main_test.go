@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"go.uber.org/goleak"
+
 	"github.com/poller-dev/poller/internal/testenv"
 	"github.com/poller-dev/poller/pkg/sinks"
-	"go.uber.org/goleak"
 )
 
 // testTransport carries every AWS request of the tests, so that its idle connections can be closed

@@ -16,12 +16,19 @@
 // to 256 KB; the records are re-read from the stream by sequence number while it retains them), and
 // the s3 destination also carries the whole event as a JSON string under payload. The file
 // destination carries the payload too.
+//
+// In a pipeline's data flow, a destination comes after the sink (pkg/sinks): when the failure policy
+// gives up on a batch (max_retry_attempts used up, or records older than max_record_age), it sends a
+// Failure to the pipeline's Destination and checkpoints past the batch only once the report is
+// stored. Destination types are registered by name like sink types (Register), and a pipeline's
+// `on_failure.type` key picks one.
 package onfailure
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -69,33 +76,55 @@ type Failure struct {
 // error means the report was not stored: the poller counts it and retries, its shard waiting, so
 // that no discarded record is lost (Lambda, there, drops the report and goes on).
 type Destination interface {
+	// Send stores the report of one discarded batch.
 	Send(ctx context.Context, f Failure) error
+	// Close releases the destination. It is called once, after the pipelines stopped; ctx bounds
+	// how long it may take.
 	Close(ctx context.Context) error
+}
+
+// encode returns the JSON of f's record (see NewRecord).
+func encode(f Failure, withPayload bool) ([]byte, error) {
+	rec, err := NewRecord(f, withPayload)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode report for %s: %w", f.Batch.ShardID, err)
+	}
+	return b, nil
 }
 
 // Record is Lambda's on-failure invocation record for a DynamoDB stream, field for field.
 type Record struct {
-	RequestContext     RequestContext  `json:"requestContext"`
-	ResponseContext    ResponseContext `json:"responseContext"`
-	Version            string          `json:"version"`
-	Timestamp          string          `json:"timestamp"`
-	DDBStreamBatchInfo BatchInfo       `json:"DDBStreamBatchInfo"`
+	// RequestContext says which "invocation" failed and why.
+	RequestContext RequestContext `json:"requestContext"`
+	// ResponseContext is the sink's last answer.
+	ResponseContext ResponseContext `json:"responseContext"`
+	// Version is the record format's, "1.0".
+	Version string `json:"version"`
+	// Timestamp is when the batch was discarded, RFC 3339 in UTC with milliseconds.
+	Timestamp string `json:"timestamp"`
+	// DDBStreamBatchInfo locates the discarded records in the stream.
+	DDBStreamBatchInfo BatchInfo `json:"DDBStreamBatchInfo"`
 	// Payload is the whole event, {"Records": [...]}, as a JSON string (s3 and file only).
 	Payload string `json:"payload,omitempty"`
 }
 
 // RequestContext describes the failed "invocation".
 type RequestContext struct {
-	RequestID              string    `json:"requestId"`
-	FunctionARN            string    `json:"functionArn"`
-	Condition              Condition `json:"condition"`
-	ApproximateInvokeCount int       `json:"approximateInvokeCount"`
+	RequestID   string    `json:"requestId"`   // Failure.RequestID
+	FunctionARN string    `json:"functionArn"` // Failure.FunctionARN
+	Condition   Condition `json:"condition"`   // why the batch was discarded
+	// ApproximateInvokeCount is how many times the batch was delivered (Failure.InvokeCount).
+	ApproximateInvokeCount int `json:"approximateInvokeCount"`
 }
 
 // ResponseContext describes the sink's last answer.
 type ResponseContext struct {
-	StatusCode      int    `json:"statusCode"`
-	ExecutedVersion string `json:"executedVersion"`
+	StatusCode      int    `json:"statusCode"`      // Failure.StatusCode
+	ExecutedVersion string `json:"executedVersion"` // "$LATEST", as for an unqualified function
 	// FunctionError is "Unhandled" when the last delivery failed, absent when there was none.
 	FunctionError string `json:"functionError,omitempty"`
 	// ErrorMessage is the last delivery's error (an addition to Lambda's record: a Lambda
@@ -105,12 +134,14 @@ type ResponseContext struct {
 
 // BatchInfo locates the discarded records in the stream.
 type BatchInfo struct {
-	ShardID                         string `json:"shardId"`
-	StartSequenceNumber             string `json:"startSequenceNumber"`
-	EndSequenceNumber               string `json:"endSequenceNumber"`
+	ShardID string `json:"shardId"`
+	// StartSequenceNumber and EndSequenceNumber are the first and last records' sequence numbers.
+	StartSequenceNumber string `json:"startSequenceNumber"`
+	EndSequenceNumber   string `json:"endSequenceNumber"`
+	// ApproximateArrivalOfFirstRecord and ...LastRecord are the records' creation times, RFC 3339.
 	ApproximateArrivalOfFirstRecord string `json:"approximateArrivalOfFirstRecord"`
 	ApproximateArrivalOfLastRecord  string `json:"approximateArrivalOfLastRecord"`
-	BatchSize                       int    `json:"batchSize"`
+	BatchSize                       int    `json:"batchSize"` // how many records
 	StreamARN                       string `json:"streamArn"`
 }
 

@@ -5,29 +5,33 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/poller-dev/poller/pkg/plugin"
-	"github.com/poller-dev/poller/pkg/sinks"
 )
 
 // Deps are what a destination may need from the poller besides its own config.
 type Deps struct {
-	// Logger is scoped to the pipeline; nil means no logging.
+	// Logger is scoped to the pipeline; never nil when New builds the destination (a no-op logger
+	// if the caller gave none).
 	Logger *zap.Logger
 	// AWS is the SDK config for the sqs, sns and s3 destinations. A destination's own region and
 	// endpoint_url keys override it.
 	AWS aws.Config
 }
 
-// Registration describes one destination type (see plugin.Registration).
-type Registration = plugin.Registration[Destination, Deps]
-
-// Validator is a destination config that checks itself.
+// Validator is a destination config that checks itself (see plugin.Validator).
 type Validator = plugin.Validator
 
 var registry = plugin.NewRegistry[Destination, Deps](plugin.Names{Package: "onfailure", Kind: "on_failure", Noun: "destination"})
 
-// Register adds a destination type. It panics on an empty or duplicate type or a missing function:
-// programming errors, found at start-up.
-func Register(r Registration) { registry.Register(r) }
+// Register adds a destination type: the value of a pipeline's `on_failure.type` key. defaults
+// returns its config with the default values set (nil means the zero C), which the config loader
+// decodes the destination's other keys into and validates, if *C is a Validator, reporting each
+// *plugin.ConfigError at its key's line. build makes the destination from that config.
+//
+// Call it from an init function or from main before the configuration is loaded. It panics on an
+// empty or duplicate type, or a nil build: programming errors found at start-up.
+func Register[C any](typ string, defaults func() *C, build func(cfg *C, deps Deps) (Destination, error)) {
+	plugin.Register(registry, typ, defaults, build)
+}
 
 // ConfigTypes returns, for each registered type, the function that makes its default config.
 func ConfigTypes() map[string]func() any { return registry.ConfigTypes() }
@@ -43,7 +47,3 @@ func New(typ string, cfg any, deps Deps) (Destination, error) {
 	}
 	return registry.New(typ, cfg, deps)
 }
-
-func configAs[T any](cfg any) (*T, error) { return plugin.ConfigAs[T](cfg) }
-
-func joinConfigErrors(errs []error) error { return sinks.JoinConfigErrors(errs) }

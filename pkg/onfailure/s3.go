@@ -3,7 +3,6 @@ package onfailure
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -11,21 +10,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/poller-dev/poller/pkg/sinks"
+
+	"github.com/poller-dev/poller/pkg/plugin"
 )
 
 func init() {
-	Register(Registration{
-		Type:      "s3",
-		NewConfig: func() any { return &S3Config{} },
-		New: func(cfg any, deps Deps) (Destination, error) {
-			c, err := configAs[S3Config](cfg)
-			if err != nil {
-				return nil, err
-			}
-			return NewS3(*c, deps)
-		},
-	})
+	Register("s3", nil, func(c *S3Config, d Deps) (Destination, error) { return NewS3(*c, d) })
 }
 
 // S3Config is the s3 destination's config.
@@ -43,20 +33,13 @@ type S3Config struct {
 // bucketName is S3's rule for general purpose bucket names.
 var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
-// Validate checks every key; errors are *sinks.ConfigError.
+// Validate checks every key; errors are *plugin.ConfigError.
 func (c *S3Config) Validate() error {
-	var errs []error
-	switch {
-	case c.Bucket == "":
-		errs = append(errs, &sinks.ConfigError{Key: "bucket", Msg: "required"})
-	case !bucketName.MatchString(c.Bucket):
-		errs = append(errs, &sinks.ConfigError{Key: "bucket", Msg: fmt.Sprintf("must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-'), got %q", c.Bucket)})
-	}
+	errs := required("bucket", c.Bucket, bucketName.MatchString, "must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
 	if len(c.Prefix) > 512 {
-		errs = append(errs, &sinks.ConfigError{Key: "prefix", Msg: fmt.Sprintf("must be at most 512 bytes, got %d", len(c.Prefix))})
+		errs = append(errs, &plugin.ConfigError{Key: "prefix", Msg: fmt.Sprintf("must be at most 512 bytes, got %d", len(c.Prefix))})
 	}
-	errs = append(errs, c.validate()...)
-	return joinConfigErrors(errs)
+	return c.validate(errs)
 }
 
 // s3API is the part of the S3 client the destination uses.
@@ -90,13 +73,9 @@ func (d *S3) Send(ctx context.Context, f Failure) error {
 	if f.Time.IsZero() {
 		f.Time = time.Now() // the key and the record's timestamp must agree
 	}
-	rec, err := NewRecord(f, true)
+	body, err := encode(f, true)
 	if err != nil {
 		return err
-	}
-	body, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encode report for %s: %w", f.Batch.ShardID, err)
 	}
 	key := ObjectKey(d.prefix, f.Batch.Pipeline, f.Batch.ShardID, f.Time)
 	if _, err := d.client.PutObject(ctx, &s3.PutObjectInput{

@@ -2,26 +2,14 @@ package onfailure
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/poller-dev/poller/pkg/sinks"
 )
 
 func init() {
-	Register(Registration{
-		Type:      "sns",
-		NewConfig: func() any { return &SNSConfig{} },
-		New: func(cfg any, deps Deps) (Destination, error) {
-			c, err := configAs[SNSConfig](cfg)
-			if err != nil {
-				return nil, err
-			}
-			return NewSNS(*c, deps)
-		},
-	})
+	Register("sns", nil, func(c *SNSConfig, d Deps) (Destination, error) { return NewSNS(*c, d) })
 }
 
 // SNSConfig is the sns destination's config.
@@ -31,16 +19,16 @@ type SNSConfig struct {
 	AWSOverrides `yaml:",inline"`
 }
 
-// Validate checks every key; errors are *sinks.ConfigError.
+// Validate checks every key; errors are *plugin.ConfigError.
 func (c *SNSConfig) Validate() error {
-	var errs []error
-	if c.TopicARN == "" {
-		errs = append(errs, &sinks.ConfigError{Key: "topic_arn", Msg: "required"})
-	} else if p := strings.Split(c.TopicARN, ":"); len(p) != 6 || p[0] != "arn" || p[2] != "sns" || p[5] == "" {
-		errs = append(errs, &sinks.ConfigError{Key: "topic_arn", Msg: fmt.Sprintf("must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:failed, got %q", c.TopicARN)})
-	}
-	errs = append(errs, c.validate()...)
-	return joinConfigErrors(errs)
+	return c.validate(required("topic_arn", c.TopicARN, isTopicARN,
+		"must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:failed"))
+}
+
+// isTopicARN reports an SNS topic ARN: arn:<partition>:sns:<region>:<account>:<name>.
+func isTopicARN(s string) bool {
+	p := strings.Split(s, ":")
+	return len(p) == 6 && p[0] == "arn" && p[2] == "sns" && p[5] != ""
 }
 
 // snsAPI is the part of the SNS client the destination uses.
@@ -71,14 +59,10 @@ func NewSNS(cfg SNSConfig, deps Deps) (*SNS, error) {
 
 // Send publishes the report.
 func (d *SNS) Send(ctx context.Context, f Failure) error {
-	msg, err := metadataMessage(f)
-	if err != nil {
+	return sendMessage(ctx, f, "publish", d.topicARN, func(ctx context.Context, msg *string) error {
+		_, err := d.client.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(d.topicARN), Message: msg})
 		return err
-	}
-	if _, err := d.client.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(d.topicARN), Message: aws.String(msg)}); err != nil {
-		return fmt.Errorf("publish report for %s to %s: %w", f.Batch.ShardID, d.topicARN, err)
-	}
-	return nil
+	})
 }
 
 // Close does nothing: the client holds no resources that need releasing.

@@ -2,26 +2,13 @@ package onfailure
 
 import (
 	"context"
-	"fmt"
-	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/poller-dev/poller/pkg/sinks"
 )
 
 func init() {
-	Register(Registration{
-		Type:      "sqs",
-		NewConfig: func() any { return &SQSConfig{} },
-		New: func(cfg any, deps Deps) (Destination, error) {
-			c, err := configAs[SQSConfig](cfg)
-			if err != nil {
-				return nil, err
-			}
-			return NewSQS(*c, deps)
-		},
-	})
+	Register("sqs", nil, func(c *SQSConfig, d Deps) (Destination, error) { return NewSQS(*c, d) })
 }
 
 // SQSConfig is the sqs destination's config.
@@ -31,16 +18,10 @@ type SQSConfig struct {
 	AWSOverrides `yaml:",inline"`
 }
 
-// Validate checks every key; errors are *sinks.ConfigError.
+// Validate checks every key; errors are *plugin.ConfigError.
 func (c *SQSConfig) Validate() error {
-	var errs []error
-	if c.QueueURL == "" {
-		errs = append(errs, &sinks.ConfigError{Key: "queue_url", Msg: "required"})
-	} else if u, err := url.Parse(c.QueueURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, &sinks.ConfigError{Key: "queue_url", Msg: fmt.Sprintf("must be an absolute https URL such as https://sqs.us-east-1.amazonaws.com/123456789012/failed, got %q", c.QueueURL)})
-	}
-	errs = append(errs, c.validate()...)
-	return joinConfigErrors(errs)
+	return c.validate(required("queue_url", c.QueueURL, isHTTPURL,
+		"must be an absolute https URL such as https://sqs.us-east-1.amazonaws.com/123456789012/failed"))
 }
 
 // sqsAPI is the part of the SQS client the destination uses.
@@ -66,14 +47,10 @@ func NewSQS(cfg SQSConfig, deps Deps) (*SQS, error) {
 
 // Send sends the report.
 func (d *SQS) Send(ctx context.Context, f Failure) error {
-	body, err := metadataMessage(f)
-	if err != nil {
+	return sendMessage(ctx, f, "send", d.queueURL, func(ctx context.Context, body *string) error {
+		_, err := d.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(d.queueURL), MessageBody: body})
 		return err
-	}
-	if _, err := d.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(d.queueURL), MessageBody: aws.String(body)}); err != nil {
-		return fmt.Errorf("send report for %s to %s: %w", f.Batch.ShardID, d.queueURL, err)
-	}
-	return nil
+	})
 }
 
 // Close does nothing: the client holds no resources that need releasing.

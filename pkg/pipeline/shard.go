@@ -55,7 +55,7 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 	reader := &shards.Reader{
 		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id,
 		PollInterval: p.Config.PollInterval, Limit: 1000,
-		Backoff: wait.Backoff(100*time.Millisecond, 10*time.Second), Observer: readObserver{p.hooks, w.id}, Memory: mem, Log: log,
+		Backoff: wait.Backoff(100*time.Millisecond, 10*time.Second), Hooks: p.hooks, Memory: mem, Log: log,
 	}
 	if start.Resolve {
 		var err error
@@ -185,15 +185,3 @@ func (p *Pipeline) finish(ctx context.Context, held *checkpoint.Held, last strin
 	}
 	return nil
 }
-
-// readObserver tells the pipeline's hooks what a shard's reader did.
-type readObserver struct {
-	hooks   *hooks.Set
-	shardID string
-}
-
-func (o readObserver) GetRecords(result string) { o.hooks.OnGetRecords(o.shardID, result) }
-
-func (o readObserver) Trimmed() { o.hooks.OnTrimmed(o.shardID) }
-
-func (o readObserver) MemoryWait() { o.hooks.OnMemoryWait(o.shardID) }

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -19,11 +20,7 @@ type other struct{}
 
 func TestRegistryNew(t *testing.T) {
 	r := NewRegistry[string, int](Names{Package: "things", Kind: "thing", Noun: "thing"})
-	r.Register(Registration[string, int]{
-		Type:      "echo",
-		NewConfig: func() any { return &cfg{} },
-		New:       func(c any, deps int) (string, error) { return strings.Repeat("x", deps), nil },
-	})
+	Register(r, "echo", func() *cfg { return &cfg{} }, func(c *cfg, deps int) (string, error) { return strings.Repeat("x", deps), nil })
 	tests := []struct {
 		name    string
 		typ     string
@@ -56,5 +53,51 @@ func TestRegistryNew(t *testing.T) {
 			t.Errorf("registering twice panicked with %v, want the duplicate message", p)
 		}
 	}()
-	r.Register(Registration[string, int]{Type: "echo", NewConfig: func() any { return &cfg{} }, New: func(any, int) (string, error) { return "", nil }})
+	Register(r, "echo", nil, func(*cfg, int) (string, error) { return "", nil })
+}
+
+func TestRegisterRefusesAnIncompleteRegistration(t *testing.T) {
+	r := NewRegistry[string, int](Names{Package: "things", Kind: "thing", Noun: "thing"})
+	tests := []struct {
+		name  string
+		typ   string
+		build func(*cfg, int) (string, error)
+	}{
+		{"an empty type", "", func(*cfg, int) (string, error) { return "", nil }},
+		{"a nil build", "echo", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if p := recover(); p != fmt.Sprintf("things: incomplete registration for type %q", tt.typ) {
+					t.Errorf("Register() panicked with %v, want the incomplete message", p)
+				}
+			}()
+			Register(r, tt.typ, nil, tt.build)
+		})
+	}
+}
+
+func TestRegisterWithoutDefaultsUsesTheZeroConfig(t *testing.T) {
+	r := NewRegistry[bool, struct{}](Names{Package: "things", Kind: "thing", Noun: "thing"})
+	Register(r, "zero", nil, func(c *cfg, _ struct{}) (bool, error) { return c.bad, nil })
+	if got := r.ConfigTypes()["zero"](); *got.(*cfg) != (cfg{}) {
+		t.Errorf("ConfigTypes()[zero]() = %v, want a zero *cfg", got)
+	}
+	if got, err := r.New("zero", nil, struct{}{}); err != nil || got {
+		t.Errorf("New() = %v, %v, want false, nil", got, err)
+	}
+}
+
+func TestJoinConfigErrors(t *testing.T) {
+	a, b := &ConfigError{Key: "a", Msg: "bad"}, &ConfigError{Key: "b", Msg: "worse"}
+	if err := JoinConfigErrors(nil); err != nil {
+		t.Errorf("JoinConfigErrors(nil) = %v, want nil", err)
+	}
+	if err := JoinConfigErrors([]error{a}); err != a {
+		t.Errorf("JoinConfigErrors(a) = %v, want a itself", err)
+	}
+	if err := JoinConfigErrors([]error{a, b}); err == nil || err.Error() != "a: bad\nb: worse" || !errors.Is(err, b) {
+		t.Errorf("JoinConfigErrors(a, b) = %v, want both joined", err)
+	}
 }

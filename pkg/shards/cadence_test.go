@@ -63,7 +63,7 @@ func TestReaderCadence(t *testing.T) {
 				client := newClient(t, srv, false)
 				r := &shards.Reader{
 					API: client, StreamARN: st.ARN(), ShardID: shard, Start: shards.TrimHorizon,
-					PollInterval: poll, Limit: tc.limit, Backoff: (&backoffLog{}).fn, Observer: newObserver(),
+					PollInterval: poll, Limit: tc.limit, Backoff: (&backoffLog{}).fn, Hooks: newObserver(),
 				}
 				ctx, cancel := context.WithCancel(t.Context())
 				pages := make(chan shards.Page, 100) // the consumer never holds the reader up

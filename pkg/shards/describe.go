@@ -9,19 +9,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 )
 
-// describeAPI is the part of the Streams API that discovery uses.
-type describeAPI interface {
+// DescribeAPI is the part of the DynamoDB Streams API that Describe and Children use;
+// *dynamodbstreams.Client satisfies it.
+type DescribeAPI interface {
 	DescribeStream(ctx context.Context, in *dynamodbstreams.DescribeStreamInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.DescribeStreamOutput, error)
 }
 
 // Shard is one shard as DescribeStream lists it.
 type Shard struct {
+	// ID is the shard's ID, e.g. "shardId-00000001536019433128-8f4c4a5d".
 	ID string
 	// ParentID is the parent shard's ID, or "". The parent may no longer be listed (trimmed).
 	ParentID string
 	// StartSeq and EndSeq are the shard's sequence number range; EndSeq is "" while the shard is open.
 	StartSeq string
-	EndSeq   string
+	EndSeq   string // "" while open
 }
 
 // Closed reports whether the shard takes no more records.
@@ -34,22 +36,25 @@ const maxDescribePages = 1000
 
 // Stream describes a stream.
 type Stream struct {
-	ARN    string
+	// ARN is the stream's ARN.
+	ARN string
+	// Status is ENABLING, ENABLED, DISABLING or DISABLED.
 	Status types.StreamStatus
 	// HashKey is the table's partition key attribute name, from the stream's key schema.
 	HashKey string
-	Shards  []Shard
+	// Shards are every shard DescribeStream lists, in its order.
+	Shards []Shard
 }
 
 // Describe lists every shard of the stream, following LastEvaluatedShardId page by page. It fails
 // on a repeated cursor and after maxDescribePages pages instead of looping.
-func Describe(ctx context.Context, api describeAPI, streamARN string) (Stream, error) {
+func Describe(ctx context.Context, api DescribeAPI, streamARN string) (Stream, error) {
 	return describe(ctx, api, streamARN, nil)
 }
 
 // Children lists the children of one shard (ShardFilter CHILD_SHARDS), so that a finished shard's
 // children start at once rather than at the next periodic refresh.
-func Children(ctx context.Context, api describeAPI, streamARN, parentID string) ([]Shard, error) {
+func Children(ctx context.Context, api DescribeAPI, streamARN, parentID string) ([]Shard, error) {
 	st, err := describe(ctx, api, streamARN, &types.ShardFilter{Type: types.ShardFilterTypeChildShards, ShardId: aws.String(parentID)})
 	if err != nil {
 		return nil, err
@@ -64,7 +69,7 @@ func Children(ctx context.Context, api describeAPI, streamARN, parentID string) 
 	return kids, nil
 }
 
-func describe(ctx context.Context, api describeAPI, streamARN string, filter *types.ShardFilter) (Stream, error) {
+func describe(ctx context.Context, api DescribeAPI, streamARN string, filter *types.ShardFilter) (Stream, error) {
 	st := Stream{ARN: streamARN}
 	seen := map[string]bool{}
 	index := map[string]int{} // a shard listed twice (pages overlapping) is kept once

@@ -80,23 +80,23 @@ type countingObserver struct {
 	memoryWaits int
 }
 
-var _ shards.Observer = (*countingObserver)(nil)
+var _ shards.Hooks = (*countingObserver)(nil)
 
 func newObserver() *countingObserver { return &countingObserver{results: map[string]int{}} }
 
-func (o *countingObserver) GetRecords(result string) {
+func (o *countingObserver) OnGetRecords(_, result string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.results[result]++
 }
 
-func (o *countingObserver) Trimmed() {
+func (o *countingObserver) OnTrimmed(string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.trimmed++
 }
 
-func (o *countingObserver) MemoryWait() {
+func (o *countingObserver) OnMemoryWait(string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.memoryWaits++

@@ -28,7 +28,7 @@ func TestReaderWaitsForItsMemoryBudgetBeforeEachCall(t *testing.T) {
 		obs := newObserver()
 		r := &shards.Reader{
 			API: client, StreamARN: st.ARN(), ShardID: shard, Start: shards.TrimHorizon,
-			PollInterval: time.Hour, Limit: 10, Backoff: (&backoffLog{}).fn, Observer: obs, Memory: acct,
+			PollInterval: time.Hour, Limit: 10, Backoff: (&backoffLog{}).fn, Hooks: obs, Memory: acct,
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		pages := make(chan shards.Page, 100) // the consumer never holds the reader up
@@ -100,7 +100,7 @@ func TestReaderPassesTheProbesRecordOnWhenTheShardIsGone(t *testing.T) {
 	})
 	rn := start(t, &shards.Reader{
 		API: newClient(t, srv, true), StreamARN: st.ARN(), ShardID: shard, Start: shards.TrimHorizon,
-		PollInterval: time.Hour, Limit: 10, Backoff: (&backoffLog{}).fn, Observer: newObserver(),
+		PollInterval: time.Hour, Limit: 10, Backoff: (&backoffLog{}).fn, Hooks: newObserver(),
 		Memory: membudget.New(1<<30).Open(1<<30, nil),
 	})
 	if got := seqsOf(rn.next(t)); !slices.Equal(got, want[:1]) {

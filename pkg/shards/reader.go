@@ -9,16 +9,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap"
+
+	"github.com/poller-dev/poller/pkg/wait"
 )
 
-// readAPI is the part of the Streams API that a Reader uses.
-type readAPI interface {
+// ReadAPI is the part of the DynamoDB Streams API that a Reader uses; *dynamodbstreams.Client
+// satisfies it.
+type ReadAPI interface {
 	GetShardIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error)
 	GetRecords(ctx context.Context, in *dynamodbstreams.GetRecordsInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error)
 }
 
 // Position is where reading starts: TRIM_HORIZON, LATEST, or after a sequence number.
 type Position struct {
+	// Type is the iterator type: TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER.
 	Type types.ShardIteratorType
 	// Seq is the sequence number for AT_ and AFTER_SEQUENCE_NUMBER.
 	Seq string
@@ -35,6 +39,7 @@ var (
 	Latest      = Position{Type: types.ShardIteratorTypeLatest}
 )
 
+// String returns the type, and the sequence number if any, for logs.
 func (p Position) String() string {
 	if p.Seq == "" {
 		return string(p.Type)
@@ -45,8 +50,11 @@ func (p Position) String() string {
 // Page is what one GetRecords call gave: records in sequence-number order, and whether the shard is
 // now read to its end (closed, and no record left).
 type Page struct {
+	// Records are the page's records, in sequence-number order; possibly none (the shard is caught
+	// up: iterator age 0).
 	Records []types.Record
-	End     bool
+	// End is set on the last page of a closed shard read to its end; Run returns after sending it.
+	End bool
 	// ReadAt is when the answer arrived, for iterator age.
 	ReadAt time.Time
 	// Bytes is what the reader charged to its Memory for the page (PageBytes of its records); the
@@ -57,21 +65,32 @@ type Page struct {
 	Next string
 }
 
-// Observer is told what the reader did, for metrics. Calls come from the reader's goroutine.
-type Observer interface {
-	// GetRecords counts one call by result: "ok", "throttled" or "error".
-	GetRecords(result string)
-	// Trimmed counts a position lost to the stream's 24-hour trimming: reading restarted at
+// Hooks is told what the reader did, for metrics. Calls come from the reader's goroutine and must
+// not block. *hooks.Set satisfies it; a nil Hooks calls nothing.
+type Hooks interface {
+	// OnGetRecords counts one GetRecords call by result: hooks.ResultOK, ResultThrottled or
+	// ResultError.
+	OnGetRecords(shardID, result string)
+	// OnTrimmed counts a position lost to the stream's 24-hour trimming: reading restarted at
 	// TRIM_HORIZON, so records between the lost position and the new horizon were never read.
-	Trimmed()
-	// MemoryWait counts a GetRecords call held back until the shard's (or the process's) byte
+	OnTrimmed(shardID string)
+	// OnMemoryWait counts a GetRecords call held back until the shard's (or the process's) byte
 	// budget allows it; it is called when the wait begins.
-	MemoryWait()
+	OnMemoryWait(shardID string)
 }
+
+// noHooks is the Hooks of a Reader given none.
+type noHooks struct{}
+
+func (noHooks) OnGetRecords(string, string) {}
+func (noHooks) OnTrimmed(string)            {}
+func (noHooks) OnMemoryWait(string)         {}
 
 // Reader reads one shard. Fields are immutable after Run starts.
 type Reader struct {
-	API       readAPI
+	// API makes the GetShardIterator and GetRecords calls.
+	API ReadAPI
+	// StreamARN and ShardID name the shard to read.
 	StreamARN string
 	ShardID   string
 	// Start is where to begin; later positions are derived from the last record read.
@@ -86,15 +105,17 @@ type Reader struct {
 	// Limit is GetRecords' Limit, 1..1000.
 	Limit int32
 	// Backoff gives the wait before retry number attempt (1, 2, ...) after a throttle or error.
-	Backoff  func(attempt int) time.Duration
-	Observer Observer
+	Backoff func(attempt int) time.Duration
+	// Hooks is told of each GetRecords call, trimmed position and memory wait; nil means none.
+	Hooks Hooks
 	// Memory, if not nil, is the shard's byte budget: each GetRecords call waits until it allows
-	// reading and asks for no more records than its room holds (see pageLimit), and each page is
-	// charged to it (Page.Bytes) before it is passed on. Until the shard's record size is known the
-	// reader asks for one record (a probe), which it sends with the next page, not alone: a batch
-	// is never cut short by it.
+	// reading and asks for no more records than its room holds (at the size of the largest record
+	// of the last page, and at least one), and each page is charged to it (Page.Bytes) before it
+	// is passed on. Until the shard's record size is known the reader asks for one record (a
+	// probe), which it sends with the next page, not alone: a batch is never cut short by it.
 	Memory Memory
-	Log    *zap.Logger
+	// Log receives the reader's retries and losses, scoped by the caller (shard ID); nil means none.
+	Log *zap.Logger
 }
 
 // Memory is the part of a shard's byte budget the reader uses; *membudget.Account satisfies it.
@@ -105,6 +126,7 @@ type Memory interface {
 	Wait(ctx context.Context) error
 	// Room is how many bytes the shard may still read before it must wait.
 	Room() int64
+	// Charge counts n more bytes as read; the page's consumer releases them.
 	Charge(n int64)
 }
 
@@ -155,132 +177,17 @@ var ErrShardGone = fmt.Errorf("shard no longer exists")
 // iterator that expires meanwhile is renewed after the last record read, not at the checkpoint, so
 // nothing already sent is read twice).
 func (r *Reader) Run(ctx context.Context, out chan<- Page) error {
-	log := r.Log
-	if log == nil {
-		log = zap.NewNop()
-	}
-	pos := r.Start
-	borrowed := r.StartIterator != ""
-	iter := aws.String(r.StartIterator)
-	if !borrowed {
-		var err error
-		if iter, err = r.iterator(ctx, pos); err != nil {
+	l := &readLoop{r: r, out: out, log: r.logger(), hooks: r.hooks(), timer: wait.NewTimer(),
+		pos: r.Start, borrowed: r.StartIterator != "", iter: aws.String(r.StartIterator)}
+	defer l.timer.Stop()
+	if !l.borrowed {
+		if err := l.renew(ctx); err != nil {
 			return err
 		}
 	}
-	timer := stoppedTimer()
-	defer timer.Stop()
-	attempt := 0 // throttles and errors since the last page
-	expired := 0 // expired iterators since the last page
-	// perRecord is what the next page's records are expected to cost: the largest of the last page
-	// with records, 0 before one was read. probe holds the records of a probe until the next page.
-	var perRecord int64
-	var probe []types.Record
 	for {
-		if iter == nil {
-			select {
-			case out <- Page{End: true, ReadAt: time.Now()}:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		limit := r.Limit
-		if r.Memory != nil {
-			if r.Memory.Full() {
-				r.Observer.MemoryWait()
-			}
-			if err := r.Memory.Wait(ctx); err != nil {
-				return err
-			}
-			limit = 1 // a probe
-			if perRecord > 0 {
-				limit = pageLimit(r.Limit, r.Memory.Room(), perRecord)
-			}
-		}
-		res, err := r.API.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(limit)})
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			switch {
-			case borrowed && !isThrottled(err):
-				log.Info("a previous reader's iterator failed; starting at the position instead", zap.Stringer("position", pos), zap.Error(err))
-				borrowed = false
-				if iter, err = r.iterator(ctx, pos); err != nil {
-					return err
-				}
-				continue
-			case isExpiredIterator(err):
-				r.Observer.GetRecords("error")
-				log.Debug("shard iterator expired; renewing", zap.Stringer("position", pos))
-				// One expiry is normal after a slow consumer: renew at once. A renewed iterator that
-				// expires again before any page means something else is wrong: back off, not spin.
-				expired++
-				if expired > 1 && !sleep(ctx, timer, r.Backoff(expired-1)) {
-					return ctx.Err()
-				}
-				if iter, err = r.iterator(ctx, pos); err != nil {
-					return err
-				}
-				continue
-			case isTrimmed(err):
-				r.Observer.GetRecords("error")
-				r.trimmed(log, pos)
-				pos = TrimHorizon
-				if iter, err = r.iterator(ctx, pos); err != nil {
-					return err
-				}
-				continue
-			case isNotFound(err):
-				r.Observer.GetRecords("error")
-				if len(probe) > 0 && !r.send(ctx, out, Page{Records: probe, ReadAt: time.Now()}) {
-					return ctx.Err()
-				}
-				return fmt.Errorf("get records from shard %s: %w: %w", r.ShardID, ErrShardGone, err)
-			}
-			attempt++
-			if isThrottled(err) {
-				r.Observer.GetRecords("throttled")
-				log.Debug("get records throttled", zap.Int("attempt", attempt))
-			} else {
-				r.Observer.GetRecords("error")
-				log.Warn("get records failed; retrying", zap.Int("attempt", attempt), zap.Error(err))
-			}
-			if !sleep(ctx, timer, r.Backoff(attempt)) {
-				return ctx.Err()
-			}
-			continue
-		}
-		attempt, expired, borrowed = 0, 0, false
-		r.Observer.GetRecords("ok")
-		recs := r.wellFormed(res.Records, log)
-		if n := len(recs); n > 0 {
-			pos = After(aws.ToString(recs[n-1].Dynamodb.SequenceNumber))
-			if r.Memory != nil {
-				wasProbe := perRecord == 0
-				perRecord = largestRecord(recs)
-				if wasProbe && res.NextShardIterator != nil {
-					probe, iter = recs, res.NextShardIterator // sent with the next page
-					continue
-				}
-			}
-		}
-		page := Page{Records: append(probe, recs...), End: res.NextShardIterator == nil, ReadAt: time.Now(),
-			Next: aws.ToString(res.NextShardIterator)}
-		probe = nil
-		// Empty pages are sent too: they tell the consumer the shard is caught up (iterator age 0).
-		if !r.send(ctx, out, page) {
-			return ctx.Err()
-		}
-		if page.End {
-			return nil
-		}
-		iter = res.NextShardIterator
-		if !full(res.Records, limit) {
-			if !sleep(ctx, timer, r.PollInterval) {
-				return ctx.Err()
-			}
+		if done, err := l.step(ctx); done || err != nil {
+			return err
 		}
 	}
 }
@@ -337,8 +244,6 @@ func (r *Reader) wellFormed(recs []types.Record, log *zap.Logger) []types.Record
 	return recs
 }
 
-// iterator gets a shard iterator at pos, retrying throttles and errors with backoff. A trimmed
-// position restarts at TRIM_HORIZON.
 // Iterator asks for an iterator at pos, retrying like Run does: "" means a closed shard with nothing
 // after pos. A caller that must know when a position was taken (LATEST: "the tip now") asks for it
 // here and passes it to Run as StartIterator.
@@ -347,9 +252,10 @@ func (r *Reader) Iterator(ctx context.Context, pos Position) (string, error) {
 	return aws.ToString(it), err
 }
 
+// iterator gets a shard iterator at pos, retrying throttles and errors with backoff (nil: a closed
+// shard with nothing after pos). A trimmed position restarts at TRIM_HORIZON.
 func (r *Reader) iterator(ctx context.Context, pos Position) (*string, error) {
-	timer := stoppedTimer()
-	defer timer.Stop()
+	timer := wait.NewTimer()
 	for attempt := 1; ; attempt++ {
 		in := &dynamodbstreams.GetShardIteratorInput{
 			StreamArn:         aws.String(r.StreamARN),
@@ -378,32 +284,24 @@ func (r *Reader) iterator(ctx context.Context, pos Position) (*string, error) {
 		if r.Log != nil && !isThrottled(err) {
 			r.Log.Warn("get shard iterator failed; retrying", zap.Stringer("position", pos), zap.Int("attempt", attempt), zap.Error(err))
 		}
-		if !sleep(ctx, timer, r.Backoff(attempt)) {
-			return nil, ctx.Err()
+		if err := wait.Until(ctx, nil, timer, r.Backoff(attempt)); err != nil {
+			return nil, err
 		}
 	}
 }
 
-// sleep waits d or until ctx is done, reusing timer (which must be stopped). It reports
-// whether the full wait passed.
-func sleep(ctx context.Context, timer *time.Timer, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
+func (r *Reader) logger() *zap.Logger {
+	if r.Log == nil {
+		return zap.NewNop()
 	}
-	timer.Reset(d)
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		timer.Stop() // since Go 1.23 no stale tick can be received after Stop: no drain needed
-		return false
-	}
+	return r.Log
 }
 
-func stoppedTimer() *time.Timer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
+func (r *Reader) hooks() Hooks {
+	if r.Hooks == nil {
+		return noHooks{}
+	}
+	return r.Hooks
 }
 
 // trimmed reports a position the stream has trimmed away; reading restarts at TRIM_HORIZON. Only a
@@ -417,7 +315,7 @@ func (r *Reader) trimmed(log *zap.Logger, pos Position) {
 		}
 		return
 	}
-	r.Observer.Trimmed()
+	r.hooks().OnTrimmed(r.ShardID)
 	if log != nil {
 		log.Warn("position trimmed from the stream; restarting at TRIM_HORIZON: records in between are lost",
 			zap.Stringer("position", pos))

@@ -31,7 +31,7 @@ func (e *readerEnv) reader(start shards.Position, limit int32) *shards.Reader {
 	return &shards.Reader{
 		API: e.client, StreamARN: e.st.ARN(), ShardID: e.shard, Start: start,
 		PollInterval: time.Millisecond, Limit: limit,
-		Backoff: e.backoff.fn, Observer: e.obs,
+		Backoff: e.backoff.fn, Hooks: e.obs,
 	}
 }
 
@@ -384,7 +384,7 @@ func TestReaderWithoutIterator(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rn := start(t, &shards.Reader{
 				API: closedShardAPI{t}, StreamARN: "arn", ShardID: "shardId-1", Start: tc.start,
-				PollInterval: time.Hour, Limit: 100, Backoff: (&backoffLog{}).fn, Observer: newObserver(),
+				PollInterval: time.Hour, Limit: 100, Backoff: (&backoffLog{}).fn, Hooks: newObserver(),
 			})
 			if p := rn.next(t); !p.End || len(p.Records) != 0 {
 				t.Errorf("page = %d records, End %v; want 0, true", len(p.Records), p.End)

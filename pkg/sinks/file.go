@@ -8,17 +8,7 @@ import (
 )
 
 func init() {
-	Register(Registration{
-		Type:      "file",
-		NewConfig: func() any { return &FileConfig{} },
-		New: func(cfg any, deps Deps) (Sink, error) {
-			c, err := configAs[FileConfig](cfg)
-			if err != nil {
-				return nil, err
-			}
-			return NewFile(*c, deps)
-		},
-	})
+	Register("file", nil, func(c *FileConfig, d Deps) (Sink, error) { return NewFile(*c, d) })
 }
 
 // FileConfig is the file sink's config.

@@ -14,20 +14,11 @@ import (
 	"time"
 
 	"github.com/poller-dev/poller/pkg/event"
+	"github.com/poller-dev/poller/pkg/plugin"
 )
 
 func init() {
-	Register(Registration{
-		Type:      "http",
-		NewConfig: func() any { return DefaultHTTPConfig() },
-		New: func(cfg any, deps Deps) (Sink, error) {
-			c, err := configAs[HTTPConfig](cfg)
-			if err != nil {
-				return nil, err
-			}
-			return NewHTTP(*c, deps)
-		},
-	})
+	Register("http", DefaultHTTPConfig, func(c *HTTPConfig, d Deps) (Sink, error) { return NewHTTP(*c, d) })
 }
 
 // LambdaMaxEventBytes is Lambda's synchronous invocation payload limit (6 MB), which the http sink
@@ -89,7 +80,7 @@ func (c *HTTPConfig) Validate() error {
 			errs = append(errs, &ConfigError{Key: key, Msg: "must not contain CR, LF or NUL"})
 		}
 	}
-	return JoinConfigErrors(errs)
+	return plugin.JoinConfigErrors(errs)
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.
@@ -110,7 +101,8 @@ func validHeaderName(s string) bool {
 // redirects are never followed (see Deliver).
 type HTTPError struct {
 	// URL is the sink's URL, redacted (RedactURL).
-	URL        string
+	URL string
+	// StatusCode is the answer's HTTP status.
 	StatusCode int
 	// Body is the start of the answer's body (at most 512 bytes).
 	Body string
@@ -118,6 +110,7 @@ type HTTPError struct {
 	Location string
 }
 
+// Error names the request, the status and the start of the body.
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("POST %s: status %d %s, body %q", e.URL, e.StatusCode, http.StatusText(e.StatusCode), e.Body)
 	if e.StatusCode >= 300 && e.StatusCode <= 399 {

@@ -1,7 +1,6 @@
 package sinks
 
 import (
-	"errors"
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,7 +11,8 @@ import (
 
 // Deps are what a sink may need from the poller besides its own config.
 type Deps struct {
-	// Logger is scoped to the pipeline; nil means no logging.
+	// Logger is scoped to the pipeline; never nil when New builds the sink (a no-op logger if the
+	// caller gave none).
 	Logger *zap.Logger
 	// AWS is the SDK config, for AWS-backed sinks.
 	AWS aws.Config
@@ -23,17 +23,26 @@ type Deps struct {
 	Stdout io.Writer
 }
 
-// Registration describes one sink type (see plugin.Registration).
-type Registration = plugin.Registration[Sink, Deps]
-
-// Validator is a sink config that checks itself.
+// Validator is a sink config that checks itself (see plugin.Validator).
 type Validator = plugin.Validator
+
+// ConfigError is a config error about one key of a sink's config, reported by the config loader at
+// that key's line (see plugin.ConfigError).
+type ConfigError = plugin.ConfigError
 
 var registry = plugin.NewRegistry[Sink, Deps](plugin.Names{Package: "sinks", Kind: "sink", Noun: "sink"})
 
-// Register adds a sink type. It panics on an empty or duplicate type, or a missing function: those
-// are programming errors found at start-up, never config errors.
-func Register(r Registration) { registry.Register(r) }
+// Register adds a sink type: the value of a pipeline's `sink.type` key. defaults returns its config
+// with the default values set (nil means the zero C), which the config loader decodes the sink's
+// other keys into (yaml tags, unknown keys refused) and validates, if *C is a Validator, reporting
+// each *ConfigError at its key's line. build makes the sink from that config.
+//
+// Call it from an init function or from main before the configuration is loaded. It panics on an
+// empty or duplicate type, or a nil build: programming errors found at start-up, never config
+// errors.
+func Register[C any](typ string, defaults func() *C, build func(cfg *C, deps Deps) (Sink, error)) {
+	plugin.Register(registry, typ, defaults, build)
+}
 
 // ConfigTypes returns, for each registered type, the function that makes its default config.
 func ConfigTypes() map[string]func() any { return registry.ConfigTypes() }
@@ -48,19 +57,4 @@ func New(typ string, cfg any, deps Deps) (Sink, error) {
 		deps.Logger = zap.NewNop()
 	}
 	return registry.New(typ, cfg, deps)
-}
-
-func configAs[T any](cfg any) (*T, error) { return plugin.ConfigAs[T](cfg) }
-
-// JoinConfigErrors returns nil, the one error, or all of them joined: a plugin config's Validate
-// reports every wrong key at once.
-func JoinConfigErrors(errs []error) error {
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		return errs[0]
-	default:
-		return errors.Join(errs...)
-	}
 }

@@ -24,11 +24,12 @@ func TestRegistry(t *testing.T) {
 	t.Run("registering a type twice panics", func(t *testing.T) {
 		// A name of its own per run: the registry is global and -count reruns the test.
 		typ := fmt.Sprintf("test-dup-%d", time.Now().UnixNano())
-		r := Registration{Type: typ, NewConfig: func() any { return &StdoutConfig{} },
-			New: func(any, Deps) (Sink, error) { return NewStdout(Deps{}), nil }}
-		Register(r)
-		assert.PanicsWithValue(t, fmt.Sprintf(`sinks: type %q registered twice`, typ), func() { Register(r) })
-		assert.Panics(t, func() { Register(Registration{Type: "http"}) }, "an incomplete registration panics too")
+		register := func() {
+			Register(typ, nil, func(*StdoutConfig, Deps) (Sink, error) { return NewStdout(Deps{}), nil })
+		}
+		register()
+		assert.PanicsWithValue(t, fmt.Sprintf(`sinks: type %q registered twice`, typ), register)
+		assert.Panics(t, func() { Register[HTTPConfig]("http", nil, nil) }, "an incomplete registration panics too")
 	})
 	t.Run("an unknown type is an error that lists the known types", func(t *testing.T) {
 		_, err := New("kafka", nil, Deps{})

@@ -1,6 +1,16 @@
-// Package sinks holds the Sink contract and the built-in sinks. A sink receives batches of stream
-// records in exactly the event shape AWS Lambda gives a DynamoDB Streams trigger, so a handler written
-// for Lambda works unchanged.
+// Package sinks holds the Sink contract and the built-in sinks (http, file, stdout). A sink receives
+// batches of stream records in exactly the event shape AWS Lambda gives a DynamoDB Streams trigger,
+// so a handler written for Lambda works unchanged.
+//
+// A sink is where a pipeline's data flow ends: each shard's Reader (pkg/shards) reads records, the
+// shard's dispatcher converts them to Lambda's shape (pkg/event), filters and batches them, and
+// delivers each batch to the pipeline's Sink; what the sink accepts is checkpointed, and a batch
+// it keeps failing is retried, bisected or reported to the pipeline's on_failure destination
+// (pkg/onfailure) as Lambda would.
+//
+// Sink types are registered by name: a pipeline's `sink.type` key picks one, and the type's config
+// takes the mapping's other keys. A module adds its own type with Register (see its example) before
+// the configuration is loaded; the config loader then checks it like a built-in one.
 package sinks
 
 import (
@@ -32,7 +42,10 @@ func (b Batch) Event() events.DynamoDBEvent {
 // failed. Deliver must be safe for concurrent use: with parallelization_factor > 1, several batches of
 // one shard, and batches of many shards, are in flight at once.
 type Sink interface {
+	// Deliver sends one batch. It must return soon after ctx ends (the batch then counts as failed).
 	Deliver(ctx context.Context, b Batch) error
+	// Close releases the sink. It is called once, after the pipelines stopped delivering; ctx bounds
+	// how long it may take.
 	Close(ctx context.Context) error
 }
 
@@ -44,24 +57,14 @@ type BatchError struct {
 	Failed []string
 }
 
+// Error lists the failed sequence numbers.
 func (e *BatchError) Error() string {
 	return fmt.Sprintf("sink reported %d failed item(s): %s", len(e.Failed), strings.Join(e.Failed, ", "))
 }
 
-// ConfigError is a config error about one key of a sink's (or destination's) config. The config loader
-// finds the key's line in the file, so `poller validate` can say file:line: pipelines[0].sink.url: ....
-type ConfigError struct {
-	Key string // the key inside the sink's mapping, e.g. "url" or "headers.X-Token"
-	Msg string // what is wrong, e.g. `must be an absolute http or https URL, got "ftp://x"`
-}
-
-func (e *ConfigError) Error() string { return e.Key + ": " + e.Msg }
-
-// ConfigKey returns the key the error is about.
-func (e *ConfigError) ConfigKey() string { return e.Key }
-
 // Limiter is implemented by a sink that accepts events only up to a size: the poller closes a batch
 // before its event JSON ({"Records": [...]}) would pass MaxEventBytes, as Lambda does at 6 MB.
 type Limiter interface {
+	// MaxEventBytes is the largest event, in bytes of JSON, the sink accepts.
 	MaxEventBytes() int
 }

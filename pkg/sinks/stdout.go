@@ -7,16 +7,7 @@ import (
 )
 
 func init() {
-	Register(Registration{
-		Type:      "stdout",
-		NewConfig: func() any { return &StdoutConfig{} },
-		New: func(cfg any, deps Deps) (Sink, error) {
-			if _, err := configAs[StdoutConfig](cfg); err != nil {
-				return nil, err
-			}
-			return NewStdout(deps), nil
-		},
-	})
+	Register("stdout", nil, func(_ *StdoutConfig, d Deps) (Sink, error) { return NewStdout(d), nil })
 }
 
 // StdoutConfig is the stdout sink's config: it has no keys.

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -24,19 +25,11 @@ import (
 const Type = "changelog"
 
 func init() {
-	sinks.Register(sinks.Registration{
-		Type: Type,
-		// The config loader decodes the sink's other keys into this value (unknown keys are errors
-		// at their file:line), then calls its Validate.
-		NewConfig: func() any { return &Config{} },
-		New: func(cfg any, _ sinks.Deps) (sinks.Sink, error) {
-			c, ok := cfg.(*Config) // what NewConfig made, decoded and validated
-			if !ok {
-				return nil, fmt.Errorf("config is %T, want *changelog.Config", cfg)
-			}
-			return New(*c)
-		},
-	})
+	// The config loader decodes the sink's other keys into a *Config made by the defaults function
+	// (unknown keys are errors at their file:line), calls its Validate, and then the build function.
+	sinks.Register(Type,
+		func() *Config { return &Config{} },
+		func(c *Config, _ sinks.Deps) (sinks.Sink, error) { return New(*c) })
 }
 
 // eventNames are the event names DynamoDB Streams records carry.
@@ -62,7 +55,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, &sinks.ConfigError{Key: "events", Msg: fmt.Sprintf("must hold INSERT, MODIFY or REMOVE, got %q", e)})
 		}
 	}
-	return sinks.JoinConfigErrors(errs)
+	return errors.Join(errs...)
 }
 
 // Sink appends a batch's lines with one write and syncs before Deliver returns, so that a batch
