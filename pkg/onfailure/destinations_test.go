@@ -126,7 +126,7 @@ func TestSQSDestination(t *testing.T) {
 	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("failed-" + strings.ToLower(t.Name()))})
 	require.NoError(t, err)
 
-	d, err := New("sqs", &SQSConfig{QueueURL: *q.QueueUrl, AWSOverrides: AWSOverrides{EndpointURL: endpoint}}, Deps{AWS: cfg})
+	d, err := Registry.New("sqs", &SQSConfig{QueueURL: *q.QueueUrl, AWSOverrides: AWSOverrides{EndpointURL: endpoint}}, Deps{AWS: cfg})
 	require.NoError(t, err)
 	defer d.Close(ctx)
 	// A batch whose payload alone is over the 256 KB message limit still fits: the message is
@@ -160,7 +160,7 @@ func TestSNSDestination(t *testing.T) {
 		Endpoint: aws.String(attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)])})
 	require.NoError(t, err)
 
-	d, err := New("sns", &SNSConfig{TopicARN: *topic.TopicArn, AWSOverrides: AWSOverrides{EndpointURL: endpoint}}, Deps{AWS: cfg})
+	d, err := Registry.New("sns", &SNSConfig{TopicARN: *topic.TopicArn, AWSOverrides: AWSOverrides{EndpointURL: endpoint}}, Deps{AWS: cfg})
 	require.NoError(t, err)
 	defer d.Close(ctx)
 	f := testFailure(2)
@@ -185,7 +185,7 @@ func TestS3Destination(t *testing.T) {
 	_, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
 	require.NoError(t, err)
 
-	d, err := New("s3", &S3Config{Bucket: bucket, Prefix: "poller/", ForcePathStyle: true,
+	d, err := Registry.New("s3", &S3Config{Bucket: bucket, Prefix: "poller/", ForcePathStyle: true,
 		AWSOverrides: AWSOverrides{EndpointURL: endpoint}}, Deps{AWS: cfg})
 	require.NoError(t, err)
 	defer d.Close(ctx)
@@ -221,7 +221,7 @@ func TestFileDestination(t *testing.T) {
 	ctx := context.Background()
 	t.Run("reports are appended one per line, with the payload", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "failed.jsonl")
-		d, err := New("file", &FileConfig{Path: path}, Deps{})
+		d, err := Registry.New("file", &FileConfig{Path: path}, Deps{})
 		require.NoError(t, err)
 		f1, f2 := testFailure(1), testFailure(3)
 		require.NoError(t, d.Send(ctx, f1))
@@ -246,7 +246,7 @@ func TestFileDestination(t *testing.T) {
 	})
 	t.Run("a missing folder is an error at New naming the path", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "nope", "failed.jsonl")
-		_, err := New("file", &FileConfig{Path: path}, Deps{})
+		_, err := Registry.New("file", &FileConfig{Path: path}, Deps{})
 		require.ErrorContains(t, err, path)
 	})
 	t.Run("a write error names the file", func(t *testing.T) {
@@ -261,8 +261,8 @@ func TestFileDestination(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	t.Run("the built-in destinations are registered", func(t *testing.T) {
-		assert.Equal(t, []string{"file", "s3", "sns", "sqs"}, Types())
-		assert.Len(t, ConfigTypes(), 4)
+		assert.Equal(t, []string{"file", "s3", "sns", "sqs"}, Registry.Types())
+		assert.Len(t, Registry.ConfigTypes(), 4)
 	})
 	t.Run("registering a type twice panics", func(t *testing.T) {
 		assert.PanicsWithValue(t, `onfailure: type "file" registered twice`, func() {
@@ -270,15 +270,15 @@ func TestRegistry(t *testing.T) {
 		})
 	})
 	t.Run("an unknown type is an error that lists the known types", func(t *testing.T) {
-		_, err := New("kafka", nil, Deps{})
+		_, err := Registry.New("kafka", nil, Deps{})
 		require.ErrorContains(t, err, `unknown on_failure type "kafka" (known: file, s3, sns, sqs)`)
 	})
 	t.Run("a config of another type is rejected", func(t *testing.T) {
-		_, err := New("sqs", &SNSConfig{}, Deps{})
+		_, err := Registry.New("sqs", &SNSConfig{}, Deps{})
 		require.ErrorContains(t, err, "want *onfailure.SQSConfig")
 	})
 	t.Run("New validates the config and passes on the *ConfigError", func(t *testing.T) {
-		_, err := New("s3", &S3Config{Bucket: "Bad_Bucket"}, Deps{})
+		_, err := Registry.New("s3", &S3Config{Bucket: "Bad_Bucket"}, Deps{})
 		var ce *plugin.ConfigError
 		require.True(t, errors.As(err, &ce), "New() error = %v", err)
 		assert.Equal(t, "bucket", ce.Key)
@@ -310,11 +310,11 @@ func TestConfigDecodingAndValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := ConfigTypes()[tt.typ]()
+			cfg := Registry.ConfigTypes()[tt.typ]()
 			dec := yaml.NewDecoder(strings.NewReader(tt.doc))
 			dec.KnownFields(true)
 			require.NoError(t, dec.Decode(cfg))
-			err := cfg.(Validator).Validate()
+			err := cfg.(plugin.Validator).Validate()
 			if tt.wantKeys == nil {
 				require.NoError(t, err)
 				assert.Equal(t, tt.want, cfg)

@@ -65,8 +65,8 @@ type App struct {
 // config.Load and config.Parse check a config file against.
 func Registries() config.Registries {
 	return config.Registries{
-		Sinks:        sinks.ConfigTypes(),
-		Destinations: onfailure.ConfigTypes(),
+		Sinks:        sinks.Registry.ConfigTypes(),
+		Destinations: onfailure.Registry.ConfigTypes(),
 		CheckFilter: func(pattern []byte) error {
 			_, err := filter.Compile(pattern)
 			return err
@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err 
 // destination join a.closers as soon as they exist, so that a later failure closes them.
 func (a *App) newPipeline(i int, pc config.Pipeline, s shared) (*pipeline.Pipeline, error) {
 	log := a.log.With(zap.String("pipeline", pc.Name))
-	sink, err := sinks.New(pc.Sink.Type, pc.Sink.Config, sinks.Deps{
+	sink, err := sinks.Registry.New(pc.Sink.Type, pc.Sink.Config, sinks.Deps{
 		Logger: log, AWS: s.aws, ReportBatchItemFailures: pc.ReportBatchItemFailures,
 	})
 	if err != nil {
@@ -144,7 +144,7 @@ func (a *App) newPipeline(i int, pc config.Pipeline, s shared) (*pipeline.Pipeli
 	a.closers = append(a.closers, sink)
 	var dest onfailure.Destination
 	if pc.OnFailure != nil {
-		if dest, err = onfailure.New(pc.OnFailure.Type, pc.OnFailure.Config, onfailure.Deps{Logger: log, AWS: s.aws}); err != nil {
+		if dest, err = onfailure.Registry.New(pc.OnFailure.Type, pc.OnFailure.Config, onfailure.Deps{Logger: log, AWS: s.aws}); err != nil {
 			return nil, fmt.Errorf("pipelines[%d] (%s): on_failure: %w", i, pc.Name, err)
 		}
 		a.closers = append(a.closers, dest)

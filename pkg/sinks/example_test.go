@@ -53,7 +53,7 @@ func ExampleRegister() {
 		func(cfg *CounterConfig, _ sinks.Deps) (sinks.Sink, error) { return &Counter{label: cfg.Label}, nil })
 
 	// What the service does with a pipeline's decoded `sink:` mapping (nil: the defaults).
-	sink, err := sinks.New("counter", nil, sinks.Deps{})
+	sink, err := sinks.Registry.New("counter", nil, sinks.Deps{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -65,7 +65,7 @@ func ExampleRegister() {
 	}
 
 	// A config that fails its Validate is refused before the sink is built.
-	_, err = sinks.New("counter", &CounterConfig{}, sinks.Deps{})
+	_, err = sinks.Registry.New("counter", &CounterConfig{}, sinks.Deps{})
 	var ce *sinks.ConfigError
 	fmt.Println(errors.As(err, &ce), err)
 	// Output:

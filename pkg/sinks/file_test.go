@@ -151,7 +151,7 @@ func TestFileSinkConcurrentDeliveriesKeepBatchesTogether(t *testing.T) {
 func TestStdoutSink(t *testing.T) {
 	t.Run("records go to Deps.Stdout, one JSON record per line", func(t *testing.T) {
 		var buf strings.Builder
-		s, err := New("stdout", nil, Deps{Stdout: &buf})
+		s, err := Registry.New("stdout", nil, Deps{Stdout: &buf})
 		require.NoError(t, err)
 		b := testBatch("1", 3)
 		require.NoError(t, s.Deliver(context.Background(), b))

@@ -11,8 +11,7 @@ import (
 
 // Deps are what a sink may need from the poller besides its own config.
 type Deps struct {
-	// Logger is scoped to the pipeline; never nil when New builds the sink (a no-op logger if the
-	// caller gave none).
+	// Logger is scoped to the pipeline; the service always sets it.
 	Logger *zap.Logger
 	// AWS is the SDK config, for AWS-backed sinks.
 	AWS aws.Config
@@ -30,7 +29,11 @@ type Validator = plugin.Validator
 // that key's line (see plugin.ConfigError).
 type ConfigError = plugin.ConfigError
 
-var registry = plugin.NewRegistry[Sink, Deps](plugin.Names{Package: "sinks", Kind: "sink", Noun: "sink"})
+// Registry holds the sink types: the built-in ones and those a user's module registered. The
+// config loader reads each type's default config from it (ConfigTypes), and the service builds
+// sinks with it (New; nil cfg means the type's defaults, and the config is validated again
+// first, so no sink is built from an invalid config).
+var Registry = plugin.NewRegistry[Sink, Deps](plugin.Names{Package: "sinks", Kind: "sink", Noun: "sink"})
 
 // Register adds a sink type: the value of a pipeline's `sink.type` key. defaults returns its config
 // with the default values set (nil means the zero C), which the config loader decodes the sink's
@@ -41,20 +44,5 @@ var registry = plugin.NewRegistry[Sink, Deps](plugin.Names{Package: "sinks", Kin
 // empty or duplicate type, or a nil build: programming errors found at start-up, never config
 // errors.
 func Register[C any](typ string, defaults func() *C, build func(cfg *C, deps Deps) (Sink, error)) {
-	plugin.Register(registry, typ, defaults, build)
-}
-
-// ConfigTypes returns, for each registered type, the function that makes its default config.
-func ConfigTypes() map[string]func() any { return registry.ConfigTypes() }
-
-// Types returns the registered types, sorted.
-func Types() []string { return registry.Types() }
-
-// New builds a sink of type typ. cfg is the decoded config (nil means the type's defaults); it is
-// validated again here, so a sink is never built from an invalid config.
-func New(typ string, cfg any, deps Deps) (Sink, error) {
-	if deps.Logger == nil {
-		deps.Logger = zap.NewNop()
-	}
-	return registry.New(typ, cfg, deps)
+	plugin.Register(Registry, typ, defaults, build)
 }

@@ -15,7 +15,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	t.Run("the built-in sinks are registered", func(t *testing.T) {
-		types := ConfigTypes()
+		types := Registry.ConfigTypes()
 		for _, typ := range []string{"http", "file", "stdout"} {
 			assert.Contains(t, types, typ)
 		}
@@ -32,23 +32,23 @@ func TestRegistry(t *testing.T) {
 		assert.Panics(t, func() { Register[HTTPConfig]("http", nil, nil) }, "an incomplete registration panics too")
 	})
 	t.Run("an unknown type is an error that lists the known types", func(t *testing.T) {
-		_, err := New("kafka", nil, Deps{})
+		_, err := Registry.New("kafka", nil, Deps{})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), `unknown sink type "kafka"`)
 		assert.Contains(t, err.Error(), "file, http, stdout")
 	})
 	t.Run("New validates the config again and passes on the *ConfigError", func(t *testing.T) {
-		_, err := New("http", &HTTPConfig{URL: "ftp://x", Timeout: time.Second}, Deps{})
+		_, err := Registry.New("http", &HTTPConfig{URL: "ftp://x", Timeout: time.Second}, Deps{})
 		var ce *ConfigError
 		require.True(t, errors.As(err, &ce), "New() error = %v, want a *ConfigError", err)
 		assert.Equal(t, "url", ce.Key)
 	})
 	t.Run("New rejects a config of another type", func(t *testing.T) {
-		_, err := New("file", &HTTPConfig{}, Deps{})
+		_, err := Registry.New("file", &HTTPConfig{}, Deps{})
 		require.ErrorContains(t, err, "want *sinks.FileConfig")
 	})
 	t.Run("New with a nil config uses the type's defaults", func(t *testing.T) {
-		s, err := New("stdout", nil, Deps{Stdout: &strings.Builder{}})
+		s, err := Registry.New("stdout", nil, Deps{Stdout: &strings.Builder{}})
 		require.NoError(t, err)
 		require.NoError(t, s.Close(context.Background()))
 	})
@@ -57,7 +57,7 @@ func TestRegistry(t *testing.T) {
 // decode decodes a sink's YAML keys into its NewConfig value the way the config loader does.
 func decode(t *testing.T, typ, doc string) (any, error) {
 	t.Helper()
-	cfg := ConfigTypes()[typ]()
+	cfg := Registry.ConfigTypes()[typ]()
 	dec := yaml.NewDecoder(strings.NewReader(doc))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil {

@@ -38,7 +38,7 @@ func TestValidate(t *testing.T) {
 
 func TestDeliverKeepsTheConfiguredEvents(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "changes.log")
-	s, err := sinks.New(Type, &Config{Path: path, Events: []string{"INSERT", "REMOVE"}}, sinks.Deps{})
+	s, err := sinks.Registry.New(Type, &Config{Path: path, Events: []string{"INSERT", "REMOVE"}}, sinks.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
