@@ -38,6 +38,6 @@ func TestPolicyRecordAge(t *testing.T) {
 
 // noStreams and noStore satisfy New's dependencies for tests that never run the pipeline: any call
 // panics (the embedded interfaces are nil), so an unexpected one fails loudly.
-type noStreams struct{ streamsAPI }
+type noStreams struct{ StreamsAPI }
 
-type noStore struct{ leaseStore }
+type noStore struct{ LeaseStore }

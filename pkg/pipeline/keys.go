@@ -30,7 +30,7 @@ func tableOf(streamARN string) string {
 }
 
 // hashKeyOf returns the table's partition key attribute from DescribeTable.
-func hashKeyOf(ctx context.Context, api tableAPI, table string) (string, error) {
+func hashKeyOf(ctx context.Context, api TablesAPI, table string) (string, error) {
 	out, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	if err != nil {
 		return "", fmt.Errorf("describe table %s: %w", table, err)

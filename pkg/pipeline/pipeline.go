@@ -32,17 +32,18 @@ import (
 	"github.com/poller-dev/poller/pkg/wait"
 )
 
-// streamsAPI is the part of the DynamoDB Streams API a pipeline uses; *dynamodbstreams.Client
+// StreamsAPI is the part of the DynamoDB Streams API a pipeline uses (describing the stream and
+// reading its shards); *dynamodbstreams.Client
 // satisfies it.
-type streamsAPI interface {
+type StreamsAPI interface {
 	DescribeStream(ctx context.Context, in *dynamodbstreams.DescribeStreamInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.DescribeStreamOutput, error)
 	GetShardIterator(ctx context.Context, in *dynamodbstreams.GetShardIteratorInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error)
 	GetRecords(ctx context.Context, in *dynamodbstreams.GetRecordsInput, opts ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error)
 }
 
-// leaseStore is the part of the lease table a pipeline uses: the coordinator's, plus creating and
+// LeaseStore is the part of the lease table a pipeline uses: the coordinator's, plus creating and
 // deleting leases as shards come and go, and the first run's decision. *checkpoint.Store satisfies it.
-type leaseStore interface {
+type LeaseStore interface {
 	checkpoint.LeaseTable
 	Create(ctx context.Context, l checkpoint.Lease) (bool, error)
 	Delete(ctx context.Context, l checkpoint.Lease) (bool, error)
@@ -56,9 +57,9 @@ type leaseStore interface {
 type Pipeline struct {
 	Name     string
 	Config   config.Pipeline
-	Streams  streamsAPI
-	Tables   tableAPI
-	Store    leaseStore
+	Streams  StreamsAPI
+	Tables   TablesAPI
+	Store    LeaseStore
 	Sink     sinks.Sink
 	Filter   dispatch.Matcher // nil delivers everything
 	WorkerID string
@@ -79,16 +80,27 @@ type Pipeline struct {
 
 // Deps are what a pipeline needs from outside.
 type Deps struct {
-	Streams       streamsAPI
-	Tables        tableAPI
-	Store         leaseStore
-	Sink          sinks.Sink
-	OnFailure     onfailure.Destination // nil: discarded batches are only logged and counted
-	Filter        dispatch.Matcher
-	WorkerID      string
+	// Streams reads the stream (required); Tables finds a table's stream and key schema (required
+	// when the config names a table rather than a stream ARN; without it, parallelization_factor
+	// keeps every key in one lane).
+	Streams StreamsAPI
+	Tables  TablesAPI
+	// Store is the lease table shared with the other replicas (required): checkpoint.New.
+	Store LeaseStore
+	// Sink receives the batches (required). OnFailure receives reports of discarded batches; nil
+	// means they are only logged and counted.
+	Sink      sinks.Sink
+	OnFailure onfailure.Destination
+	// Filter keeps the records it matches (a filter.Set); nil delivers every record.
+	Filter dispatch.Matcher
+	// WorkerID names this replica in the lease table; unique among the replicas.
+	WorkerID string
+	// LeaseDuration and RenewInterval are the leases config: how long a lease lives without
+	// renewal, and how often this worker renews its leases and balances.
 	LeaseDuration time.Duration
 	RenewInterval time.Duration
-	Log           *zap.Logger
+	// Log is scoped to the pipeline by New; nil logs nothing.
+	Log *zap.Logger
 	// Hooks are told what the pipeline does (see package hooks): metrics.Metrics.Pipeline for the
 	// Prometheus metrics, the service's readiness (hooks.HookLeaseRound), a test's observer.
 	Hooks []hooks.Hook

@@ -12,8 +12,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// tableAPI is the part of the DynamoDB API that resolves a table's stream.
-type tableAPI interface {
+// TablesAPI is the part of the DynamoDB API a pipeline uses to find a table's current stream and
+// its key schema; *dynamodb.Client satisfies it.
+type TablesAPI interface {
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 }
 
@@ -21,7 +22,7 @@ type tableAPI interface {
 var errNoStream = errors.New("the table has no stream enabled (StreamSpecification.StreamEnabled)")
 
 // resolveStream returns the ARN of the table's current stream.
-func resolveStream(ctx context.Context, api tableAPI, table string) (string, error) {
+func resolveStream(ctx context.Context, api TablesAPI, table string) (string, error) {
 	out, err := api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	if err != nil {
 		return "", fmt.Errorf("describe table %s: %w", table, err)

@@ -282,7 +282,7 @@ func TestIdleLatestLeaseResumesExactlyAfterAGracefulStop(t *testing.T) {
 // gatedStore lets a test hold a worker's lease creations (after the first) until a gate opens, and
 // counts its Lists.
 type gatedStore struct {
-	leaseStore
+	LeaseStore
 	gate    chan struct{}
 	creates atomic.Int32
 	lists   atomic.Int32
@@ -297,7 +297,7 @@ func (g *gatedStore) Create(ctx context.Context, l checkpoint.Lease) (bool, erro
 			return false, ctx.Err()
 		}
 	}
-	return g.leaseStore.Create(ctx, l)
+	return g.LeaseStore.Create(ctx, l)
 }
 
 func (g *gatedStore) List(ctx context.Context, pipeline string) ([]checkpoint.Lease, []checkpoint.Worker, error) {
@@ -305,7 +305,7 @@ func (g *gatedStore) List(ctx context.Context, pipeline string) ([]checkpoint.Le
 	if g.onList != nil {
 		g.onList(n)
 	}
-	return g.leaseStore.List(ctx, pipeline)
+	return g.LeaseStore.List(ctx, pipeline)
 }
 
 // TestFirstRunIsDecidedOnceForTheFleet: two workers start together on a stream with history and
@@ -330,9 +330,9 @@ func TestFirstRunIsDecidedOnceForTheFleet(t *testing.T) {
 	shared := &sharedSink{}
 
 	gate := make(chan struct{})
-	a := &gatedStore{leaseStore: store, gate: gate}
+	a := &gatedStore{LeaseStore: store, gate: gate}
 	var once sync.Once
-	b := &gatedStore{leaseStore: store, onList: func(n int32) {
+	b := &gatedStore{LeaseStore: store, onList: func(n int32) {
 		if n == 3 { // b's first round (List, refresh) is over: let a go on
 			once.Do(func() { close(gate) })
 		}
@@ -405,7 +405,7 @@ func TestHandoffToAGoneRequesterReleases(t *testing.T) {
 		return nil
 	})
 	var lists atomic.Int32
-	a := &gatedStore{leaseStore: store, onList: func(int32) { lists.Add(1) }}
+	a := &gatedStore{LeaseStore: store, onList: func(int32) { lists.Add(1) }}
 	startTestPipeline(t, cfg, Deps{Streams: srv.Client(), Store: a, Sink: sink, WorkerID: "a"})
 	lease := func() checkpoint.Lease {
 		leases, _, err := store.List(t.Context(), cfg.Name)
@@ -459,7 +459,7 @@ func (f sinkFunc) Close(context.Context) error                      { return nil
 // slowLatest holds each GetShardIterator at LATEST until release is closed or hold has passed: the
 // moment between a worker resolving a LATEST lease and DynamoDB Streams taking its tip, widened.
 type slowLatest struct {
-	streamsAPI
+	StreamsAPI
 	release chan struct{}
 	hold    time.Duration
 }
@@ -475,7 +475,7 @@ func (s *slowLatest) GetShardIterator(ctx context.Context, in *dynamodbstreams.G
 			return nil, ctx.Err()
 		}
 	}
-	return s.streamsAPI.GetShardIterator(ctx, in, opts...)
+	return s.StreamsAPI.GetShardIterator(ctx, in, opts...)
 }
 
 // TestLatestStartTimeMeansTheTipIsTaken: once a LATEST lease shows its start_time, every record
@@ -497,7 +497,7 @@ func TestLatestStartTimeMeansTheTipIsTaken(t *testing.T) {
 	cfg.Name, cfg.Source.StreamARN = fmt.Sprintf("latest-tip-%d", time.Now().UnixNano()), st.ARN()
 	cfg.Source.StartingPosition = config.Latest
 	shared := &sharedSink{}
-	api := &slowLatest{streamsAPI: srv.Client(), release: make(chan struct{}), hold: time.Second}
+	api := &slowLatest{StreamsAPI: srv.Client(), release: make(chan struct{}), hold: time.Second}
 	_, m, _, _ := startTestPipeline(t, cfg, Deps{Streams: api, Store: store, Sink: replicaSink{shared, "a"}, WorkerID: "a"})
 	pollUntil(t, "the lease to show its start", func() bool {
 		leases, _, err := store.List(t.Context(), cfg.Name)
