@@ -119,6 +119,9 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 	if deps.Streams == nil || deps.Store == nil || deps.Sink == nil {
 		return nil, fmt.Errorf("pipeline %s: streams client, lease store and sink are required", cfg.Name)
 	}
+	if deps.Tables == nil && cfg.Source.StreamARN == "" {
+		return nil, fmt.Errorf("pipeline %s: source.table %q needs a DynamoDB client (Deps.Tables) to find its stream", cfg.Name, cfg.Source.Table)
+	}
 	log := deps.Log
 	if log == nil {
 		log = zap.NewNop()
