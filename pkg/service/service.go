@@ -58,6 +58,8 @@ type App struct {
 	server    *server.Server
 	ready     *server.Readiness
 	health    *health
+	// extraHooks, if set (WithHooks), gives each pipeline hooks of the caller's.
+	extraHooks func(pipeline string) []hooks.Hook
 }
 
 // Registries are the sink and on_failure types registered at the moment of the call (the built-in
@@ -72,6 +74,17 @@ func Registries() config.Registries {
 			return err
 		},
 	}
+}
+
+// Option changes what New builds.
+type Option func(*App)
+
+// WithHooks adds observers to every pipeline, beside the Prometheus metrics and the readiness
+// check: f(name) returns the hooks of the pipeline called name (see package hooks for the
+// interfaces a hook may implement), e.g. a tracer or an audit log. It is called once per pipeline,
+// in New.
+func WithHooks(f func(pipeline string) []hooks.Hook) Option {
+	return func(a *App) { a.extraHooks = f }
 }
 
 // shared is what every pipeline of one process uses alike.
@@ -91,11 +104,14 @@ type shared struct {
 // log receives every log line, scoped with the worker ID. cfg must not change from here on.
 //
 // An invalid cfg is an error that config.Errors lists, each naming its key path (config.Validate).
-func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (_ *App, err error) {
+func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Option) (_ *App, err error) {
 	if err := config.Validate(cfg, Registries()); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}
 	a := &App{cfg: cfg, log: log, ready: &server.Readiness{}}
+	for _, o := range opts {
+		o(a)
+	}
 	a.ready.Set(false, "starting")
 	a.health = newHealth(a.ready)
 	defer func() {
@@ -156,7 +172,7 @@ func (a *App) newPipeline(i int, pc config.Pipeline, s shared) (*pipeline.Pipeli
 	return pipeline.New(pc, pipeline.Deps{
 		Streams: s.streams, Tables: s.ddb, Store: a.store, Sink: sink, OnFailure: dest, Filter: match,
 		WorkerID: s.workerID, LeaseDuration: a.cfg.Leases.LeaseDuration, RenewInterval: a.cfg.Leases.RenewInterval,
-		Log: a.log, Hooks: []hooks.Hook{s.metrics.Pipeline(pc.Name), a.health.pipeline(pc.Name)},
+		Log: a.log, Hooks: a.hooksOf(pc.Name, s.metrics),
 		Memory: s.memory, ShardMemory: int64(a.cfg.Memory.MaxBufferedBytesPerShard),
 	})
 }
@@ -291,4 +307,14 @@ func (a *App) closeSinks(ctx context.Context) {
 		}
 	}
 	a.closers = nil
+}
+
+// hooksOf returns the hooks of the pipeline called name: its metrics, its readiness, and what
+// WithHooks adds.
+func (a *App) hooksOf(name string, m *metrics.Metrics) []hooks.Hook {
+	hs := []hooks.Hook{m.Pipeline(name), a.health.pipeline(name)}
+	if a.extraHooks != nil {
+		hs = append(hs, a.extraHooks(name)...)
+	}
+	return hs
 }

@@ -2,18 +2,23 @@ package service
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/poller-dev/poller/internal/testenv"
 	"github.com/poller-dev/poller/pkg/config"
+	"github.com/poller-dev/poller/pkg/hooks"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testenv.VerifyMain(m) }
 
 // TestStopWhileTheLeaseTableIsUnreachable: while the lease table cannot be reached, readiness says
 // so and Run keeps retrying; a graceful stop then ends Run with nil.
@@ -89,5 +94,70 @@ func TestNewChecksAConfigBuiltInCode(t *testing.T) {
 		if !strings.HasPrefix(got[i], want[i]) {
 			t.Errorf("error %d = %q, want it to start with %q", i, got[i], want[i])
 		}
+	}
+}
+
+// roundsSeen is a caller's hook: it counts the lease rounds its pipeline reports.
+type roundsSeen struct {
+	mu     sync.Mutex
+	rounds int
+}
+
+func (r *roundsSeen) OnLeaseRound(error) {
+	r.mu.Lock()
+	r.rounds++
+	r.mu.Unlock()
+}
+
+func (r *roundsSeen) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rounds
+}
+
+// TestWithHooksGivesEveryPipelineTheCallersHooks: the hooks a caller adds with WithHooks are asked
+// for once per pipeline, by name, and told what that pipeline does (here, its lease rounds against
+// DynamoDB Local).
+func TestWithHooksGivesEveryPipelineTheCallersHooks(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	endpoint := testenv.DynamoDBLocal(t)
+	db := testenv.DynamoDB(endpoint)
+	cfg := config.Default()
+	cfg.Leases.Table = fmt.Sprintf("leases-hooks-%d", time.Now().UnixNano())
+	cfg.AWS = config.AWS{Region: "us-east-1", EndpointURL: endpoint}
+	cfg.Server.Listen = ""
+	for _, name := range []string{"orders", "payments"} {
+		p := config.DefaultPipeline()
+		table := fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
+		testenv.CreateStreamTable(t, db, table)
+		p.Name, p.Source.Table = name, table
+		p.Sink = config.Plugin{Type: "stdout"}
+		cfg.Pipelines = append(cfg.Pipelines, p)
+	}
+	seen := map[string]*roundsSeen{}
+	a, err := New(context.Background(), &cfg, zap.NewNop(), WithHooks(func(pipeline string) []hooks.Hook {
+		seen[pipeline] = &roundsSeen{} // New calls this from its own goroutine, before Run
+		return []hooks.Hook{seen[pipeline]}
+	}))
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	if len(seen) != 2 || seen["orders"] == nil || seen["payments"] == nil {
+		t.Fatalf("WithHooks was asked for %v, want orders and payments", slices.Collect(maps.Keys(seen)))
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background(), stop) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for seen["orders"].count() == 0 || seen["payments"].count() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("lease rounds seen after 30s: orders %d, payments %d; want both > 0", seen["orders"].count(), seen["payments"].count())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Errorf("Run() = %v after a stop, want nil", err)
 	}
 }
