@@ -78,18 +78,7 @@ func TestReaderCadence(t *testing.T) {
 						t.Errorf("GetRecords calls after %v = %d, want %d", c.at, n, c.calls)
 					}
 				}
-				cancel()
-				if err := <-errc; !errors.Is(err, context.Canceled) {
-					t.Errorf("Run() = %v, want context.Canceled", err)
-				}
-				close(pages)
-				var got []string
-				for p := range pages {
-					got = append(got, seqsOf(p)...)
-				}
-				if len(got) != len(want) {
-					t.Errorf("read %d records, want %d", len(got), len(want))
-				}
+				stopCadence(t, cancel, errc, pages, len(want))
 			})
 		})
 	}
@@ -139,17 +128,24 @@ func TestReaderIdleBackOff(t *testing.T) {
 		if n := calls(72*time.Second) - before; n != 4 {
 			t.Errorf("GetRecords calls in the 750 ms after records arrived = %d, want 4 (back to poll_interval)", n)
 		}
-		cancel()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Errorf("Run() = %v, want context.Canceled", err)
-		}
-		close(pages)
-		var got []string
-		for p := range pages {
-			got = append(got, seqsOf(p)...)
-		}
-		if len(got) != 1 {
-			t.Errorf("read %d records, want 1", len(got))
-		}
+		stopCadence(t, cancel, errc, pages, 1)
 	})
+}
+
+// stopCadence cancels a reader whose pages were buffered in pages, checks that Run ended with
+// context.Canceled and that it read want records.
+func stopCadence(t *testing.T, cancel context.CancelFunc, errc <-chan error, pages chan shards.Page, want int) {
+	t.Helper()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run() = %v, want context.Canceled", err)
+	}
+	close(pages)
+	var got []string
+	for p := range pages {
+		got = append(got, seqsOf(p)...)
+	}
+	if len(got) != want {
+		t.Errorf("read %d records, want %d", len(got), want)
+	}
 }
