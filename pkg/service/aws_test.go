@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"go.uber.org/zap"
 
@@ -60,5 +61,27 @@ func TestManyReadersReuseTheirConnections(t *testing.T) {
 	calls := readers * (callsEach + 1)
 	if got := srv.Conns(); got > calls/4 {
 		t.Errorf("%d connections opened for %d calls by %d readers, want at most %d", got, calls, readers, calls/4)
+	}
+}
+
+// TestClientKeepsItsCallTimeout: sizing the pool keeps the overall timeout of a call, without which
+// one hung connection would freeze a lease round.
+func TestClientKeepsItsCallTimeout(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	awsCfg, err := loadAWS(t.Context(), config.AWS{Region: "us-east-1"}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient)
+	if !ok {
+		t.Fatalf("HTTPClient is a %T, want *http.BuildableClient", awsCfg.HTTPClient)
+	}
+	if got := c.GetTimeout(); got != awsCallTimeout {
+		t.Errorf("call timeout = %v, want %v", got, awsCallTimeout)
+	}
+	if tr := c.GetTransport(); tr.MaxIdleConnsPerHost != maxIdleConnsPerHost || tr.MaxConnsPerHost != 0 {
+		t.Errorf("transport keeps %d idle connections per host and caps them at %d, want %d and 0 (no cap)",
+			tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, maxIdleConnsPerHost)
 	}
 }
