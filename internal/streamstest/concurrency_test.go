@@ -3,7 +3,10 @@ package streamstest_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,4 +149,37 @@ func describeAll(ctx context.Context, c *dynamodbstreams.Client, arn string) err
 		}
 	}
 	return fmt.Errorf("describe stream: more than 100 pages")
+}
+
+// TestConnsCountsAcceptedConnections: a client that keeps its connection alive opens one for many
+// calls; one that does not opens one per call. (A plain HTTP client: the SDK sometimes drops a
+// connection on its own, see Client.)
+func TestConnsCountsAcceptedConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		keepAlive bool
+		want      int
+	}{
+		{"a kept-alive connection serves every call", true, 1},
+		{"without keep-alive each call opens its own", false, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := st.New(t, st.Options{})
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.DisableKeepAlives = !tc.keepAlive
+			t.Cleanup(tr.CloseIdleConnections)
+			client := &http.Client{Transport: tr}
+			for range 5 {
+				resp, err := client.Post(srv.URL, "application/x-amz-json-1.0", strings.NewReader("{}"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if got := srv.Conns(); got != tc.want {
+				t.Errorf("Conns() = %d, want %d", got, tc.want)
+			}
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -63,6 +64,8 @@ type Server struct {
 	faults  map[Op]FaultFunc
 	calls   map[Op]int
 	reqSeq  uint64
+
+	conns atomic.Int64 // connections accepted, for Conns
 }
 
 // New starts a server on a local port and stops it when the test ends (Close may also be called
@@ -124,6 +127,11 @@ func start(opts Options) (*Server, error) {
 	s.cancel = cancel
 	s.http = httptest.NewUnstartedServer(s)
 	s.http.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	s.http.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
 	s.http.Start()
 	s.URL = s.http.URL
 	return s, nil
@@ -160,6 +168,10 @@ func (s *Server) Calls(op Op) int {
 	defer s.hooksMu.Unlock()
 	return s.calls[op]
 }
+
+// Conns returns how many connections the server has accepted: with Calls, how well the client
+// reuses its connections.
+func (s *Server) Conns() int { return int(s.conns.Load()) }
 
 // begin counts a call of op and returns its number, its hook and a request ID.
 func (s *Server) begin(op Op) (int, FaultFunc, string) {

@@ -36,9 +36,9 @@ func TestLoadGoodConfigDecodesEveryKey(t *testing.T) {
 	// Plugin nodes are for error messages; check where they point, then leave them out of the comparison.
 	require.Len(t, got.Pipelines, 2)
 	require.NotNil(t, got.Pipelines[0].Sink.Node)
-	assert.Equal(t, 39, got.Pipelines[0].Sink.Node.Line, "sink node line")
+	assert.Equal(t, 40, got.Pipelines[0].Sink.Node.Line, "sink node line")
 	require.NotNil(t, got.Pipelines[0].OnFailure)
-	assert.Equal(t, 46, got.Pipelines[0].OnFailure.Node.Line, "on_failure node line")
+	assert.Equal(t, 47, got.Pipelines[0].OnFailure.Node.Line, "on_failure node line")
 	got.Pipelines[0].Sink.Node, got.Pipelines[0].OnFailure.Node, got.Pipelines[1].Sink.Node = nil, nil, nil
 
 	want := &config.Config{
@@ -58,6 +58,7 @@ func TestLoadGoodConfigDecodesEveryKey(t *testing.T) {
 				Name:                    "congrats",
 				Source:                  config.Source{Table: "GameScores", StartingPosition: config.Latest},
 				PollInterval:            time.Second,
+				IdlePollInterval:        5 * time.Second,
 				BatchSize:               500,
 				MaxBatchingWindow:       2 * time.Second,
 				ParallelizationFactor:   4,
@@ -66,8 +67,8 @@ func TestLoadGoodConfigDecodesEveryKey(t *testing.T) {
 				BisectBatchOnError:      true,
 				ReportBatchItemFailures: true,
 				Filters: []config.Filter{
-					{Pattern: `{"eventName":["MODIFY"],"dynamodb":{"NewImage":{"TopScore":{"N":[{"numeric":[">",0]}]}}}}`, Line: 30},
-					{Pattern: `{"eventName":["INSERT"],"dynamodb":{"Keys":{"Id":{"N":[{"numeric":[">=",10]}]}}}}`, Line: 32},
+					{Pattern: `{"eventName":["MODIFY"],"dynamodb":{"NewImage":{"TopScore":{"N":[{"numeric":[">",0]}]}}}}`, Line: 31},
+					{Pattern: `{"eventName":["INSERT"],"dynamodb":{"Keys":{"Id":{"N":[{"numeric":[">=",10]}]}}}}`, Line: 33},
 				},
 				Sink: config.Plugin{Type: "http", Config: &httpConfig{
 					URL:     "http://sink.test:8080/events",
@@ -166,6 +167,8 @@ var badConfigs = []struct {
 	{"max_record_age_int", "max_record_age_int.bad.yaml:5: pipelines[0].max_record_age: must be -1 (no limit) or a duration 60s..168h, got 3600"},
 	{"poll_interval_too_short", "poll_interval_too_short.bad.yaml:5: pipelines[0].poll_interval: must be 10ms..5m, got 1ms"},
 	{"poll_interval_too_long", "poll_interval_too_long.bad.yaml:5: pipelines[0].poll_interval: must be 10ms..5m, got 6m0s"},
+	{"idle_poll_interval_range", "idle_poll_interval_range.bad.yaml:5: pipelines[0].idle_poll_interval: must be 0 (off) or poll_interval (250ms)..10s, got 30s"},
+	{"idle_poll_interval_below_poll", "idle_poll_interval_below_poll.bad.yaml:6: pipelines[0].idle_poll_interval: must be 0 (off) or poll_interval (500ms)..10s, got 100ms"},
 	{"lease_duration_not_above_renew", "lease_duration_not_above_renew.bad.yaml:2: leases.lease_duration: must be greater than renew_interval (2s), got 2s"},
 	{"shutdown_timeout_too_short", "shutdown_timeout_too_short.bad.yaml:1: shutdown_timeout: must be 1s..1h, got 500ms"},
 	{"shutdown_timeout_too_long", "shutdown_timeout_too_long.bad.yaml:1: shutdown_timeout: must be 1s..1h, got 2h0m0s"},

@@ -112,9 +112,14 @@ func (s ByteSize) String() string {
 // Pipeline is one stream feeding one sink. A pipeline written in the file starts from
 // DefaultPipeline().
 type Pipeline struct {
-	Name                    string        `yaml:"name"`                       // required, unique, [A-Za-z0-9_.-]{1,100}
-	Source                  Source        `yaml:"source"`                     // required: the stream
-	PollInterval            time.Duration `yaml:"poll_interval"`              // default 250ms, 10ms..5m
+	Name         string        `yaml:"name"`          // required, unique, [A-Za-z0-9_.-]{1,100}
+	Source       Source        `yaml:"source"`        // required: the stream
+	PollInterval time.Duration `yaml:"poll_interval"` // default 250ms, 10ms..5m
+	// IdlePollInterval is the cadence an idle shard backs off to, from PollInterval: after a few
+	// empty polls in a row the wait doubles up to it, and the first page with records brings it back
+	// to PollInterval. Default 0: every shard polls at PollInterval always, as Lambda does; else
+	// PollInterval..10s.
+	IdlePollInterval        time.Duration `yaml:"idle_poll_interval"`
 	BatchSize               int           `yaml:"batch_size"`                 // default 100, 1..10000
 	MaxBatchingWindow       time.Duration `yaml:"max_batching_window"`        // default 0, 0..300s
 	ParallelizationFactor   int           `yaml:"parallelization_factor"`     // default 1, 1..10

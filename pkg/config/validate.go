@@ -29,6 +29,7 @@ const (
 	maxRetryAttempts                 = 10000
 	minRecordAge, maxRecordAge       = 60 * time.Second, 168 * time.Hour
 	minPollInterval, maxPollInterval = 10 * time.Millisecond, 5 * time.Minute
+	maxIdlePollInterval              = 10 * time.Second
 	minShutdown, maxShutdown         = time.Second, time.Hour
 	minBuffered, maxBuffered         = ByteSize(1 << 20), ByteSize(1 << 40)
 )
@@ -133,6 +134,9 @@ func (d *decoder) validatePipeline(p *Pipeline, path string, names map[string]in
 
 	if p.PollInterval < minPollInterval || p.PollInterval > maxPollInterval {
 		at("poll_interval", "must be 10ms..5m, got %s", p.PollInterval)
+	}
+	if idle := p.IdlePollInterval; idle != 0 && (idle < p.PollInterval || idle > maxIdlePollInterval) {
+		at("idle_poll_interval", "must be 0 (off) or poll_interval (%s)..10s, got %s", p.PollInterval, idle)
 	}
 	if p.BatchSize < minBatchSize || p.BatchSize > maxBatchSize {
 		at("batch_size", "must be 1..10000, got %d", p.BatchSize)

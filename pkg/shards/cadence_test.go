@@ -78,19 +78,74 @@ func TestReaderCadence(t *testing.T) {
 						t.Errorf("GetRecords calls after %v = %d, want %d", c.at, n, c.calls)
 					}
 				}
-				cancel()
-				if err := <-errc; !errors.Is(err, context.Canceled) {
-					t.Errorf("Run() = %v, want context.Canceled", err)
-				}
-				close(pages)
-				var got []string
-				for p := range pages {
-					got = append(got, seqsOf(p)...)
-				}
-				if len(got) != len(want) {
-					t.Errorf("read %d records, want %d", len(got), len(want))
-				}
+				stopCadence(t, cancel, errc, pages, len(want))
 			})
 		})
+	}
+}
+
+// TestReaderIdleBackOff checks idle_poll_interval on the server's own count of GetRecords calls,
+// at exact instants of fake time (see TestReaderCadence): an idle shard backs off to one call per
+// IdlePollInterval, and records arriving bring it back to PollInterval at once.
+func TestReaderIdleBackOff(t *testing.T) {
+	const poll, idle = 250 * time.Millisecond, time.Second
+	srv := streamstest.New(t, streamstest.Options{})
+	st := srv.CreateStream("T", streamstest.KeysOnly)
+	shard := st.OpenShard("")
+	synctest.Test(t, func(t *testing.T) {
+		client := newClient(t, srv, false)
+		r := &shards.Reader{
+			API: client, StreamARN: st.ARN(), ShardID: shard, Start: shards.TrimHorizon,
+			PollInterval: poll, IdlePollInterval: idle, Limit: 100, Backoff: (&backoffLog{}).fn, Hooks: newObserver(),
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		pages := make(chan shards.Page, 1000)
+		errc := make(chan error, 1)
+		go func() { errc <- r.Run(ctx, pages) }()
+		begin := time.Now()
+		calls := func(at time.Duration) int {
+			t.Helper()
+			time.Sleep(begin.Add(at).Sub(time.Now()))
+			synctest.Wait()
+			return srv.Calls(streamstest.OpGetRecords)
+		}
+
+		// Calls at 0, 250, 500, 750 ms (four empty pages at poll_interval), 1.25 s (after 500 ms),
+		// then once a second: 2.25 s, 3.25 s, ...
+		if n := calls(time.Second); n != 4 {
+			t.Errorf("GetRecords calls in the first second = %d, want 4 (poll_interval until the back-off)", n)
+		}
+		from := calls(10 * time.Second)
+		if n := calls(70*time.Second) - from; n != 60 {
+			t.Errorf("GetRecords calls of an idle shard in 60 s = %d, want 60 (one per idle_poll_interval)", n)
+		}
+
+		// A record written at 70.5 s is read by the call at 71.25 s; the shard polls at
+		// poll_interval from there: 71.5, 71.75 and 72 s (the empty pages before the back-off).
+		calls(70*time.Second + 500*time.Millisecond)
+		st.Put(shard, streamstest.Inserts(1)...)
+		before := calls(71*time.Second + 250*time.Millisecond - time.Nanosecond)
+		if n := calls(72*time.Second) - before; n != 4 {
+			t.Errorf("GetRecords calls in the 750 ms after records arrived = %d, want 4 (back to poll_interval)", n)
+		}
+		stopCadence(t, cancel, errc, pages, 1)
+	})
+}
+
+// stopCadence cancels a reader whose pages were buffered in pages, checks that Run ended with
+// context.Canceled and that it read want records.
+func stopCadence(t *testing.T, cancel context.CancelFunc, errc <-chan error, pages chan shards.Page, want int) {
+	t.Helper()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run() = %v, want context.Canceled", err)
+	}
+	close(pages)
+	var got []string
+	for p := range pages {
+		got = append(got, seqsOf(p)...)
+	}
+	if len(got) != want {
+		t.Errorf("read %d records, want %d", len(got), want)
 	}
 }

@@ -27,6 +27,7 @@ type readLoop struct {
 	iter     *string  // the next GetRecords call's iterator; nil: the shard is read to its end
 	borrowed bool     // iter is the StartIterator, not yet used successfully
 	attempt  int      // throttles and errors since the last page
+	empty    int      // pages in a row without records, for pollWait
 	expired  int      // expired iterators since the last page
 	// perRecord is what the next page's records are expected to cost: the largest of the last page
 	// with records, 0 before one was read. probe holds the records of a probe until the next page.
@@ -140,8 +141,8 @@ func (l *readLoop) renew(ctx context.Context) error {
 }
 
 // read handles a page GetRecords gave: it passes the page on (or holds a probe for the next one)
-// and waits PollInterval after a page that was not full. done reports the shard's end (err nil) or
-// ctx's (err).
+// and, after a page that was not full, waits PollInterval (longer on an idle shard: pollWait).
+// done reports the shard's end (err nil) or ctx's (err).
 func (l *readLoop) read(ctx context.Context, res *dynamodbstreams.GetRecordsOutput, limit int32) (done bool, err error) {
 	l.attempt, l.expired, l.borrowed = 0, 0, false
 	l.hooks.OnGetRecords(l.r.ShardID, hooks.ResultOK)
@@ -166,7 +167,11 @@ func (l *readLoop) read(ctx context.Context, res *dynamodbstreams.GetRecordsOutp
 	if full(res.Records, limit) {
 		return false, nil
 	}
-	err = wait.Until(ctx, nil, l.timer, l.r.PollInterval)
+	l.empty++
+	if len(page.Records) > 0 {
+		l.empty = 0
+	}
+	err = wait.Until(ctx, nil, l.timer, pollWait(l.r.PollInterval, l.r.IdlePollInterval, l.empty))
 	return err != nil, err
 }
 

@@ -102,6 +102,10 @@ type Reader struct {
 	// PollInterval is the wait after a page that was not full (Lambda: 250 ms). A full page is
 	// followed at once by the next call, so a backlog drains as fast as the stream allows.
 	PollInterval time.Duration
+	// IdlePollInterval, if above PollInterval, is the cadence an idle shard backs off to: after a
+	// few empty pages in a row the wait doubles up to it, and the first page with records brings
+	// it back to PollInterval (pollWait). 0 polls at PollInterval always.
+	IdlePollInterval time.Duration
 	// Limit is GetRecords' Limit, 1..1000.
 	Limit int32
 	// Backoff gives the wait before retry number attempt (1, 2, ...) after a throttle or error.

@@ -1,0 +1,49 @@
+package service
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"go.uber.org/zap"
+
+	"github.com/poller-dev/poller/pkg/config"
+)
+
+// canned answers every request with an empty GetRecords page, without a network: what is left is
+// the client's own cost per call.
+type canned struct{}
+
+var emptyPage = []byte(`{"NextShardIterator":"arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/2024|shardId-00000001|iterator","Records":[]}`)
+
+func (canned) Do(*http.Request) (*http.Response, error) {
+	h := http.Header{}
+	h.Set("Content-Type", "application/x-amz-json-1.0")
+	h.Set("Content-Length", strconv.Itoa(len(emptyPage)))
+	h.Set("X-Amzn-Requestid", "REQ")
+	return &http.Response{StatusCode: 200, Header: h, Body: io.NopCloser(bytes.NewReader(emptyPage)), ContentLength: int64(len(emptyPage))}, nil
+}
+
+// BenchmarkGetRecordsClient is the Streams client's CPU and allocations per GetRecords call, the
+// network left out.
+func BenchmarkGetRecordsClient(b *testing.B) {
+	b.Setenv("AWS_ACCESS_KEY_ID", "test")
+	b.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	awsCfg, err := loadAWS(b.Context(), config.AWS{Region: "us-east-1"}, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	awsCfg.HTTPClient = canned{}
+	_, client := newClients(awsCfg, "")
+	in := &dynamodbstreams.GetRecordsInput{ShardIterator: aws.String("it"), Limit: aws.Int32(1000)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := client.GetRecords(b.Context(), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
