@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -16,9 +17,11 @@ import (
 
 // item is one record waiting in a lane.
 type item struct {
-	rec  events.DynamoDBEventRecord
+	rec events.DynamoDBEventRecord
+	// json is the record's event JSON, encoded once when it was read: it sizes the batches, and
+	// the batch carries it to the sink (sinks.Batch.RecordJSON), which writes it as it is.
+	json []byte
 	id   int64 // in the loop's progress.Tracker
-	size int   // event JSON size
 }
 
 // lane holds the records of some partition keys in read order, and has one batch in flight at most.
@@ -41,7 +44,7 @@ func (l *lane) push(it item, now time.Time) {
 		l.bytes++ // the comma
 	}
 	l.queue = append(l.queue, it)
-	l.bytes += it.size
+	l.bytes += len(it.json)
 }
 
 // hold reports whether a lane with records waits on (its batching window is open at now), and when
@@ -65,7 +68,7 @@ func laneRoom(batchSize, sentNotPassed int) int {
 func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
 	n, size := 0, envelopeBytes
 	for n < len(l.queue) && n < limit {
-		next := l.queue[n].size
+		next := len(l.queue[n].json)
 		if n > 0 {
 			next++ // the comma
 		}
@@ -75,11 +78,13 @@ func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
 		size += next
 		n++
 	}
-	b := sinks.Batch{Pipeline: d.Pipeline, StreamARN: d.StreamARN, ShardID: d.ShardID, Records: make([]events.DynamoDBEventRecord, n)}
+	b := sinks.Batch{Pipeline: d.Pipeline, StreamARN: d.StreamARN, ShardID: d.ShardID,
+		Records: make([]events.DynamoDBEventRecord, n), RecordJSON: make([][]byte, n)}
 	ids, sizes := make([]int64, n), make([]int, n)
 	for i := range n {
-		b.Records[i] = l.queue[i].rec
-		ids[i], sizes[i] = l.queue[i].id, l.queue[i].size
+		it := &l.queue[i]
+		b.Records[i], b.RecordJSON[i] = it.rec, it.json
+		ids[i], sizes[i] = it.id, len(it.json)
 	}
 	l.bytes -= size - envelopeBytes
 	if n < len(l.queue) {
@@ -124,7 +129,8 @@ func (l *loop) accept(p shards.Page) int {
 			l.progress.Done(id)
 			continue
 		}
-		l.lanes[l.d.laneOf(&rec, len(l.lanes))].push(item{rec: rec, id: id, size: len(buf)}, now)
+		// buf is scratch, reused for the next record: the record keeps a copy of its JSON.
+		l.lanes[l.d.laneOf(&rec, len(l.lanes))].push(item{rec: rec, json: bytes.Clone(buf), id: id}, now)
 		charged += int64(len(buf))
 	}
 	if l.d.Memory != nil {
@@ -139,8 +145,9 @@ func (l *loop) accept(p shards.Page) int {
 	return counts[keep]
 }
 
-// admit converts r to Lambda's event shape, filters it, and encodes it to buf (for its size). A
-// record that cannot be converted or encoded is logged.
+// admit converts r to Lambda's event shape, filters it, and encodes it to buf: its event JSON,
+// which sizes the batches and is what the sink writes. A record that cannot be converted or encoded
+// is logged.
 func (d *Dispatcher) admit(r types.Record, buf []byte) (events.DynamoDBEventRecord, []byte, verdict) {
 	seq := aws.ToString(r.Dynamodb.SequenceNumber)
 	rec, err := event.FromStreams(r, d.StreamARN)

@@ -49,7 +49,7 @@ func NewStdout(deps Deps) *Stdout {
 
 // Deliver writes the batch's records.
 func (s *Stdout) Deliver(ctx context.Context, b Batch) error {
-	buf, err := encodeLines(b)
+	buf, err := b.Lines()
 	if err != nil {
 		return err
 	}
