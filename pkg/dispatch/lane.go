@@ -18,11 +18,20 @@ import (
 // item is one record waiting in a lane.
 type item struct {
 	rec events.DynamoDBEventRecord
-	// json is the record's event JSON, encoded once when it was read: it sizes the batches, and
-	// the batch carries it to the sink (sinks.Batch.RecordJSON), which writes it as it is.
+	// json is the record's event JSON, encoded once when it was read, which the batch carries to
+	// the sink (sinks.Batch.RecordJSON) so that the sink writes it instead of encoding the record
+	// again; nil for a record over keepJSONMax, which the sink encodes.
 	json []byte
 	id   int64 // in the loop's progress.Tracker
+	size int   // event JSON size
 }
+
+// keepJSONMax is the largest record whose event JSON a lane keeps. Encoding costs mostly per
+// record for small ones (maps, sorting, many short values), mostly per byte for large ones; the
+// kept bytes cost memory per byte, on top of the record itself and outside the byte budgets. So
+// small records keep it, which saves a second encoding where it costs most, and large ones, where
+// the byte budgets bind, hold no more memory than before.
+const keepJSONMax = 4 << 10
 
 // lane holds the records of some partition keys in read order, and has one batch in flight at most.
 type lane struct {
@@ -44,7 +53,7 @@ func (l *lane) push(it item, now time.Time) {
 		l.bytes++ // the comma
 	}
 	l.queue = append(l.queue, it)
-	l.bytes += len(it.json)
+	l.bytes += it.size
 }
 
 // hold reports whether a lane with records waits on (its batching window is open at now), and when
@@ -68,7 +77,7 @@ func laneRoom(batchSize, sentNotPassed int) int {
 func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
 	n, size := 0, envelopeBytes
 	for n < len(l.queue) && n < limit {
-		next := len(l.queue[n].json)
+		next := l.queue[n].size
 		if n > 0 {
 			next++ // the comma
 		}
@@ -84,7 +93,7 @@ func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
 	for i := range n {
 		it := &l.queue[i]
 		b.Records[i], b.RecordJSON[i] = it.rec, it.json
-		ids[i], sizes[i] = it.id, len(it.json)
+		ids[i], sizes[i] = it.id, it.size
 	}
 	l.bytes -= size - envelopeBytes
 	if n < len(l.queue) {
@@ -129,8 +138,11 @@ func (l *loop) accept(p shards.Page) int {
 			l.progress.Done(id)
 			continue
 		}
-		// buf is scratch, reused for the next record: the record keeps a copy of its JSON.
-		l.lanes[l.d.laneOf(&rec, len(l.lanes))].push(item{rec: rec, json: bytes.Clone(buf), id: id}, now)
+		it := item{rec: rec, id: id, size: len(buf)}
+		if len(buf) <= keepJSONMax {
+			it.json = bytes.Clone(buf) // buf is scratch, reused for the next record
+		}
+		l.lanes[l.d.laneOf(&rec, len(l.lanes))].push(it, now)
 		charged += int64(len(buf))
 	}
 	if l.d.Memory != nil {
@@ -146,8 +158,8 @@ func (l *loop) accept(p shards.Page) int {
 }
 
 // admit converts r to Lambda's event shape, filters it, and encodes it to buf: its event JSON,
-// which sizes the batches and is what the sink writes. A record that cannot be converted or encoded
-// is logged.
+// which sizes the batches and (see keepJSONMax) is what the sink writes. A record that cannot be
+// converted or encoded is logged.
 func (d *Dispatcher) admit(r types.Record, buf []byte) (events.DynamoDBEventRecord, []byte, verdict) {
 	seq := aws.ToString(r.Dynamodb.SequenceNumber)
 	rec, err := event.FromStreams(r, d.StreamARN)

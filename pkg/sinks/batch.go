@@ -6,7 +6,8 @@ import (
 	"github.com/poller-dev/poller/pkg/event"
 )
 
-// kept reports whether b carries the JSON of each of its records.
+// kept reports whether b carries a RecordJSON entry for each of its records (nil for a record
+// whose JSON was not kept).
 func (b Batch) kept() bool { return b.RecordJSON != nil && len(b.RecordJSON) == len(b.Records) }
 
 // Slice returns the batch of records [i:j] of b, with their kept JSON if b has it.
@@ -24,7 +25,7 @@ func (b Batch) Slice(i, j int) Batch {
 // AppendRecordJSON appends the JSON of record i to dst: the kept bytes when the batch has them,
 // else event.AppendJSON's encoding, which is the same.
 func (b Batch) AppendRecordJSON(dst []byte, i int) ([]byte, error) {
-	if b.kept() {
+	if b.kept() && b.RecordJSON[i] != nil {
 		return append(dst, b.RecordJSON[i]...), nil
 	}
 	out, err := event.AppendJSON(dst, &b.Records[i])
@@ -67,13 +68,16 @@ func (b Batch) Lines() ([]byte, error) {
 }
 
 // sizeHint is the size of the records' JSON with a separator each: exact with kept JSON, a guess
-// (1 KB a record) without.
+// (1 KB a record) for records without.
 func (b Batch) sizeHint() int {
 	if !b.kept() {
 		return 1024 * len(b.Records)
 	}
 	n := len(b.RecordJSON)
 	for _, j := range b.RecordJSON {
+		if j == nil {
+			n += 1024
+		}
 		n += len(j)
 	}
 	return n
