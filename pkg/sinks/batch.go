@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/poller-dev/poller/pkg/event"
 )
@@ -56,7 +57,10 @@ func (b Batch) EventJSON() ([]byte, error) {
 // Lines returns the batch as JSON Lines: each record's JSON (Lambda's record shape, not the
 // {"Records": ...} envelope) followed by a newline.
 func (b Batch) Lines() ([]byte, error) {
-	buf := make([]byte, 0, b.sizeHint())
+	return b.appendLines(make([]byte, 0, b.sizeHint()))
+}
+
+func (b Batch) appendLines(buf []byte) ([]byte, error) {
 	var err error
 	for i := range b.Records {
 		if buf, err = b.AppendRecordJSON(buf, i); err != nil {
@@ -65,6 +69,27 @@ func (b Batch) Lines() ([]byte, error) {
 		buf = append(buf, '\n')
 	}
 	return buf, nil
+}
+
+// maxPooledLines is the largest buffer withLines keeps for reuse: a batch of a thousand small
+// records fits; a 6 MB one is not kept alive between deliveries.
+const maxPooledLines = 1 << 20
+
+var linesPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// withLines runs write with the batch's JSON Lines in a buffer reused from delivery to delivery
+// (the file and stdout sinks write one per batch). write must not keep the buffer.
+func (b Batch) withLines(write func([]byte) error) error {
+	bp := linesPool.Get().(*[]byte)
+	buf, err := b.appendLines((*bp)[:0])
+	if err == nil {
+		err = write(buf)
+	}
+	if cap(buf) <= maxPooledLines {
+		*bp = buf[:0]
+		linesPool.Put(bp)
+	}
+	return err
 }
 
 // sizeHint is the size of the records' JSON with a separator each: exact with kept JSON, a guess
