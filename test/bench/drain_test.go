@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ type drain struct {
 	took    time.Duration // from the first output to the last
 	cpu     time.Duration // CPU the reading process used meanwhile
 	total   time.Duration // CPU the reading process used for the whole drain, start-up included
+	wall    time.Duration // the whole drain, start-up included
 }
 
 func (d drain) rate() float64 { return float64(d.records) / d.took.Seconds() }
@@ -49,7 +51,7 @@ func BenchmarkDrainStdout(b *testing.B) {
 		endpoint, table := setup(b, backlog)
 		bareDrain(b, endpoint, table, backlog) // warms DynamoDB Local's JVM, so both are measured warm
 		for _, bs := range []int{1000, 100} {
-			bare := bareDrainCPU(b, endpoint, table, backlog)
+			bare := bareRead(b, endpoint, table, backlog)
 			p := stdoutDrain(b, endpoint, table, bs)
 			name := fmt.Sprintf("batch%d", bs)
 			b.ReportMetric(bare.rate(), name+"_bare_records/s")
@@ -64,12 +66,12 @@ func BenchmarkDrainStdout(b *testing.B) {
 	}
 }
 
-// bareDrainCPU is bareDrain, measured as a drain: this process's CPU (it does nothing else
-// meanwhile) from the first page to the last.
-func bareDrainCPU(b *testing.B, endpoint, table string, want int) drain {
+// bareRead reads the whole stream with a plain GetRecords loop (Limit 1000), and measures it with
+// this process's CPU, which does nothing else meanwhile.
+func bareRead(b *testing.B, endpoint, table string, want int) drain {
 	ctx := context.Background()
 	pid := os.Getpid()
-	cpu0 := cpuTime(b, pid)
+	start, cpu0 := time.Now(), cpuTime(b, pid)
 	desc, err := client(endpoint).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	if err != nil {
 		b.Fatal(err)
@@ -103,7 +105,7 @@ func bareDrainCPU(b *testing.B, endpoint, table string, want int) drain {
 	if read < want {
 		b.Fatalf("bare loop read %d records, want %d", read, want)
 	}
-	d.took = time.Since(first)
+	d.took, d.wall = time.Since(first), time.Since(start)
 	end := cpuTime(b, pid)
 	d.records += read
 	d.cpu, d.total = end-firstCPU, end-cpu0
@@ -237,6 +239,7 @@ func init() {
 // them), so that a CPU profile of the benchmark is poller's per-record path:
 //
 //	go test -run '^$' -bench DrainInProcess -benchtime 10x -cpuprofile cpu.out ./test/bench
+//	go tool pprof -tagfocus phase=poller -top cpu.out
 //
 // POLLER_BENCH_BATCH_SIZE sets batch_size (default 1000).
 func BenchmarkDrainInProcess(b *testing.B) {
@@ -274,13 +277,17 @@ pipelines:
 	if err != nil {
 		b.Fatal(err)
 	}
-	app, err := service.New(context.Background(), cfg, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
 	stop := make(chan struct{})
 	ran := make(chan error, 1)
-	go func() { ran <- app.Run(context.Background(), stop) }()
+	// Everything poller runs carries the label (goroutines inherit it): pprof -tagfocus phase=poller
+	// leaves out the benchmark's own set-up.
+	pprof.Do(context.Background(), pprof.Labels("phase", "poller"), func(ctx context.Context) {
+		app, err := service.New(ctx, cfg, zap.NewNop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() { ran <- app.Run(ctx, stop) }()
+	})
 	select {
 	case <-profiled.done:
 	case err := <-ran:
