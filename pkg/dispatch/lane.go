@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"bytes"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -127,12 +126,14 @@ func (l *loop) accept(p shards.Page) int {
 	var counts [3]int // by verdict
 	var charged int64
 	var buf []byte // scratch for measuring records, reused: large items would otherwise leave as much garbage
+	// rec is filled by admit for each record in turn: one variable for the page, since passing its
+	// address on (the filter) moves it to the heap.
+	var rec events.DynamoDBEventRecord
 	now := time.Now()
 	for _, r := range p.Records {
 		id := l.progress.Add(aws.ToString(r.Dynamodb.SequenceNumber), l.age.Created(r, p.ReadAt))
-		var rec events.DynamoDBEventRecord
 		var v verdict
-		rec, buf, v = l.d.admit(r, buf[:0])
+		buf, v = l.d.admit(r, &rec, buf[:0])
 		counts[v]++
 		if v != keep {
 			l.progress.Done(id)
@@ -140,7 +141,7 @@ func (l *loop) accept(p shards.Page) int {
 		}
 		it := item{rec: rec, id: id, size: len(buf)}
 		if len(buf) <= keepJSONMax {
-			it.json = bytes.Clone(buf) // buf is scratch, reused for the next record
+			it.json = l.kept.copy(buf) // buf is scratch, reused for the next record
 		}
 		l.lanes[l.d.laneOf(&rec, len(l.lanes))].push(it, now)
 		charged += int64(len(buf))
@@ -160,24 +161,43 @@ func (l *loop) accept(p shards.Page) int {
 // admit converts r to Lambda's event shape, filters it, and encodes it to buf: its event JSON,
 // which sizes the batches and (see keepJSONMax) is what the sink writes. A record that cannot be
 // converted or encoded is logged.
-func (d *Dispatcher) admit(r types.Record, buf []byte) (events.DynamoDBEventRecord, []byte, verdict) {
+func (d *Dispatcher) admit(r types.Record, rec *events.DynamoDBEventRecord, buf []byte) ([]byte, verdict) {
 	seq := aws.ToString(r.Dynamodb.SequenceNumber)
-	rec, err := event.FromStreams(r, d.StreamARN)
-	if err != nil {
+	var err error
+	if *rec, err = event.FromStreams(r, d.StreamARN); err != nil {
 		// The SDK decoded a record poller cannot express as Lambda's event. It cannot be delivered;
 		// say exactly which and why, and move on rather than stall the shard.
 		d.Log.Error("record cannot be converted to Lambda's event shape; skipped",
 			zap.String("sequence_number", seq), zap.Error(err))
-		return rec, buf, malformed
+		return buf, malformed
 	}
-	if d.Filter != nil && !d.Filter.Match(&rec) {
-		return rec, buf, filteredOut
+	if d.Filter != nil && !d.Filter.Match(rec) {
+		return buf, filteredOut
 	}
-	if buf, err = event.AppendJSON(buf, &rec); err != nil {
+	if buf, err = event.AppendJSON(buf, rec); err != nil {
 		d.Log.Error("record cannot be encoded as JSON; skipped", zap.String("sequence_number", seq), zap.Error(err))
-		return rec, buf, malformed
+		return buf, malformed
 	}
-	return rec, buf, keep
+	return buf, keep
+}
+
+// arenaChunk is the size of the chunks an arena hands kept JSON out of: a few dozen small
+// records' worth, so that a chunk a slow lane still holds keeps little else alive.
+const arenaChunk = 64 << 10
+
+// arena hands out copies of records' JSON from shared chunks: one allocation per chunk instead of
+// one (rounded up to a size class) per record. A chunk stays alive while any record copied into it
+// is queued or in flight.
+type arena struct{ chunk []byte }
+
+// copy returns a copy of b, which is at most keepJSONMax long.
+func (a *arena) copy(b []byte) []byte {
+	if cap(a.chunk)-len(a.chunk) < len(b) {
+		a.chunk = make([]byte, 0, max(arenaChunk, len(b)))
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	return a.chunk[start:len(a.chunk):len(a.chunk)]
 }
 
 // release gives back the memory of records that are done.

@@ -46,3 +46,19 @@ func BenchmarkLaneOf(b *testing.B) {
 		d.laneOf(&r, 10)
 	}
 }
+
+func TestArenaCopiesStayPut(t *testing.T) {
+	var a arena
+	var copies [][]byte
+	var want []string
+	for i := range 300 { // several chunks
+		b := []byte(fmt.Sprintf("%0*d", 1+i*13%keepJSONMax, i))
+		c := a.copy(b)
+		b[0] = 'x' // the copy does not share the source
+		copies, want = append(copies, c), append(want, fmt.Sprintf("%0*d", 1+i*13%keepJSONMax, i))
+	}
+	for i, c := range copies {
+		assert.Equal(t, want[i], string(c), "copy %d", i)
+		assert.Equal(t, len(c), cap(c), "copy %d: appending to it cannot overwrite the next", i)
+	}
+}

@@ -81,6 +81,9 @@ var linesPool = sync.Pool{New: func() any { return new([]byte) }}
 // (the file and stdout sinks write one per batch). write must not keep the buffer.
 func (b Batch) withLines(write func([]byte) error) error {
 	bp := linesPool.Get().(*[]byte)
+	if hint := b.sizeHint(); cap(*bp) < hint {
+		*bp = make([]byte, 0, hint) // one allocation, not one per doubling
+	}
 	buf, err := b.appendLines((*bp)[:0])
 	if err == nil {
 		err = write(buf)
