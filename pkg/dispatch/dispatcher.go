@@ -11,7 +11,6 @@ package dispatch
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -150,14 +149,39 @@ func (d *Dispatcher) laneCount() int {
 // A record without the HashKey attribute (a key schema that does not match the stream) goes to lane
 // 0, all such records together, in order.
 func (d *Dispatcher) laneOf(r *events.DynamoDBEventRecord, n int) int {
-	v, ok := r.Change.Keys[d.HashKey]
-	if n == 1 || !ok {
+	if n == 1 {
 		return 0
 	}
-	h := fnv.New32a()
-	b, _ := v.MarshalJSON()
-	h.Write(b)
-	return int(h.Sum32() % uint32(n))
+	v, ok := r.Change.Keys[d.HashKey]
+	if !ok {
+		return 0
+	}
+	return int(keyHash(v) % uint32(n))
+}
+
+// keyHash is the FNV-1a hash of a partition key value: its type and its text (a key is S, N or B),
+// without encoding it, as this runs for every record read.
+func keyHash(v events.DynamoDBAttributeValue) uint32 {
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset) ^ uint32(v.DataType())
+	h *= prime
+	var s string
+	switch v.DataType() {
+	case events.DataTypeString:
+		s = v.String()
+	case events.DataTypeNumber:
+		s = v.Number()
+	case events.DataTypeBinary:
+		s = string(v.Binary())
+	default: // not a key type; any stable text will do
+		b, _ := v.MarshalJSON()
+		s = string(b)
+	}
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= prime
+	}
+	return h
 }
 
 func (d *Dispatcher) hooks() Hooks {

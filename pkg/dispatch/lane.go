@@ -16,10 +16,21 @@ import (
 
 // item is one record waiting in a lane.
 type item struct {
-	rec  events.DynamoDBEventRecord
+	rec events.DynamoDBEventRecord
+	// json is the record's event JSON, encoded once when it was read, which the batch carries to
+	// the sink (sinks.Batch.RecordJSON) so that the sink writes it instead of encoding the record
+	// again; nil for a record over keepJSONMax, which the sink encodes.
+	json []byte
 	id   int64 // in the loop's progress.Tracker
 	size int   // event JSON size
 }
+
+// keepJSONMax is the largest record whose event JSON a lane keeps. Encoding costs mostly per
+// record for small ones (maps, sorting, many short values), mostly per byte for large ones; the
+// kept bytes cost memory per byte, on top of the record itself and outside the byte budgets. So
+// small records keep it, which saves a second encoding where it costs most, and large ones, where
+// the byte budgets bind, hold no more memory than before.
+const keepJSONMax = 4 << 10
 
 // lane holds the records of some partition keys in read order, and has one batch in flight at most.
 type lane struct {
@@ -75,11 +86,13 @@ func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
 		size += next
 		n++
 	}
-	b := sinks.Batch{Pipeline: d.Pipeline, StreamARN: d.StreamARN, ShardID: d.ShardID, Records: make([]events.DynamoDBEventRecord, n)}
+	b := sinks.Batch{Pipeline: d.Pipeline, StreamARN: d.StreamARN, ShardID: d.ShardID,
+		Records: make([]events.DynamoDBEventRecord, n), RecordJSON: make([][]byte, n)}
 	ids, sizes := make([]int64, n), make([]int, n)
 	for i := range n {
-		b.Records[i] = l.queue[i].rec
-		ids[i], sizes[i] = l.queue[i].id, l.queue[i].size
+		it := &l.queue[i]
+		b.Records[i], b.RecordJSON[i] = it.rec, it.json
+		ids[i], sizes[i] = it.id, it.size
 	}
 	l.bytes -= size - envelopeBytes
 	if n < len(l.queue) {
@@ -113,18 +126,24 @@ func (l *loop) accept(p shards.Page) int {
 	var counts [3]int // by verdict
 	var charged int64
 	var buf []byte // scratch for measuring records, reused: large items would otherwise leave as much garbage
+	// rec is filled by admit for each record in turn: one variable for the page, since passing its
+	// address on (the filter) moves it to the heap.
+	var rec events.DynamoDBEventRecord
 	now := time.Now()
 	for _, r := range p.Records {
 		id := l.progress.Add(aws.ToString(r.Dynamodb.SequenceNumber), l.age.Created(r, p.ReadAt))
-		var rec events.DynamoDBEventRecord
 		var v verdict
-		rec, buf, v = l.d.admit(r, buf[:0])
+		buf, v = l.d.admit(r, &rec, buf[:0])
 		counts[v]++
 		if v != keep {
 			l.progress.Done(id)
 			continue
 		}
-		l.lanes[l.d.laneOf(&rec, len(l.lanes))].push(item{rec: rec, id: id, size: len(buf)}, now)
+		it := item{rec: rec, id: id, size: len(buf)}
+		if len(buf) <= keepJSONMax {
+			it.json = l.kept.copy(buf) // buf is scratch, reused for the next record
+		}
+		l.lanes[l.d.laneOf(&rec, len(l.lanes))].push(it, now)
 		charged += int64(len(buf))
 	}
 	if l.d.Memory != nil {
@@ -139,26 +158,46 @@ func (l *loop) accept(p shards.Page) int {
 	return counts[keep]
 }
 
-// admit converts r to Lambda's event shape, filters it, and encodes it to buf (for its size). A
-// record that cannot be converted or encoded is logged.
-func (d *Dispatcher) admit(r types.Record, buf []byte) (events.DynamoDBEventRecord, []byte, verdict) {
+// admit converts r to Lambda's event shape, filters it, and encodes it to buf: its event JSON,
+// which sizes the batches and (see keepJSONMax) is what the sink writes. A record that cannot be
+// converted or encoded is logged.
+func (d *Dispatcher) admit(r types.Record, rec *events.DynamoDBEventRecord, buf []byte) ([]byte, verdict) {
 	seq := aws.ToString(r.Dynamodb.SequenceNumber)
-	rec, err := event.FromStreams(r, d.StreamARN)
-	if err != nil {
+	var err error
+	if *rec, err = event.FromStreams(r, d.StreamARN); err != nil {
 		// The SDK decoded a record poller cannot express as Lambda's event. It cannot be delivered;
 		// say exactly which and why, and move on rather than stall the shard.
 		d.Log.Error("record cannot be converted to Lambda's event shape; skipped",
 			zap.String("sequence_number", seq), zap.Error(err))
-		return rec, buf, malformed
+		return buf, malformed
 	}
-	if d.Filter != nil && !d.Filter.Match(&rec) {
-		return rec, buf, filteredOut
+	if d.Filter != nil && !d.Filter.Match(rec) {
+		return buf, filteredOut
 	}
-	if buf, err = event.AppendJSON(buf, &rec); err != nil {
+	if buf, err = event.AppendJSON(buf, rec); err != nil {
 		d.Log.Error("record cannot be encoded as JSON; skipped", zap.String("sequence_number", seq), zap.Error(err))
-		return rec, buf, malformed
+		return buf, malformed
 	}
-	return rec, buf, keep
+	return buf, keep
+}
+
+// arenaChunk is the size of the chunks an arena hands kept JSON out of: a few dozen small
+// records' worth, so that a chunk a slow lane still holds keeps little else alive.
+const arenaChunk = 64 << 10
+
+// arena hands out copies of records' JSON from shared chunks: one allocation per chunk instead of
+// one (rounded up to a size class) per record. A chunk stays alive while any record copied into it
+// is queued or in flight.
+type arena struct{ chunk []byte }
+
+// copy returns a copy of b, which is at most keepJSONMax long.
+func (a *arena) copy(b []byte) []byte {
+	if cap(a.chunk)-len(a.chunk) < len(b) {
+		a.chunk = make([]byte, 0, max(arenaChunk, len(b)))
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	return a.chunk[start:len(a.chunk):len(a.chunk)]
 }
 
 // release gives back the memory of records that are done.

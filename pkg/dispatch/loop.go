@@ -28,6 +28,7 @@ type loop struct {
 
 	progress progress.Tracker
 	age      progress.Age
+	kept     arena // the kept JSON of queued records (see keepJSONMax)
 	ck       *progress.Checkpointer
 	// pendingCk is the newest checkpoint handed to ck and not yet known written. No batch starts
 	// while one is pending, so when a batch starts the checkpoint written is the one progress

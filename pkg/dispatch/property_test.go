@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"go.uber.org/zap"
 
+	"github.com/poller-dev/poller/pkg/event"
 	"github.com/poller-dev/poller/pkg/onfailure"
 	"github.com/poller-dev/poller/pkg/shards"
 	"github.com/poller-dev/poller/pkg/sinks"
@@ -130,6 +132,7 @@ func seqLess(a, b string) bool {
 func (w *propWorld) Deliver(ctx context.Context, b sinks.Batch) error {
 	keys := map[string]bool{}
 	w.mu.Lock()
+	w.checkKept("a sink call", b)
 	for i, r := range b.Records {
 		if i > 0 && !seqLess(b.Records[i-1].Change.SequenceNumber, r.Change.SequenceNumber) {
 			w.violation("a call holds %s after %s", r.Change.SequenceNumber, b.Records[i-1].Change.SequenceNumber)
@@ -193,6 +196,7 @@ func (w *propWorld) Send(_ context.Context, f onfailure.Failure) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.checkKept("an on_failure report", f.Batch)
 	w.markDone(f.Batch.Records)
 	w.checkRepeatBound()
 	return nil
@@ -209,6 +213,24 @@ func keyN(key string) int {
 type passKeys struct{}
 
 func (passKeys) Match(r *events.DynamoDBEventRecord) bool { return keyN(keyOfRec(*r))%7 != 0 }
+
+// checkKept checks that b carries the kept JSON of exactly its records, whichever cut made it
+// (a bisected half, the rest after a partial response, a discarded segment).
+func (w *propWorld) checkKept(what string, b sinks.Batch) {
+	if len(b.RecordJSON) != len(b.Records) {
+		w.violation("%s has the kept JSON of %d records for %d records", what, len(b.RecordJSON), len(b.Records))
+		return
+	}
+	for i := range b.Records {
+		fresh, err := event.AppendJSON(nil, &b.Records[i])
+		if len(fresh) > keepJSONMax && b.RecordJSON[i] == nil {
+			continue
+		}
+		if err != nil || !bytes.Equal(fresh, b.RecordJSON[i]) {
+			w.violation("%s: the kept JSON of %s is not its encoding (%v)", what, b.Records[i].Change.SequenceNumber, err)
+		}
+	}
+}
 
 func propertyRun(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))

@@ -5,6 +5,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,31 +93,33 @@ func FromStreams(r types.Record, streamARN string) (events.DynamoDBEventRecord, 
 	// An empty map is left nil, as its JSON leaves it out: then the record's JSON decodes back to
 	// the same value. (Streams never send an empty Keys or image; absent images are the rule.)
 	if len(sr.Keys) > 0 {
-		if out.Change.Keys, err = convertMap(sr.Keys, "dynamodb.Keys"); err != nil {
-			return events.DynamoDBEventRecord{}, fmt.Errorf("record %s: %w", id, err)
+		if out.Change.Keys, err = convertMap(sr.Keys); err != nil {
+			return events.DynamoDBEventRecord{}, fmt.Errorf("record %s: %w", id, prefixPath("dynamodb.Keys", err))
 		}
 	}
 	if len(sr.NewImage) > 0 {
-		if out.Change.NewImage, err = convertMap(sr.NewImage, "dynamodb.NewImage"); err != nil {
-			return events.DynamoDBEventRecord{}, fmt.Errorf("record %s: %w", id, err)
+		if out.Change.NewImage, err = convertMap(sr.NewImage); err != nil {
+			return events.DynamoDBEventRecord{}, fmt.Errorf("record %s: %w", id, prefixPath("dynamodb.NewImage", err))
 		}
 	}
 	if len(sr.OldImage) > 0 {
-		if out.Change.OldImage, err = convertMap(sr.OldImage, "dynamodb.OldImage"); err != nil {
-			return events.DynamoDBEventRecord{}, fmt.Errorf("record %s: %w", id, err)
+		if out.Change.OldImage, err = convertMap(sr.OldImage); err != nil {
+			return events.DynamoDBEventRecord{}, fmt.Errorf("record %s: %w", id, prefixPath("dynamodb.OldImage", err))
 		}
 	}
 	return out, nil
 }
 
 // convertMap converts a map of attribute values. The result is never nil: an empty map must encode
-// as {} (an empty M, or Keys), not null, which Lambda never sends.
-func convertMap(m map[string]types.AttributeValue, path string) (map[string]events.DynamoDBAttributeValue, error) {
+// as {} (an empty M, or Keys), not null, which Lambda never sends. An error is an *AttributeError
+// whose Path is relative to m: paths are built from the failing value outwards (prefixPath), so
+// that converting builds no path strings unless something fails.
+func convertMap(m map[string]types.AttributeValue) (map[string]events.DynamoDBAttributeValue, error) {
 	out := make(map[string]events.DynamoDBAttributeValue, len(m))
 	for k, v := range m {
-		av, err := convert(v, path+pathKey(k))
+		av, err := convert(v)
 		if err != nil {
-			return nil, err
+			return nil, prefixPath(pathKey(k), err)
 		}
 		out[k] = av
 	}
@@ -124,8 +127,9 @@ func convertMap(m map[string]types.AttributeValue, path string) (map[string]even
 }
 
 // convert converts one attribute value. Slices are made non-nil so that an empty L (or an empty
-// binary) encodes as [] (or ""), never as null.
-func convert(v types.AttributeValue, path string) (events.DynamoDBAttributeValue, error) {
+// binary) encodes as [] (or ""), never as null. An error is an *AttributeError whose Path is
+// relative to v.
+func convert(v types.AttributeValue) (events.DynamoDBAttributeValue, error) {
 	switch v := v.(type) {
 	case *types.AttributeValueMemberS:
 		return events.NewStringAttribute(v.Value), nil
@@ -138,7 +142,7 @@ func convert(v types.AttributeValue, path string) (events.DynamoDBAttributeValue
 	case *types.AttributeValueMemberNULL:
 		// DynamoDB only has NULL: true; false would be a value Lambda cannot express.
 		if !v.Value {
-			return events.DynamoDBAttributeValue{}, &AttributeError{Path: path, Msg: "NULL attribute with value false"}
+			return events.DynamoDBAttributeValue{}, &AttributeError{Msg: "NULL attribute with value false"}
 		}
 		return events.NewNullAttribute(), nil
 	case *types.AttributeValueMemberSS:
@@ -154,25 +158,25 @@ func convert(v types.AttributeValue, path string) (events.DynamoDBAttributeValue
 	case *types.AttributeValueMemberL:
 		l := make([]events.DynamoDBAttributeValue, len(v.Value))
 		for i, e := range v.Value {
-			av, err := convert(e, fmt.Sprintf("%s[%d]", path, i))
+			av, err := convert(e)
 			if err != nil {
-				return events.DynamoDBAttributeValue{}, err
+				return events.DynamoDBAttributeValue{}, prefixPath("["+strconv.Itoa(i)+"]", err)
 			}
 			l[i] = av
 		}
 		return events.NewListAttribute(l), nil
 	case *types.AttributeValueMemberM:
-		m, err := convertMap(v.Value, path)
+		m, err := convertMap(v.Value)
 		if err != nil {
 			return events.DynamoDBAttributeValue{}, err
 		}
 		return events.NewMapAttribute(m), nil
 	case *types.UnknownUnionMember:
-		return events.DynamoDBAttributeValue{}, &AttributeError{Path: path, Msg: fmt.Sprintf("unknown attribute value type %q", v.Tag)}
+		return events.DynamoDBAttributeValue{}, &AttributeError{Msg: fmt.Sprintf("unknown attribute value type %q", v.Tag)}
 	case nil:
-		return events.DynamoDBAttributeValue{}, &AttributeError{Path: path, Msg: "missing attribute value"}
+		return events.DynamoDBAttributeValue{}, &AttributeError{Msg: "missing attribute value"}
 	default:
-		return events.DynamoDBAttributeValue{}, &AttributeError{Path: path, Msg: fmt.Sprintf("unsupported attribute value type %T", v)}
+		return events.DynamoDBAttributeValue{}, &AttributeError{Msg: fmt.Sprintf("unsupported attribute value type %T", v)}
 	}
 }
 

@@ -97,7 +97,9 @@ func appendMap(dst []byte, m map[string]events.DynamoDBAttributeValue) ([]byte, 
 	if m == nil {
 		return append(dst, "null"...), nil
 	}
-	keys := make([]string, 0, len(m))
+	// Items rarely have more than a few attributes: sort their names on the stack.
+	var small [16]string
+	keys := small[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}

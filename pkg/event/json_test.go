@@ -175,3 +175,18 @@ func TestAppendEventWritesWhatJSONMarshalWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, `{"Records":[]}`, string(got), "no records are an empty list, not null")
 }
+
+// BenchmarkFromStreams converts a record like the drain benchmark's (a key and a 60-byte payload,
+// new and old images of an insert): what the dispatcher does to every record read, besides
+// AppendJSON.
+func BenchmarkFromStreams(b *testing.B) {
+	r := record(&types.AttributeValueMemberS{Value: strings.Repeat("x", 60)})
+	r.Dynamodb.Keys = map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "item-000042"}}
+	r.Dynamodb.NewImage["pk"] = r.Dynamodb.Keys["pk"]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := FromStreams(r, testStreamARN); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

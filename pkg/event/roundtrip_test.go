@@ -322,3 +322,42 @@ func FuzzFromStreams(f *testing.F) {
 		checkRoundTrip(t, g.item(0))
 	})
 }
+
+// The dispatcher encodes each record once, into a scratch buffer it reuses from record to record,
+// and keeps a copy: what sinks write. Those kept bytes must be exactly a fresh encoding of the
+// record (and json.Marshal's), whatever the buffer held before: longer records, escapes, images.
+func TestKeptJSONIsAFreshEncoding(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var scratch []byte
+	var recs []events.DynamoDBEventRecord
+	var kept [][]byte
+	for range 500 {
+		b := make([]byte, 1+rng.IntN(512))
+		for j := range b {
+			b[j] = byte(rng.UintN(256))
+		}
+		r := record(nil)
+		r.Dynamodb.NewImage = (&gen{b: b}).item(0)
+		rec, err := FromStreams(r, testStreamARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if scratch, err = AppendJSON(scratch[:0], &rec); err != nil {
+			t.Fatal(err)
+		}
+		recs, kept = append(recs, rec), append(kept, bytes.Clone(scratch))
+	}
+	for i := range recs {
+		fresh, err := AppendJSON(nil, &recs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		marshaled, err := json.Marshal(recs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(kept[i], fresh) || !bytes.Equal(kept[i], marshaled) {
+			t.Fatalf("record %d: kept %s\nfresh %s\njson.Marshal %s", i, kept[i], fresh, marshaled)
+		}
+	}
+}

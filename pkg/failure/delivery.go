@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"go.uber.org/zap"
 
 	"github.com/poller-dev/poller/pkg/hooks"
@@ -17,7 +16,10 @@ import (
 
 // segment is a run of consecutive records of the batch that the policy handles as one sink batch.
 type segment struct {
-	recs []events.DynamoDBEventRecord
+	// b holds the segment's records, and their kept JSON (see sinks.Batch.Slice): a part of the
+	// delivery's batch, which every cut takes with Slice, so that the sink never encodes a record
+	// again, a bisected half included.
+	b sinks.Batch
 	// failures counts the failed calls of this segment since it was cut (the retry budget).
 	failures int
 	// invokes counts the sink calls that carried these records, including the calls of the larger
@@ -46,7 +48,7 @@ type delivery struct {
 
 func newDelivery(ctx context.Context, stop <-chan struct{}, p *Policy, b sinks.Batch) *delivery {
 	return &delivery{p: p, hooks: p.hooks(), knobs: knobs{maxRetries: p.MaxRetryAttempts, bisect: p.BisectOnError},
-		ctx: ctx, stop: stop, timer: wait.NewTimer(), batch: b, queue: []segment{{recs: b.Records}}}
+		ctx: ctx, stop: stop, timer: wait.NewTimer(), batch: b, queue: []segment{{b: b}}}
 }
 
 // run works the queue off, head first, until it is empty or the delivery gives up.
@@ -83,7 +85,7 @@ func (d *delivery) incomplete(err error) error {
 	}
 	left := 0
 	for _, seg := range d.queue {
-		left += len(seg.recs)
+		left += len(seg.b.Records)
 	}
 	if done := len(d.batch.Records) - left; done > 0 {
 		return &IncompleteError{Done: done, Err: err}
@@ -96,21 +98,21 @@ func (d *delivery) incomplete(err error) error {
 // before it is done. It reports whether it discarded the whole segment.
 func (d *delivery) expire() (emptied bool, err error) {
 	seg := &d.queue[0]
-	expired, fresh := ageSplit(seg.recs, d.p.now(), d.p.MaxRecordAge)
+	expired, fresh := ageSplit(seg.b.Records, d.p.now(), d.p.MaxRecordAge)
 	if expired > 0 {
-		if err := d.discard(seg, seg.recs[:expired], onfailure.RecordAgeExceeded); err != nil {
+		if err := d.discard(seg, seg.b.Slice(0, expired), onfailure.RecordAgeExceeded); err != nil {
 			return false, err
 		}
-		seg.recs = seg.recs[expired:]
-		if len(seg.recs) == 0 {
+		seg.b = seg.b.Slice(expired, len(seg.b.Records))
+		if len(seg.b.Records) == 0 {
 			return true, nil
 		}
 	}
-	if fresh > 0 && fresh < len(seg.recs) {
+	if n := len(seg.b.Records); fresh > 0 && fresh < n {
 		// A later record is expired too: send the fresh run alone, judge the rest after it.
 		rest := *seg
-		rest.recs = seg.recs[fresh:]
-		seg.recs = seg.recs[:fresh]
+		rest.b = seg.b.Slice(fresh, n)
+		seg.b = seg.b.Slice(0, fresh)
 		d.queue = slices.Insert(d.queue, 1, rest)
 	}
 	return false, nil
@@ -119,18 +121,17 @@ func (d *delivery) expire() (emptied bool, err error) {
 // call sends the head segment to the sink and carries out what next decides.
 func (d *delivery) call() error {
 	seg := &d.queue[0]
-	sb := d.batch
-	sb.Records = seg.recs
 	start := time.Now()
-	err := d.p.Sink.Deliver(d.ctx, sb)
+	err := d.p.Sink.Deliver(d.ctx, seg.b)
 	took := time.Since(start)
 	seg.invokes++
 	if d.ctx.Err() != nil {
 		d.hooks.OnSinkCall(d.batch.ShardID, hooks.ResultError, took, cmp.Or(err, d.ctx.Err()))
 		return d.ctx.Err()
 	}
-	o := classify(err, seg.recs, d.p.ReportBatchItemFailures)
-	s := next(o, len(seg.recs), seg.failures, d.knobs)
+	recs := seg.b.Records
+	o := classify(err, recs, d.p.ReportBatchItemFailures)
+	s := next(o, len(recs), seg.failures, d.knobs)
 	result := callResult(s, o)
 	if result == hooks.ResultOK {
 		d.hooks.OnSinkCall(d.batch.ShardID, result, took, nil)
@@ -138,8 +139,8 @@ func (d *delivery) call() error {
 		d.hooks.OnSinkCall(d.batch.ShardID, result, took, err)
 	}
 	if s.delivered > 0 {
-		d.hooks.OnRecordsDelivered(d.batch.ShardID, seg.recs[:s.delivered])
-		seg.recs = seg.recs[s.delivered:]
+		d.hooks.OnRecordsDelivered(d.batch.ShardID, recs[:s.delivered])
+		seg.b = seg.b.Slice(s.delivered, len(recs))
 	}
 	if s.act == actDone {
 		d.queue = d.queue[1:]
@@ -150,7 +151,7 @@ func (d *delivery) call() error {
 	case actSplit:
 		d.split(s, err)
 	case actDiscard:
-		if err := d.discard(seg, seg.recs, onfailure.RetryAttemptsExhausted); err != nil {
+		if err := d.discard(seg, seg.b, onfailure.RetryAttemptsExhausted); err != nil {
 			return err
 		}
 		d.queue = d.queue[1:]
@@ -178,14 +179,14 @@ func (d *delivery) split(s step, err error) {
 	seg := d.queue[0]
 	d.hooks.OnBatchBisected(d.batch.ShardID)
 	left, right := seg, seg
-	left.recs, right.recs = seg.recs[:s.at], seg.recs[s.at:]
+	left.b, right.b = seg.b.Slice(0, s.at), seg.b.Slice(s.at, len(seg.b.Records))
 	left.failures, right.failures, left.waits, right.waits = 0, 0, 0, 0
 	d.p.Log.Warn("sink call failed; bisecting the batch", zap.String("shard_id", d.batch.ShardID),
-		zap.Int("delivered", s.delivered), zap.Int("first_half", len(left.recs)), zap.Int("second_half", len(right.recs)),
-		zap.String("first_sequence_number", seg.recs[0].Change.SequenceNumber), zap.Error(err))
+		zap.Int("delivered", s.delivered), zap.Int("first_half", len(left.b.Records)), zap.Int("second_half", len(right.b.Records)),
+		zap.String("first_sequence_number", seg.b.Records[0].Change.SequenceNumber), zap.Error(err))
 	var halves []segment
 	for _, h := range []segment{left, right} {
-		if len(h.recs) > 0 {
+		if len(h.b.Records) > 0 {
 			halves = append(halves, h)
 		}
 	}
@@ -197,22 +198,21 @@ func (d *delivery) retry(o outcome, err error) error {
 	seg := &d.queue[0]
 	seg.waits++
 	pause := d.p.Backoff(seg.waits)
-	d.p.Log.Warn("sink call failed; retrying", zap.String("shard_id", d.batch.ShardID), zap.Int("records", len(seg.recs)),
-		zap.String("first_sequence_number", seg.recs[0].Change.SequenceNumber), zap.Bool("reached_sink", o.kind != callNotInvoked),
+	d.p.Log.Warn("sink call failed; retrying", zap.String("shard_id", d.batch.ShardID), zap.Int("records", len(seg.b.Records)),
+		zap.String("first_sequence_number", seg.b.Records[0].Change.SequenceNumber), zap.Bool("reached_sink", o.kind != callNotInvoked),
 		zap.Int("failures", seg.failures), zap.Int("max_retry_attempts", d.p.MaxRetryAttempts),
 		zap.Duration("retry_in", pause), zap.Error(err))
 	return wait.Until(d.ctx, d.stop, d.timer, pause)
 }
 
-// discard reports recs (part of seg) to the on_failure destination, retrying with backoff until it
+// discard reports sb (part of seg) to the on_failure destination, retrying with backoff until it
 // is stored: a destination that is down must not lose records, so the shard waits for it.
-func (d *delivery) discard(seg *segment, recs []events.DynamoDBEventRecord, cond onfailure.Condition) error {
+func (d *delivery) discard(seg *segment, sb sinks.Batch, cond onfailure.Condition) error {
+	recs := sb.Records
 	reason := hooks.DroppedRetriesExhausted
 	if cond == onfailure.RecordAgeExceeded {
 		reason = hooks.DroppedMaxAge
 	}
-	sb := d.batch
-	sb.Records = recs
 	f := onfailure.Failure{Batch: sb, Condition: cond, InvokeCount: seg.invokes, LastErr: seg.lastErr,
 		StatusCode: seg.status, Time: d.p.now()}
 	log := d.p.Log.With(zap.String("shard_id", sb.ShardID), zap.String("condition", string(cond)),

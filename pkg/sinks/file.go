@@ -50,11 +50,7 @@ func NewFile(cfg FileConfig, _ Deps) (*File, error) {
 // Deliver appends the batch's records and syncs. A failed write is truncated away, so that a retry
 // does not leave half a batch (or half a line) behind.
 func (s *File) Deliver(ctx context.Context, b Batch) error {
-	buf, err := encodeLines(b)
-	if err != nil {
-		return err
-	}
-	return s.app.Append(ctx, buf)
+	return b.withLines(func(buf []byte) error { return s.app.Append(ctx, buf) })
 }
 
 // Close syncs and closes the file. Later deliveries fail; a second Close does nothing.

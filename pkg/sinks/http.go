@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/poller-dev/poller/pkg/event"
 	"github.com/poller-dev/poller/pkg/plugin"
 )
 
@@ -192,7 +191,7 @@ func (h *HTTP) MaxEventBytes() int { return LambdaMaxEventBytes }
 // and, with ReportBatchItemFailures, a *BatchError for a partial batch response, or an error saying
 // why the answer made the whole batch fail.
 func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
-	body, err := encodeEvent(b)
+	body, err := b.EventJSON()
 	if err != nil {
 		return err
 	}
@@ -256,15 +255,6 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 func (h *HTTP) Close(context.Context) error {
 	h.transport.CloseIdleConnections()
 	return nil
-}
-
-// encodeEvent returns the batch's event JSON. Records is never null.
-func encodeEvent(b Batch) ([]byte, error) {
-	body, err := event.AppendEvent(make([]byte, 0, 1024*len(b.Records)), b.Records)
-	if err != nil {
-		return nil, fmt.Errorf("encode event of %d records from %s: %w", len(b.Records), b.ShardID, err)
-	}
-	return body, nil
 }
 
 // snippet returns the start of an answer for an error message.

@@ -30,6 +30,13 @@ type Batch struct {
 	ShardID   string
 	// Records are the records, in Lambda's event shape.
 	Records []events.DynamoDBEventRecord
+	// RecordJSON, when it has one entry per record, holds records' JSON: RecordJSON[i], unless nil,
+	// is exactly what event.AppendJSON writes for Records[i]. The dispatcher keeps the bytes it
+	// sized the batch with (for all but large records), so that sinks write them instead of
+	// encoding each record again (EventJSON, Lines, AppendRecordJSON encode what is not kept); a
+	// batch built by hand may leave it nil. Code that takes part of a batch takes both with Slice.
+	// The bytes are shared: read them, never change them.
+	RecordJSON [][]byte
 }
 
 // Event returns the batch as Lambda's event: {"Records": [...]}.

@@ -49,17 +49,14 @@ func NewStdout(deps Deps) *Stdout {
 
 // Deliver writes the batch's records.
 func (s *Stdout) Deliver(ctx context.Context, b Batch) error {
-	buf, err := encodeLines(b)
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
 		return fmt.Errorf("write to stdout: sink closed")
 	}
-	return s.out.write(ctx, buf)
+	// write keeps no part of buf (the rest of a line cut short is copied).
+	return b.withLines(func(buf []byte) error { return s.out.write(ctx, buf) })
 }
 
 // Close stops further deliveries. It does not close the writer, which the sink does not own.

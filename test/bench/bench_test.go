@@ -28,7 +28,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/poller-dev/poller/internal/testenv"
 )
@@ -59,38 +58,11 @@ func setup(b *testing.B, n int) (endpoint, table string) {
 
 func client(endpoint string) *dynamodb.Client { return testenv.DynamoDB(endpoint) }
 
-// bareDrain reads the whole stream with a plain GetRecords loop and returns records per second.
+// bareDrain reads the whole stream with a plain GetRecords loop and returns records per second,
+// from before its first call to its last page.
 func bareDrain(b *testing.B, endpoint, table string, want int) float64 {
-	ctx := context.Background()
-	desc, err := client(endpoint).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	st := dynamodbstreams.NewFromConfig(testenv.AWSConfig(), func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(endpoint) })
-	ds, err := st.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: desc.Table.LatestStreamArn})
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	read := 0
-	for _, sh := range ds.StreamDescription.Shards {
-		it, err := st.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{StreamArn: desc.Table.LatestStreamArn, ShardId: sh.ShardId, ShardIteratorType: "TRIM_HORIZON"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for iter := it.ShardIterator; iter != nil && read < want; {
-			out, err := st.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(1000)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			read += len(out.Records)
-			iter = out.NextShardIterator
-		}
-	}
-	if read < want {
-		b.Fatalf("bare loop read %d records, want %d", read, want)
-	}
-	return float64(read) / time.Since(start).Seconds()
+	d := bareRead(b, endpoint, table, want)
+	return float64(want) / d.wall.Seconds()
 }
 
 // sink counts records and keeps their arrival times.
