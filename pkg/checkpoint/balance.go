@@ -14,10 +14,11 @@ import (
 const renewConcurrency = 8
 
 // Balance carries out the round's lease plan (see plan) over scope, from the table as the round's
-// List saw it: it picks the running leases live workers asked for (Moves.Drain), resumes this
-// worker's own leases, takes free and expired ones up to the fair share, asks the most loaded worker
-// for a few, and takes over the ones asked for whose owner did not hand them over within
-// lease_duration (Moves.Start). Call it after a List that succeeded.
+// List saw it, with the fair share counted over every pipeline of the process (Fleet): it picks the
+// running leases live workers asked for (Moves.Drain), resumes this worker's own leases, takes free
+// and expired ones up to the fair share, asks the most loaded worker for a few, and takes over the
+// ones asked for whose owner did not hand them over within lease_duration (Moves.Start). Call it
+// after a List that succeeded.
 func (c *Coordinator) Balance(ctx context.Context, scope Scope) Moves {
 	now := c.listedAt
 	byID := make(map[string]Lease, len(scope.Leases))
@@ -32,9 +33,13 @@ func (c *Coordinator) Balance(ctx context.Context, scope Scope) Moves {
 	for w := range c.live {
 		live = append(live, w)
 	}
-	pl := plan(planInput{
-		Me: c.me, Leases: scope.Leases, Ready: scope.Ready, Expired: c.expired, Live: live,
-		Running: running, Overdue: c.overdue(byID, now), MaxWants: maxWantsPerRound,
+	in := planInput{
+		Me: c.me, Leases: scope.Leases, Ready: scope.Ready, Expired: c.expired, Stranded: c.tracker.stranded,
+		Live: live, Running: running, Overdue: c.overdue(byID, now), MaxWants: maxWantsPerRound,
+	}
+	pl := c.fleet.plan(c.pipeline, func(elsewhere share, partial bool) leasePlan {
+		in.Elsewhere, in.Partial = elsewhere, partial
+		return plan(in)
 	})
 
 	var m Moves
@@ -47,9 +52,16 @@ func (c *Coordinator) Balance(ctx context.Context, scope Scope) Moves {
 		}
 	}
 	m.Start = append(m.Start, c.takeUpTo(ctx, pl.Resume, len(pl.Resume))...)
+	adopted := c.takeUpTo(ctx, pl.Adopt, len(pl.Adopt))
+	m.Start = append(m.Start, adopted...)
 	taken := c.takeUpTo(ctx, pl.Take, pl.TakeUpTo)
 	m.Start = append(m.Start, taken...)
-	c.want(ctx, pl, now)
+	asked := c.want(ctx, pl, now)
+	// The plan counted its takes and requests as done; the other pipelines count what was done.
+	c.fleet.adjust(c.pipeline, c.me, len(adopted)+len(taken)+asked-len(pl.Adopt)-min(pl.TakeUpTo, len(pl.Take))-len(pl.Want))
+	if len(pl.Want) > asked {
+		c.fleet.adjust(c.pipeline, pl.Want[0].Owner, len(pl.Want)-asked)
+	}
 	for _, l := range pl.Steal {
 		c.log.Warn("the owner did not hand an asked-for lease over within lease_duration; taking it over",
 			zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner))
@@ -57,8 +69,8 @@ func (c *Coordinator) Balance(ctx context.Context, scope Scope) Moves {
 	m.Start = append(m.Start, c.takeUpTo(ctx, pl.Steal, len(pl.Steal))...)
 	c.hooks.OnLeasesOwned(len(c.running))
 	c.log.Debug("lease round", zap.Int("workers", pl.Workers), zap.Int("fair_share", pl.Target), zap.Int("running", len(c.running)),
-		zap.Int("handing_over", c.handingOver()), zap.Int("resumed", len(pl.Resume)), zap.Int("taken", len(taken)),
-		zap.Int("asked", len(pl.Want)), zap.Int("stolen", len(pl.Steal)), zap.Duration("round", c.now().Sub(now)))
+		zap.Int("handing_over", c.handingOver()), zap.Int("resumed", len(pl.Resume)), zap.Int("taken", len(taken)+len(adopted)),
+		zap.Int("asked", asked), zap.Int("stolen", len(pl.Steal)), zap.Duration("round", c.now().Sub(now)))
 	c.hooks.OnLeaseRound(nil)
 	return m
 }
@@ -79,19 +91,22 @@ func (c *Coordinator) overdue(leases map[string]Lease, now time.Time) map[string
 	return overdue
 }
 
-// want asks for the plan's Want leases (Store.Want).
-func (c *Coordinator) want(ctx context.Context, pl leasePlan, now time.Time) {
+// want asks for the plan's Want leases (Store.Want) and returns how many requests were written.
+func (c *Coordinator) want(ctx context.Context, pl leasePlan, now time.Time) int {
+	n := 0
 	for _, l := range pl.Want {
 		ok, err := c.store.Want(ctx, l, c.me)
 		switch {
 		case err != nil:
 			c.log.Warn("asking for a lease failed", zap.String("shard_id", l.ShardID), zap.Error(err))
 		case ok:
+			n++
 			c.wants[l.ShardID] = now
 			c.log.Info("asked for a lease", zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner),
 				zap.Int("fair_share", pl.Target), zap.Int("workers", pl.Workers))
 		}
 	}
+	return n
 }
 
 func (c *Coordinator) handingOver() int {

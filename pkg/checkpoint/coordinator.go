@@ -52,6 +52,9 @@ type CoordinatorConfig struct {
 	Hooks Hooks
 	// Log is the pipeline's logger; nil: no logs.
 	Log *zap.Logger
+	// Fleet is the process's view shared by the coordinators of all its pipelines, so that the fair
+	// share is one over all of them; nil: a Fleet of this pipeline alone.
+	Fleet *Fleet
 }
 
 // Coordinator is one worker's part in coordinating one pipeline's leases with the other replicas,
@@ -80,6 +83,7 @@ type Coordinator struct {
 	now           func() time.Time
 	hooks         Hooks
 	log           *zap.Logger
+	fleet         *Fleet
 
 	tracker *Tracker
 	// running are the leases this worker holds, each run by a shard worker of the pipeline.
@@ -109,7 +113,7 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	c := &Coordinator{
 		store: cfg.Store, pipeline: cfg.Pipeline, me: cfg.WorkerID,
 		leaseDuration: cfg.LeaseDuration, renewInterval: cfg.RenewInterval,
-		now: cfg.Clock, hooks: cfg.Hooks, log: cfg.Log,
+		now: cfg.Clock, hooks: cfg.Hooks, log: cfg.Log, fleet: cfg.Fleet,
 		tracker: NewTracker(cfg.LeaseDuration),
 		running: map[string]*running{}, wants: map[string]time.Time{},
 		live: map[string]bool{cfg.WorkerID: true}, expired: map[string]bool{},
@@ -123,6 +127,10 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
+	if c.fleet == nil {
+		c.fleet = NewFleet()
+	}
+	c.fleet.join(c.pipeline)
 	return c
 }
 
@@ -296,6 +304,7 @@ func (c *Coordinator) Leave(ctx context.Context, ended []Ended) {
 		}
 	}
 	c.running = map[string]*running{}
+	c.fleet.forget(c.pipeline)
 	c.hooks.OnLeasesOwned(0)
 }
 

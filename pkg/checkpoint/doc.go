@@ -18,6 +18,8 @@
 //   - Coordinator runs one pipeline's rounds on one worker: renewals, heartbeat, List, the plan (each
 //     worker's fair share, with hysteresis; a pure function of the listing), requests, handoffs to live
 //     workers, and releases on a graceful stop (Leave). Its Hooks are told what it does.
+//   - Fleet is one process's view shared by its pipelines' Coordinators, so that the fair share is
+//     one over every pipeline the process runs, not one per pipeline.
 //   - Fence is the lease side of a shard's sink calls: is the lease still this worker's, and until
 //     when may a request go out.
 //

@@ -13,8 +13,9 @@ import (
 // rounds, and several newcomers asking the same loaded worker at once overshoot by little.
 const maxWantsPerRound = 2
 
-// planInput is one worker's view of one round, as plan needs it. Every field comes from the round's
-// List of the lease table, judged by this worker's Tracker, plus what the worker runs.
+// planInput is one worker's view of one round of one pipeline, as plan needs it. Every field but
+// Elsewhere comes from the round's List of the lease table, judged by this worker's Tracker, plus what
+// the worker runs; Elsewhere is what the process's other pipelines counted at their last round (Fleet).
 type planInput struct {
 	Me string
 	// Leases are the leases of the stream being read, as listed this round.
@@ -23,6 +24,10 @@ type planInput struct {
 	Ready map[string]bool
 	// Expired are the leases whose counter stood still for lease_duration (Tracker).
 	Expired map[string]bool
+	// Stranded are the free leases whose counter stood still for lease_duration (Tracker): nobody
+	// below its fair share took them, which happens only when replicas run different sets of
+	// pipelines. Any worker takes them, whatever its share.
+	Stranded map[string]bool
 	// Live are the workers whose heartbeat moved within lease_duration; Me counts as live anyway.
 	Live []string
 	// Running are the shards this worker runs, the ones draining for a handoff included.
@@ -31,6 +36,38 @@ type planInput struct {
 	Overdue map[string]bool
 	// MaxWants bounds Want.
 	MaxWants int
+	// Elsewhere is the sum of the shares of the process's other pipelines (see share): the fair share
+	// and every load are counted over all the pipelines this process runs. Zero for a lone pipeline.
+	Elsewhere share
+	// Partial: some of the process's pipelines have not planned a round yet (it just started), so
+	// Elsewhere may miss leases this worker holds: it asks for nothing (it still takes free leases).
+	Partial bool
+}
+
+// share is one pipeline's part of the load as one worker counted it at its last round: the unit the
+// process's pipelines add up (Fleet) so that the fair share is one over all of them.
+type share struct {
+	// Active is the number of the pipeline's active leases (unfinished, shard ready).
+	Active int
+	// Load is, per worker, the active leases it holds, each pending request counted for the
+	// requester, and this worker's moves of the round (takes, requests) counted as done.
+	Load map[string]int
+	// Live are the workers whose heartbeat moves in the pipeline; Gone the owners of its expired
+	// leases, which count as workers in no pipeline (their leases are up for grabs).
+	Live, Gone []string
+}
+
+// add returns s with o added: actives and loads summed, live and gone workers joined.
+func (s share) add(o share) share {
+	out := share{Active: s.Active + o.Active, Load: make(map[string]int, len(s.Load)+len(o.Load))}
+	for _, m := range []map[string]int{s.Load, o.Load} {
+		for w, n := range m {
+			out.Load[w] += n
+		}
+	}
+	out.Live = append(slices.Clone(s.Live), o.Live...)
+	out.Gone = append(slices.Clone(s.Gone), o.Gone...)
+	return out
 }
 
 // handoff is a running lease to drain and hand over to the worker that asked for it.
@@ -38,11 +75,11 @@ type handoff struct {
 	ShardID, To string
 }
 
-// leasePlan is what one worker does in one round. Every worker computes it from the same table, so
-// the fleet converges without a central coordinator.
+// leasePlan is what one worker does in one round of one pipeline. Every worker computes it from the
+// same table, so the fleet converges without a central coordinator.
 type leasePlan struct {
-	// Workers is how many workers share the shards; Target, ceil(active leases / Workers), is this
-	// worker's fair share.
+	// Workers is how many workers share the shards of the process's pipelines; Target,
+	// ceil(active leases of all of them / Workers), is this worker's fair share over all of them.
 	Workers, Target int
 	// Handoff are running leases another live worker asked for: finish the batches in flight,
 	// checkpoint, and hand them over (Held.Handoff).
@@ -54,31 +91,40 @@ type leasePlan struct {
 	// when another worker was faster.
 	Take     []Lease
 	TakeUpTo int
+	// Adopt are stranded leases (planInput.Stranded): take them all, whatever the fair share.
+	Adopt []Lease
 	// Want are leases of the most loaded worker to ask for (Store.Want), when nothing is free.
 	Want []Lease
 	// Steal are leases asked for over lease_duration ago whose owner still runs them: take them over
 	// (Store.Take on the observed counter), which fences the owner.
 	Steal []Lease
+	// Share is this pipeline's part of the load, with the plan's takes and requests counted as done:
+	// what the process's other pipelines count next (Fleet). Takes that fail are taken off it.
+	Share share
 }
 
-// plan decides one round of balancing. It is pure: the lease table in, the moves out.
+// plan decides one round of balancing of one pipeline. It is pure: the lease table in, the moves out.
 //
-// Active leases are the unfinished ones whose shard is ready. They are shared among the live
-// workers, minus the owners of expired leases (a worker whose leases expire is not doing its share,
-// whatever its heartbeat says, and its leases are up for grabs). A worker's load counts its active
-// leases, with each pending request counted for the requester rather than the owner, so that a
-// request already made is not made twice.
+// Active leases are the unfinished ones whose shard is ready. The active leases of every pipeline the
+// process runs are shared among the workers live in any of them, minus the owners of expired leases
+// (a worker whose leases expire is not doing its share, whatever its heartbeat says, and its leases
+// are up for grabs). A worker's load counts its active leases in all those pipelines, with each
+// pending request counted for the requester rather than the owner, so that a request already made is
+// not made twice.
 //
 // Hysteresis keeps leases from bouncing: a worker takes or asks only while its load is below Target,
-// asks only when nothing is free or expired, asks only the most loaded live worker, and only when
-// that worker has at least two leases more than it; it asks for at most min(MaxWants, Target - load,
-// (victim - load) / 2). Each completed move then lowers the sum of squared loads, so the moves stop,
-// at loads that differ by at most one.
+// asks only when nothing of the pipeline is free or expired, asks only the most loaded live worker
+// that holds a lease of the pipeline, and only when that worker has at least two leases more than it;
+// it asks for at most min(MaxWants, Target - load, (victim - load) / 2). Each completed move then
+// lowers the sum of squared loads, so the moves stop, at loads that differ by at most one (where the
+// pipelines each worker runs allow it). A worker knows its own load exactly, and sees another's as
+// at most what it is (the pipelines it does not run are missing), so that holds even when replicas
+// run different sets of pipelines.
 func plan(in planInput) leasePlan {
 	live := liveWorkers(in)
 	active := activeLeases(in)
 	p := leasePlan{Workers: len(live)}
-	p.Target = (len(active) + p.Workers - 1) / p.Workers
+	p.Target = (len(active) + in.Elsewhere.Active + p.Workers - 1) / p.Workers
 	pending := func(l Lease) bool {
 		return l.WantedBy != "" && l.WantedBy != l.Owner && live[l.WantedBy] && live[l.Owner]
 	}
@@ -95,7 +141,9 @@ func plan(in planInput) leasePlan {
 			load[l.Owner]++
 		}
 	}
-	mine := load[in.Me]
+	total := func(w string) int { return load[w] + in.Elsewhere.Load[w] }
+	mine := total(in.Me)
+	p.Share = share{Active: len(active), Load: load, Live: in.Live, Gone: expiredOwners(in)}
 
 	for _, l := range active {
 		switch {
@@ -103,47 +151,87 @@ func plan(in planInput) leasePlan {
 			p.Handoff = append(p.Handoff, handoff{ShardID: l.ShardID, To: l.WantedBy})
 		case l.Owner == in.Me && !in.Running[l.ShardID]:
 			p.Resume = append(p.Resume, l)
+		case l.Owner == "" && in.Stranded[l.ShardID]:
+			p.Adopt = append(p.Adopt, l)
 		case l.Owner != in.Me && free(l):
 			p.Take = append(p.Take, l)
 		case l.WantedBy == in.Me && pending(l) && in.Overdue[l.ShardID] && mine <= p.Target:
 			p.Steal = append(p.Steal, l)
 		}
 	}
+	mine += len(p.Adopt)
+	load[in.Me] += len(p.Adopt)
 	if mine >= p.Target {
 		p.Take = nil
 		return p
 	}
 	p.TakeUpTo = p.Target - mine
 	if len(p.Take) > 0 {
+		load[in.Me] += min(p.TakeUpTo, len(p.Take))
 		return p
 	}
-
-	victim := mostLoaded(live, load, in.Me)
-	if victim == "" || load[victim]-mine < 2 {
+	if in.Partial {
 		return p
 	}
-	n := min(in.MaxWants, p.Target-mine, (load[victim]-mine)/2)
-	for _, l := range active {
-		if len(p.Want) == n {
-			break
-		}
-		if l.Owner == victim && !free(l) && !pending(l) {
-			p.Want = append(p.Want, l)
-		}
+	p.Want = wants(in, active, live, total, pending, p.Target)
+	for _, l := range p.Want {
+		load[in.Me]++
+		load[l.Owner]--
 	}
 	return p
 }
 
-// liveWorkers are the workers that share the shards: Me, the live ones, minus the owners of expired
-// leases.
+// wants picks the leases to ask for: of the most loaded live worker holding an askable lease of the
+// pipeline, when it holds at least two more than me (loads over every pipeline: total).
+func wants(in planInput, active []Lease, live map[string]bool, total func(string) int, pending func(Lease) bool, target int) []Lease {
+	askable := func(l Lease) bool {
+		return l.Owner != "" && l.Owner != in.Me && live[l.Owner] && !in.Expired[l.ShardID] && !pending(l)
+	}
+	victim := ""
+	for _, l := range active {
+		w := l.Owner
+		if askable(l) && (victim == "" || total(w) > total(victim) || (total(w) == total(victim) && w < victim)) {
+			victim = w
+		}
+	}
+	mine := total(in.Me)
+	if victim == "" || total(victim)-mine < 2 {
+		return nil
+	}
+	n := min(in.MaxWants, target-mine, (total(victim)-mine)/2)
+	var out []Lease
+	for _, l := range active {
+		if len(out) == n {
+			break
+		}
+		if l.Owner == victim && askable(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// expiredOwners are the owners of the pipeline's expired leases other than me.
+func expiredOwners(in planInput) []string {
+	var out []string
+	for _, l := range in.Leases {
+		if in.Expired[l.ShardID] && l.Owner != "" && l.Owner != in.Me && !slices.Contains(out, l.Owner) {
+			out = append(out, l.Owner)
+		}
+	}
+	return out
+}
+
+// liveWorkers are the workers that share the shards of the process's pipelines: Me, the ones live in
+// any of them, minus the owners of expired leases in any of them.
 func liveWorkers(in planInput) map[string]bool {
 	live := map[string]bool{in.Me: true}
-	for _, w := range in.Live {
+	for _, w := range append(slices.Clone(in.Live), in.Elsewhere.Live...) {
 		live[w] = true
 	}
-	for _, l := range in.Leases {
-		if in.Expired[l.ShardID] && l.Owner != in.Me {
-			delete(live, l.Owner)
+	for _, w := range append(expiredOwners(in), in.Elsewhere.Gone...) {
+		if w != in.Me {
+			delete(live, w)
 		}
 	}
 	return live
@@ -174,18 +262,6 @@ func activeLeases(in planInput) []Lease {
 		active[i] = r.lease
 	}
 	return active
-}
-
-// mostLoaded is the live worker other than me with the highest load (ties: the smallest ID); "" when
-// there is none.
-func mostLoaded(live map[string]bool, load map[string]int, me string) string {
-	victim := ""
-	for w := range live {
-		if w != me && (victim == "" || load[w] > load[victim] || (load[w] == load[victim] && w < victim)) {
-			victim = w
-		}
-	}
-	return victim
 }
 
 // successor is who a drained lease goes to: the worker that asked for it, when it was counted live

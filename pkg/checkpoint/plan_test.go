@@ -2,7 +2,6 @@ package checkpoint
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"testing"
@@ -60,6 +59,7 @@ func TestPlan(t *testing.T) {
 		wants           int
 		steal           []string
 		handoff         []handoff
+		adopt           []string
 	}
 	tests := []struct {
 		name string
@@ -197,6 +197,68 @@ func TestPlan(t *testing.T) {
 			},
 			want: want{workers: 2, target: 1, takeUpTo: 1, wantFrom: "a", wants: 1},
 		},
+		{
+			name: "six one-shard pipelines: a worker holding two elsewhere leaves a free lease to the others",
+			in: func() planInput {
+				ls := leasesOf(1)
+				return planInput{Me: "a", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b", "c"}, MaxWants: 2,
+					Elsewhere: share{Active: 5, Load: map[string]int{"a": 2, "b": 2}}}
+			},
+			want: want{workers: 3, target: 2},
+		},
+		{
+			name: "six one-shard pipelines: a worker holding one elsewhere takes a free lease",
+			in: func() planInput {
+				ls := leasesOf(1)
+				return planInput{Me: "c", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b", "c"}, MaxWants: 2,
+					Elsewhere: share{Active: 5, Load: map[string]int{"a": 2, "b": 2, "c": 1}}}
+			},
+			want: want{workers: 3, target: 2, takeUpTo: 1, takeFrom: 1},
+		},
+		{
+			name: "six one-shard pipelines at 4/2/0: the idle worker asks the owner of this one, counted over all of them",
+			in: func() planInput {
+				ls := leasesOf(1, "b")
+				return planInput{Me: "c", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b", "c"}, MaxWants: 2,
+					Elsewhere: share{Active: 5, Load: map[string]int{"a": 4, "b": 1}}}
+			},
+			want: want{workers: 3, target: 2, takeUpTo: 2, wantFrom: "b", wants: 1},
+		},
+		{
+			name: "at 2/2/1 over all pipelines nobody asks",
+			in: func() planInput {
+				ls := leasesOf(2, "a", "b")
+				return planInput{Me: "c", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b", "c"}, MaxWants: 2,
+					Elsewhere: share{Active: 3, Load: map[string]int{"a": 1, "b": 1, "c": 1}}}
+			},
+			want: want{workers: 3, target: 2, takeUpTo: 1},
+		},
+		{
+			name: "until every pipeline of the process planned once, a worker takes but does not ask",
+			in: func() planInput {
+				ls := leasesOf(4, owned("a", 4)...)
+				return planInput{Me: "c", Leases: ls, Ready: allReady(ls), Live: []string{"a", "c"}, MaxWants: 2, Partial: true}
+			},
+			want: want{workers: 2, target: 2, takeUpTo: 2},
+		},
+		{
+			name: "workers live in other pipelines count, and the owners of expired leases there do not",
+			in: func() planInput {
+				ls := leasesOf(6)
+				return planInput{Me: "a", Leases: ls, Ready: allReady(ls), Live: []string{"a"}, MaxWants: 2,
+					Elsewhere: share{Active: 0, Live: []string{"b", "c", "dead"}, Gone: []string{"dead"}}}
+			},
+			want: want{workers: 3, target: 2, takeUpTo: 2, takeFrom: 6},
+		},
+		{
+			name: "a stranded free lease is taken whatever the fair share",
+			in: func() planInput {
+				ls := leasesOf(3, "a", "a")
+				return planInput{Me: "a", Leases: ls, Ready: allReady(ls), Live: []string{"a", "b"}, Running: runningOf(ls, "a"),
+					Stranded: map[string]bool{"shard-02": true}, MaxWants: 2}
+			},
+			want: want{workers: 2, target: 2, adopt: []string{"shard-02"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,7 +275,7 @@ func TestPlan(t *testing.T) {
 			if got.Workers != tt.want.workers || got.Target != tt.want.target || got.TakeUpTo != tt.want.takeUpTo ||
 				len(got.Take) != tt.want.takeFrom || wantFrom != tt.want.wantFrom || len(got.Want) != tt.want.wants ||
 				!slices.Equal(steal, append([]string{}, tt.want.steal...)) || !slices.Equal(resume, append([]string{}, tt.want.resume...)) ||
-				!slices.Equal(got.Handoff, tt.want.handoff) {
+				!slices.Equal(got.Handoff, tt.want.handoff) || !slices.Equal(ids(got.Adopt), append([]string{}, tt.want.adopt...)) {
 				t.Errorf("Plan() = workers %d target %d, resume %v, take %d of %d, want %d from %q, steal %v, handoff %v;\n"+
 					"want workers %d target %d, resume %v, take %d of %d, want %d from %q, steal %v, handoff %v",
 					got.Workers, got.Target, resume, got.TakeUpTo, len(got.Take), len(got.Want), wantFrom, steal, got.Handoff,
@@ -221,71 +283,6 @@ func TestPlan(t *testing.T) {
 			}
 		})
 	}
-}
-
-// fleet simulates workers that all plan from the same snapshot of the lease table each round and
-// then write at once, in random order, with the table's conditions: a take needs the counter it saw,
-// a request needs the owner and request it saw, and a handoff lands at the end of the round (the
-// owner drains first).
-type fleet struct {
-	leases  []Lease
-	workers []string
-	rng     *rand.Rand
-}
-
-// round runs one round and returns how many leases changed owner or were asked for.
-func (f *fleet) round(t *testing.T) int {
-	snap := slices.Clone(f.leases)
-	ready := allReady(snap)
-	byID := map[string]int{}
-	for i, l := range f.leases {
-		byID[l.ShardID] = i
-	}
-	moves := 0
-	var handoffs []handoff
-	order := slices.Clone(f.workers)
-	f.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-	for _, w := range order {
-		pl := plan(planInput{Me: w, Leases: snap, Ready: ready, Live: f.workers, Running: runningOf(snap, w), MaxWants: maxWantsPerRound})
-		if len(pl.Resume) > 0 || len(pl.Steal) > 0 {
-			t.Fatalf("%s: Plan() = resume %v, steal %v; the simulation runs what it owns and never lets a request wait", w, pl.Resume, pl.Steal)
-		}
-		handoffs = append(handoffs, pl.Handoff...)
-		for i, taken := 0, 0; i < len(pl.Take) && taken < pl.TakeUpTo; i++ {
-			cur := &f.leases[byID[pl.Take[i].ShardID]]
-			if cur.Counter == pl.Take[i].Counter {
-				cur.Owner, cur.WantedBy = w, ""
-				cur.Counter++
-				taken++
-				moves++
-			}
-		}
-		for _, l := range pl.Want {
-			cur := &f.leases[byID[l.ShardID]]
-			if cur.Owner == l.Owner && cur.WantedBy == l.WantedBy {
-				cur.WantedBy = w
-				moves++
-			}
-		}
-	}
-	for _, h := range handoffs {
-		cur := &f.leases[byID[h.ShardID]]
-		cur.Owner, cur.WantedBy = h.To, ""
-		cur.Counter++
-		moves++
-	}
-	return moves
-}
-
-func (f *fleet) loads() map[string]int {
-	m := map[string]int{}
-	for _, w := range f.workers {
-		m[w] = 0
-	}
-	for _, l := range f.leases {
-		m[l.Owner]++
-	}
-	return m
 }
 
 // TestPlanConverges: fleets that grow and shrink reach loads within one of each other in a few
@@ -314,7 +311,7 @@ func TestPlanConverges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for seed := range uint64(10) {
-			f := &fleet{leases: leasesOf(tt.shards), workers: workers(tt.after), rng: rand.New(rand.NewPCG(seed, 1))}
+			f := newFleet(leasesOf(tt.shards), workers(tt.after), seed)
 			if tt.before > 0 {
 				for i := range f.leases {
 					f.leases[i].Owner = fmt.Sprintf("w%d", i%tt.before)

@@ -16,6 +16,8 @@ type Tracker struct {
 	// next is when the first owned, unfinished lease of the last Observe that has not expired yet
 	// expires if its counter stands still; zero when there is none.
 	next time.Time
+	// stranded are the Stranded leases of the last Observe, by shard.
+	stranded map[string]bool
 }
 
 // sighting is when a counter value was first seen.
@@ -30,6 +32,9 @@ type View struct {
 	// be taken with Take (their Counter is the one observed). Free leases are never listed here; they
 	// may be taken at once.
 	Expired []Lease
+	// Stranded are the free, unfinished leases whose counter has not moved for lease_duration: no
+	// worker below its fair share took them (see planInput.Stranded).
+	Stranded []Lease
 	// Live are the workers whose heartbeat counter moved within lease_duration (or that were first seen
 	// less than lease_duration ago); Dead are the others, whose items DeleteWorker may remove.
 	Live, Dead []Worker
@@ -57,7 +62,13 @@ func (t *Tracker) Observe(now time.Time, leases []Lease, workers []Worker) View 
 	t.next = time.Time{}
 	for _, l := range leases {
 		isStale := stale(leaseKey(l.ShardID), l.Counter)
-		if l.Owner == "" || l.Finished {
+		if l.Finished {
+			continue
+		}
+		if l.Owner == "" {
+			if isStale {
+				v.Stranded = append(v.Stranded, l)
+			}
 			continue
 		}
 		if isStale {
@@ -74,6 +85,10 @@ func (t *Tracker) Observe(now time.Time, leases []Lease, workers []Worker) View 
 		}
 	}
 	t.seen = seen
+	t.stranded = make(map[string]bool, len(v.Stranded))
+	for _, l := range v.Stranded {
+		t.stranded[l.ShardID] = true
+	}
 	return v
 }
 

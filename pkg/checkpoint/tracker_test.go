@@ -21,6 +21,7 @@ func TestTracker(t *testing.T) {
 		observations       []obs // the view of the last one is checked
 		wantExpired        []string
 		wantLive, wantDead []string
+		wantStranded       []string
 	}{
 		{
 			name:         "a lease first seen is not expired, however old it looks",
@@ -59,10 +60,18 @@ func TestTracker(t *testing.T) {
 			wantExpired: []string{"s1"},
 		},
 		{
-			name: "free and finished leases are never expired",
+			name: "free and finished leases are never expired; a free one left for lease_duration is stranded",
 			observations: []obs{
 				{after: 0, leases: []Lease{lease("free", "", 3), {ShardID: "done", Counter: 9, Finished: true}}},
 				{after: time.Hour, leases: []Lease{lease("free", "", 3), {ShardID: "done", Counter: 9, Finished: true}}},
+			},
+			wantStranded: []string{"free"},
+		},
+		{
+			name: "a free lease first seen, or released since, is not stranded",
+			observations: []obs{
+				{after: 0, leases: []Lease{lease("released", "a", 3)}},
+				{after: d, leases: []Lease{lease("released", "", 4), lease("new", "", 1)}},
 			},
 		},
 		{
@@ -105,9 +114,12 @@ func TestTracker(t *testing.T) {
 			for _, o := range tt.observations {
 				v = tr.Observe(t0.Add(o.after), o.leases, o.workers)
 			}
-			var expired, live, dead []string
+			var expired, live, dead, stranded []string
 			for _, l := range v.Expired {
 				expired = append(expired, l.ShardID)
+			}
+			for _, l := range v.Stranded {
+				stranded = append(stranded, l.ShardID)
 			}
 			for _, w := range v.Live {
 				live = append(live, w.ID)
@@ -115,9 +127,10 @@ func TestTracker(t *testing.T) {
 			for _, w := range v.Dead {
 				dead = append(dead, w.ID)
 			}
-			if !slices.Equal(expired, tt.wantExpired) || !slices.Equal(live, tt.wantLive) || !slices.Equal(dead, tt.wantDead) {
-				t.Fatalf("Observe() = expired %v, live %v, dead %v; want %v, %v, %v",
-					expired, live, dead, tt.wantExpired, tt.wantLive, tt.wantDead)
+			if !slices.Equal(expired, tt.wantExpired) || !slices.Equal(live, tt.wantLive) || !slices.Equal(dead, tt.wantDead) ||
+				!slices.Equal(stranded, tt.wantStranded) || len(tr.stranded) != len(tt.wantStranded) {
+				t.Fatalf("Observe() = expired %v, live %v, dead %v, stranded %v; want %v, %v, %v, %v",
+					expired, live, dead, stranded, tt.wantExpired, tt.wantLive, tt.wantDead, tt.wantStranded)
 			}
 		})
 	}

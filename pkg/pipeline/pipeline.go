@@ -76,6 +76,7 @@ type Pipeline struct {
 	maxEventBytes int
 	memory        *membudget.Budget // the process's, shared with the other pipelines
 	shardMemory   int64             // each shard's cap within memory
+	fleet         *checkpoint.Fleet // the process's, shared with the other pipelines
 }
 
 // Deps are what a pipeline needs from outside.
@@ -109,6 +110,9 @@ type Deps struct {
 	// pipeline alone.
 	Memory      *membudget.Budget
 	ShardMemory int64
+	// Fleet is the process's lease view shared by all its pipelines, so that the fair share is one
+	// over all of them (checkpoint.Fleet); nil: this pipeline's alone.
+	Fleet *checkpoint.Fleet
 }
 
 // lambdaMaxEventBytes is Lambda's synchronous invocation payload limit, the default event size cap.
@@ -133,7 +137,7 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 		LeaseDuration: deps.LeaseDuration, RenewInterval: deps.RenewInterval, RefreshInterval: 10 * time.Second,
 		Log: log, maxEventBytes: lambdaMaxEventBytes, hooks: hooks.New(deps.Hooks...),
 	}
-	p.memory, p.shardMemory = deps.Memory, deps.ShardMemory
+	p.memory, p.shardMemory, p.fleet = deps.Memory, deps.ShardMemory, deps.Fleet
 	if def := config.Default().Memory; p.memory == nil || p.shardMemory <= 0 {
 		p.memory, p.shardMemory = membudget.New(int64(def.MaxBufferedBytes)), int64(def.MaxBufferedBytesPerShard)
 	}
@@ -187,6 +191,7 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 		coord: checkpoint.NewCoordinator(checkpoint.CoordinatorConfig{
 			Store: p.Store, Pipeline: p.Name, WorkerID: p.WorkerID,
 			LeaseDuration: p.LeaseDuration, RenewInterval: p.RenewInterval, Hooks: p.hooks, Log: p.Log,
+			Fleet: p.fleet,
 		}),
 		finished: make(chan string, 16),
 		ended:    make(chan struct{}, 1),

@@ -94,7 +94,9 @@ type shared struct {
 	streams *dynamodbstreams.Client
 	metrics *metrics.Metrics
 	// memory is the budget of the whole process: every shard of every pipeline reads within it.
-	memory   *membudget.Budget
+	memory *membudget.Budget
+	// fleet is the lease view of the whole process: the fair share is one over every pipeline.
+	fleet    *checkpoint.Fleet
 	workerID string
 }
 
@@ -124,7 +126,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 		return nil, err
 	}
 	s := shared{aws: awsCfg, workerID: workerID(cfg.Leases.WorkerID),
-		memory: membudget.New(int64(cfg.Memory.MaxBufferedBytes))}
+		memory: membudget.New(int64(cfg.Memory.MaxBufferedBytes)), fleet: checkpoint.NewFleet()}
 	s.ddb, s.streams = newClients(awsCfg, cfg.AWS.EndpointURL)
 	a.log = log.With(zap.String("worker_id", s.workerID))
 	a.store = checkpoint.New(s.ddb, cfg.Leases.Table)
@@ -173,7 +175,7 @@ func (a *App) newPipeline(i int, pc config.Pipeline, s shared) (*pipeline.Pipeli
 		Streams: s.streams, Tables: s.ddb, Store: a.store, Sink: sink, OnFailure: dest, Filter: match,
 		WorkerID: s.workerID, LeaseDuration: a.cfg.Leases.LeaseDuration, RenewInterval: a.cfg.Leases.RenewInterval,
 		Log: a.log, Hooks: a.hooksOf(pc.Name, s.metrics),
-		Memory: s.memory, ShardMemory: int64(a.cfg.Memory.MaxBufferedBytesPerShard),
+		Memory: s.memory, ShardMemory: int64(a.cfg.Memory.MaxBufferedBytesPerShard), Fleet: s.fleet,
 	})
 }
 
