@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
 	"github.com/poller-dev/poller/internal/streamstest"
@@ -31,6 +34,7 @@ type env struct {
 	st     *streamstest.Stream
 	shards []string
 	store  *checkpoint.Store
+	db     *dynamodb.Client // DynamoDB Local itself
 	table  string
 	sink   *sink
 }
@@ -41,7 +45,8 @@ func newEnv(b *testing.B, n int) *env {
 	srv := streamstest.New(b, streamstest.Options{Upstream: ddb})
 	st := srv.CreateStream("Scale", types.StreamViewTypeNewAndOldImages, streamstest.WithKeySchema("pk"))
 	table := fmt.Sprintf("scale-leases-%d", time.Now().UnixNano())
-	return &env{srv: srv, st: st, shards: st.OpenShards(n), store: checkpoint.New(testenv.DynamoDB(ddb), table),
+	db := testenv.DynamoDB(ddb)
+	return &env{srv: srv, st: st, shards: st.OpenShards(n), store: checkpoint.New(db, table), db: db,
 		table: table, sink: newSink(b)}
 }
 
@@ -241,4 +246,33 @@ func sleep(b *testing.B, d time.Duration) {
 	case <-b.Context().Done():
 		b.Fatal("interrupted")
 	}
+}
+
+// listCost reads the pipeline's items as a worker's List does (one strongly consistent Query, paged)
+// and returns the read request units DynamoDB reports for it, the items and their average size
+// (the table's size over its items, from DescribeTable; DynamoDB Local may report it late or not).
+func (e *env) listCost(ctx context.Context) (rru float64, items int, avgBytes float64, err error) {
+	var start map[string]ddbtypes.AttributeValue
+	for page := 0; page == 0 || start != nil; page++ {
+		out, err := e.db.Query(ctx, &dynamodb.QueryInput{
+			TableName: aws.String(e.table), ConsistentRead: aws.Bool(true), ExclusiveStartKey: start,
+			KeyConditionExpression:    aws.String("#p = :p"),
+			ExpressionAttributeNames:  map[string]string{"#p": "pipeline"},
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":p": &ddbtypes.AttributeValueMemberS{Value: pipeline}},
+			ReturnConsumedCapacity:    ddbtypes.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("query the lease table: %w", err)
+		}
+		if out.ConsumedCapacity != nil && out.ConsumedCapacity.CapacityUnits != nil {
+			rru += *out.ConsumedCapacity.CapacityUnits
+		}
+		items += len(out.Items)
+		start = out.LastEvaluatedKey
+	}
+	desc, err := e.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(e.table)})
+	if err == nil && desc.Table.TableSizeBytes != nil && desc.Table.ItemCount != nil && *desc.Table.ItemCount > 0 {
+		avgBytes = float64(*desc.Table.TableSizeBytes) / float64(*desc.Table.ItemCount)
+	}
+	return rru, items, avgBytes, nil
 }

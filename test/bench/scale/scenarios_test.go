@@ -128,6 +128,12 @@ func runIdle(b *testing.B, n int) {
 	line("leases over the window", "%d of %d stood still for a lease_duration (%s) at least once; %d not held at the end",
 		lapsed, n, leaseDuration, notMine)
 	b.ReportMetric(float64(lapsed), "lapsed_leases")
+	if rru, items, size, err := e.listCost(b.Context()); err != nil {
+		line("one listing of the lease table", "%v", err)
+	} else {
+		line("one listing of the lease table", "%d items, %.1f read request units (as DynamoDB Local reports them), items of %.0f bytes on average",
+			items, rru, size)
+	}
 }
 
 // runBusy: one process on n shards while -scale.rate records/s are written over them.
