@@ -8,21 +8,24 @@
 #   scripts/bench-scale.sh idle 1000 -scale.idle_poll_interval 1s -scale.window 10m
 #                                             # harness flags after it (see go doc ./test/bench/scale)
 #
-# BENCH_SCALE_REPORT names the report (default bench-scale-report.txt). Each scenario has deadlines
+# BENCH_SCALE_REPORT names the report (default bench-scale-report.txt); the pollers' logs go to the
+# folder BENCH_SCALE_LOGS (default bench-scale-logs). Each scenario has deadlines
 # and stops every process it started; a failed scenario is reported and the others still run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/dynamodb-local.sh fetch >/dev/null || exit 1
 out=${BENCH_SCALE_REPORT:-bench-scale-report.txt}
+logs=${BENCH_SCALE_LOGS:-bench-scale-logs}
+[[ $logs == /* ]] || logs=$PWD/$logs # go test runs in the package's folder
 
 run() {
-  go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -timeout 4h ./test/bench/scale -args "$@" || {
+  go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -timeout 4h ./test/bench/scale -args -scale.logs "$logs" "$@" || {
     echo "FAILED: bench-scale $*"
   }
 }
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

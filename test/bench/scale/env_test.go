@@ -117,8 +117,29 @@ func (e *env) startPoller(b *testing.B, id string) *proc {
 		logf.Close()
 		close(p.done)
 	}()
-	b.Cleanup(func() { p.kill() })
+	b.Cleanup(func() {
+		p.kill()
+		p.keepLog(b)
+	})
 	return p
+}
+
+// keepLog copies the process's log into -scale.logs, named after the scenario and the worker.
+func (p *proc) keepLog(b *testing.B) {
+	if *logs == "" {
+		return
+	}
+	data, err := os.ReadFile(p.logPath)
+	if err == nil {
+		err = os.MkdirAll(*logs, 0o755)
+	}
+	if err == nil {
+		name := strings.NewReplacer("/", "_", "=", "-").Replace(b.Name()) + "-" + p.id + ".log"
+		err = os.WriteFile(filepath.Join(*logs, name), data, 0o644)
+	}
+	if err != nil {
+		b.Errorf("keep the poller's log: %v", err)
+	}
 }
 
 // kill stops the process at once, if it still runs, and waits for it.

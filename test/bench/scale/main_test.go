@@ -38,6 +38,7 @@ var (
 	startTimeout = flag.Duration("scale.start_timeout", 15*time.Minute, "how long the poller may take to hold every lease")
 	rate         = flag.Int("scale.rate", 5000, "busy: records per second over all shards")
 	replicas     = flag.Int("scale.replicas", 4, "balance: processes")
+	logs         = flag.String("scale.logs", "", "copy each poller's log (warnings and errors) into this folder")
 )
 
 var pollerBin string
