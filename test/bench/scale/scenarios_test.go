@@ -238,6 +238,7 @@ func runBalance(b *testing.B, n int) {
 	header(fmt.Sprintf("balance over %d replicas", len(ps)), n)
 	var owned, balanced time.Time
 	var last leaseState
+	s0 := start // when last was listed: a progress line every 30 s
 	deadline := time.Now().Add(*startTimeout)
 	for balanced.IsZero() {
 		if time.Now().After(deadline) {
@@ -251,7 +252,10 @@ func runBalance(b *testing.B, n int) {
 		if err != nil {
 			continue // the table may not exist yet
 		}
-		last = s
+		if time.Since(start)/(30*time.Second) != s0.Sub(start)/(30*time.Second) {
+			line(fmt.Sprintf("at %.0f s", time.Since(start).Seconds()), "%d leases, %s", len(s.counter), loads(s, ps))
+		}
+		last, s0 = s, time.Now()
 		if len(s.counter) == n && s.free == 0 && owned.IsZero() {
 			owned = time.Now()
 		}
@@ -262,9 +266,9 @@ func runBalance(b *testing.B, n int) {
 	line("every lease owned", "%.1f s after start", owned.Sub(start).Seconds())
 	line("balanced", "%.1f s after start: %s", balanced.Sub(start).Seconds(), loads(last, ps))
 	b.ReportMetric(balanced.Sub(start).Seconds(), "balanced_s")
-	s0 := e.snapshot(b, ps...)
+	u0 := e.snapshot(b, ps...)
 	sleep(b, *window)
-	s1 := e.snapshot(b, ps...)
+	u1 := e.snapshot(b, ps...)
 	after, err := e.leaseState(b.Context())
 	if err != nil {
 		b.Fatal(err)
@@ -280,7 +284,7 @@ func runBalance(b *testing.B, n int) {
 		}
 	}
 	line("held for the window", "%d leases moved; %s, balanced: %v", moved, loads(after, ps), fair(after, n, ps))
-	usage(b, s0, s1, n, ps...)
+	usage(b, u0, u1, n, ps...)
 }
 
 // fair says every lease is owned by one of ps, each holds floor or ceil of n/len(ps), and no lease
