@@ -3,7 +3,7 @@
 # the real binary, built without -race, with its defaults, against the Streams test endpoint with N
 # open shards and the lease table in a fresh DynamoDB Local, all on this machine.
 #
-#   scripts/bench-scale.sh                    # the set the README reports (about 45 minutes on 2 cores)
+#   scripts/bench-scale.sh                    # the set the README reports (about an hour on 2 cores)
 #   scripts/bench-scale.sh idle 1000          # one scenario: idle | busy | sigterm | balance, and its shards
 #   scripts/bench-scale.sh idle 1000 -scale.idle_poll_interval 1s -scale.window 10m
 #                                             # harness flags after it (see go doc ./test/bench/scale)
