@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -193,9 +194,11 @@ func (c *Coordinator) fenceTrust() time.Duration {
 // not hold up the round (and with it every other renewal and the heartbeat).
 func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
 	var (
-		g  errgroup.Group
-		mu sync.Mutex
+		g      errgroup.Group
+		mu     sync.Mutex
+		failed atomic.Int32
 	)
+	defer c.observeRenewals(c.now(), &failed)
 	g.SetLimit(renewConcurrency)
 	rctx, cancel := context.WithTimeout(ctx, c.leaseDuration/2)
 	defer cancel()
@@ -205,6 +208,7 @@ func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
 			owned, err := r.held.Renew(rctx)
 			switch {
 			case err != nil:
+				failed.Add(1)
 				c.log.Warn("renewing a lease failed; retrying at the next tick", zap.String("shard_id", id), zap.Error(err))
 			case owned:
 				r.fence.Confirm(at)

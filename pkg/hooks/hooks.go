@@ -143,3 +143,10 @@ type HookLeaseTakeover interface {
 type HookLeaseRound interface {
 	OnLeaseRound(err error)
 }
+
+// HookLeaseRenewals is told how each round of lease renewals went: how long renewing every lease
+// held took, and how many renewals failed (an error or a timeout, not a lease found taken; each is
+// retried at the next round).
+type HookLeaseRenewals interface {
+	OnLeaseRenewals(took time.Duration, failed int)
+}

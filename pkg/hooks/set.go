@@ -28,6 +28,7 @@ type Set struct {
 	leasesOwned      []HookLeasesOwned
 	leaseTakeover    []HookLeaseTakeover
 	leaseRound       []HookLeaseRound
+	leaseRenewals    []HookLeaseRenewals
 }
 
 // New returns a Set of hs; nil hooks are skipped.
@@ -51,6 +52,7 @@ func New(hs ...Hook) *Set {
 		leasesOwned:      implementing[HookLeasesOwned](hs),
 		leaseTakeover:    implementing[HookLeaseTakeover](hs),
 		leaseRound:       implementing[HookLeaseRound](hs),
+		leaseRenewals:    implementing[HookLeaseRenewals](hs),
 	}
 }
 
@@ -168,4 +170,9 @@ func (s *Set) OnLeaseTakeover(shardID string) {
 // OnLeaseRound calls every HookLeaseRound.
 func (s *Set) OnLeaseRound(err error) {
 	call(s.of().leaseRound, func(h HookLeaseRound) { h.OnLeaseRound(err) })
+}
+
+// OnLeaseRenewals calls every HookLeaseRenewals.
+func (s *Set) OnLeaseRenewals(took time.Duration, failed int) {
+	call(s.of().leaseRenewals, func(h HookLeaseRenewals) { h.OnLeaseRenewals(took, failed) })
 }

@@ -47,6 +47,7 @@ func (e *every) OnIteratorAge(string, time.Time)                         { e.n++
 func (e *every) OnLeasesOwned(int)                                       { e.n++ }
 func (e *every) OnLeaseTakeover(string)                                  { e.n++ }
 func (e *every) OnLeaseRound(error)                                      { e.n++ }
+func (e *every) OnLeaseRenewals(time.Duration, int)                      { e.n++ }
 
 func TestSetCallsOnlyTheHooksThatImplementAMethod(t *testing.T) {
 	a, b := &calls{}, &calls{}
@@ -83,6 +84,7 @@ func TestEveryMethodReachesItsHook(t *testing.T) {
 	s.OnLeasesOwned(3)
 	s.OnLeaseTakeover("s")
 	s.OnLeaseRound(nil)
+	s.OnLeaseRenewals(time.Second, 1)
 	if want := reflect.TypeOf(&hooks.Set{}).Elem().NumField(); e.n != want {
 		t.Errorf("a hook implementing everything was called %d times, want %d (one per hook interface)", e.n, want)
 	}

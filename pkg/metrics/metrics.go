@@ -33,6 +33,8 @@ type Metrics struct {
 	OnFailureErrors    *prometheus.CounterVec   // poller_on_failure_errors_total: failed attempts to store a report in on_failure
 	BufferedBytes      *prometheus.GaugeVec     // poller_buffered_bytes: bytes of records read and not yet done (memory budget)
 	MemoryWaits        *prometheus.CounterVec   // poller_memory_waits_total: GetRecords calls held back by the memory budget
+	RenewalRounds      *prometheus.HistogramVec // poller_lease_renewal_round_seconds: how long renewing every lease held took
+	RenewalFailures    *prometheus.CounterVec   // poller_lease_renewal_failures_total: renewals that failed or timed out
 
 	iteratorAge *ageCollector
 }
@@ -70,12 +72,18 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Bytes of records read and not yet done (event JSON size), counted against memory.max_buffered_bytes."}, []string{"pipeline"}),
 		MemoryWaits: counter("poller_memory_waits_total",
 			"GetRecords calls held back until the shard's or the process's memory budget allowed them."),
+		RenewalRounds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "poller_lease_renewal_round_seconds", Help: "How long a round of lease renewals (every lease held) took.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 13),
+		}, []string{"pipeline"}),
+		RenewalFailures: counter("poller_lease_renewal_failures_total",
+			"Lease renewals that failed or timed out (retried at the next round; not leases found taken)."),
 		iteratorAge: &ageCollector{shards: map[string]map[string]*shardAge{}},
 	}
 	reg.MustRegister(m.RecordsPolled, m.RecordsFilteredOut, m.RecordsDelivered, m.RecordsDropped, m.RecordsTrimmed,
 		m.SinkInvocations, m.SinkDuration, m.BatchBisects, m.GetRecords, m.LeasesOwned, m.LeaseTakeovers,
 		m.Checkpoints, m.EndToEndLatency, m.ShardsFinished, m.OnFailureErrors, m.iteratorAge,
-		m.BufferedBytes, m.MemoryWaits)
+		m.BufferedBytes, m.MemoryWaits, m.RenewalRounds, m.RenewalFailures)
 	return m
 }
 

@@ -19,7 +19,8 @@ type Pipeline struct {
 	polled, filteredOut, delivered, bisects, takeovers, finished prometheus.Counter
 	trimmed, onFailureErrors, memoryWaits                        prometheus.Counter
 	dropped, invocations, getRecords, checkpoints                *prometheus.CounterVec
-	sinkDuration, latency                                        prometheus.Observer
+	renewalFailures                                              prometheus.Counter
+	sinkDuration, latency, renewalRounds                         prometheus.Observer
 	leasesOwned, bufferedBytes                                   prometheus.Gauge
 }
 
@@ -41,6 +42,7 @@ var _ interface {
 	hooks.HookIteratorAge
 	hooks.HookLeasesOwned
 	hooks.HookLeaseTakeover
+	hooks.HookLeaseRenewals
 } = (*Pipeline)(nil)
 
 // Pipeline returns the metrics of the pipeline called name, with every documented series present
@@ -56,6 +58,7 @@ func (m *Metrics) Pipeline(name string) *Pipeline {
 		getRecords: m.GetRecords.MustCurryWith(l), checkpoints: m.Checkpoints.MustCurryWith(l),
 		sinkDuration: m.SinkDuration.With(l), latency: m.EndToEndLatency.With(l),
 		leasesOwned: m.LeasesOwned.With(l), bufferedBytes: m.BufferedBytes.With(l),
+		renewalRounds: m.RenewalRounds.With(l), renewalFailures: m.RenewalFailures.With(l),
 	}
 	for _, r := range []string{hooks.ResultOK, hooks.ResultThrottled, hooks.ResultError} {
 		p.getRecords.WithLabelValues(r)
@@ -144,3 +147,10 @@ func (p *Pipeline) OnLeasesOwned(n int) { p.leasesOwned.Set(float64(n)) }
 
 // OnLeaseTakeover counts poller_lease_takeovers_total.
 func (p *Pipeline) OnLeaseTakeover(string) { p.takeovers.Inc() }
+
+// OnLeaseRenewals observes poller_lease_renewal_round_seconds and counts
+// poller_lease_renewal_failures_total.
+func (p *Pipeline) OnLeaseRenewals(took time.Duration, failed int) {
+	p.renewalRounds.Observe(took.Seconds())
+	p.renewalFailures.Add(float64(failed))
+}
