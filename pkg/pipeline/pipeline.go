@@ -66,8 +66,9 @@ type Pipeline struct {
 	// LeaseDuration and RenewInterval come from the leases config.
 	LeaseDuration time.Duration
 	RenewInterval time.Duration
-	// RefreshInterval is how often the whole shard list is described again (children of a finished
-	// shard are looked up at once regardless).
+	// RefreshInterval is how often the whole shard list is described again, at least (longer for
+	// streams of over 1,000 shards: refreshEvery; children of a finished shard are looked up at once
+	// regardless).
 	RefreshInterval time.Duration
 	Log             *zap.Logger
 
@@ -243,7 +244,7 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 		return err
 	}
 	st.all, st.leases = listing.Leases, streamLeases(listing.Leases, st.stream.ARN)
-	if st.described.IsZero() || !st.decided || listing.At.Sub(st.described) >= jitter(p.RefreshInterval) {
+	if st.described.IsZero() || !st.decided || listing.At.Sub(st.described) >= jitter(refreshEvery(p.RefreshInterval, len(st.stream.Shards))) {
 		p.refresh(ctx, st, listing.Leases, listing.At)
 	}
 	moves := st.coord.Balance(ctx, checkpoint.Scope{Leases: slices.Collect(maps.Values(st.leases)), Ready: st.ready()})
