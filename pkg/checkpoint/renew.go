@@ -23,14 +23,16 @@ const leaseWriteConcurrency = 64
 //     (due): a busy shard's checkpoints renew it.
 //   - The leases due are renewed longest-unconfirmed first, and none is started after renewBudget:
 //     when the table cannot take them all within it, the rest are first in line at the next round,
-//     and the round still ends in time for the heartbeat and the listing.
+//     and the round still ends in time for the heartbeat and the listing. Should the oldest be
+//     older than half a lease_duration, Renew warns: the table does not keep up with the leases.
 
 // writeTimeout bounds one lease write (a renewal, a release): a quarter of lease_duration, so that a
 // hung write is retried well before the lease could expire.
 func (c *Coordinator) writeTimeout() time.Duration { return c.leaseDuration / 4 }
 
-// renewBudget is how long after it began a renewal round starts no more writes: half a renew_interval.
-func (c *Coordinator) renewBudget() time.Duration { return c.renewInterval / 2 }
+// renewBudget is how long after it began a renewal round starts no more writes: three quarters of a
+// renew_interval, the rest being for the writes in flight, the heartbeat and the listing.
+func (c *Coordinator) renewBudget() time.Duration { return c.renewInterval - c.renewInterval/4 }
 
 // renewal is a lease due for renewal.
 type renewal struct {
@@ -129,6 +131,10 @@ func eachLimited(ctx context.Context, n int, may func(i int) bool, fn func(i int
 func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
 	began := c.now()
 	list := c.due(began)
+	if len(list) > 0 && !list[0].confirmed.IsZero() && began.Sub(list[0].confirmed) > c.leaseDuration/2 {
+		c.log.Warn("lease renewals fall behind: the lease table does not take every lease's renewal each renew_interval; leases may expire",
+			zap.String("shard_id", list[0].id), zap.Duration("unconfirmed_for", began.Sub(list[0].confirmed)), zap.Int("due", len(list)))
+	}
 	st := c.renewAll(ctx, list, began.Add(c.renewBudget()))
 	for _, id := range st.lost {
 		c.log.Warn("lease lost to another worker; stopping the shard", zap.String("shard_id", id))
