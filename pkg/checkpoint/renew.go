@@ -26,9 +26,9 @@ const leaseWriteConcurrency = 64
 //     and the round still ends in time for the heartbeat and the listing. Should the oldest be
 //     older than half a lease_duration, Renew warns: the table does not keep up with the leases.
 
-// writeTimeout bounds one lease write (a renewal, a release): a quarter of lease_duration, so that a
-// hung write is retried well before the lease could expire.
-func (c *Coordinator) writeTimeout() time.Duration { return c.leaseDuration / 4 }
+// writeTimeout bounds one lease write (a renewal, a release): half a lease_duration, as long as a
+// whole round was given before, so that a slow table fails no more writes than it did then.
+func (c *Coordinator) writeTimeout() time.Duration { return c.leaseDuration / 2 }
 
 // renewBudget is how long after it began a renewal round starts no more writes: three quarters of a
 // renew_interval, the rest being for the writes in flight, the heartbeat and the listing.
