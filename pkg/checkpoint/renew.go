@@ -85,6 +85,8 @@ func (c *Coordinator) renewAll(ctx context.Context, list []renewal, stopAt time.
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
+		case err != nil && ctx.Err() != nil:
+			st.failed++ // the round was called off (a graceful stop): nothing to report
 		case err != nil:
 			st.failed++
 			c.log.Warn("renewing a lease failed; retrying at the next tick", zap.String("shard_id", r.id), zap.Error(err))
