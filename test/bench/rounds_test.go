@@ -29,7 +29,7 @@ import (
 // to exit (and fails on an exit status other than 0).
 //
 // BENCH_ROUNDS_SHARDS (default "1000,2000,4000") and BENCH_ROUNDS_SECONDS (default 60) set the sizes
-// and the time watched.
+// and the time watched; BENCH_ROUNDS_LOG names a file to keep the poller's log in.
 //
 //	go test -run '^$' -bench LeaseRounds -benchtime 1x -timeout 60m ./test/bench
 func BenchmarkLeaseRounds(b *testing.B) {
@@ -135,7 +135,16 @@ pipelines:
 	}
 	rl := &roundLog{changed: make(chan struct{}, 1)}
 	rl.clear()
-	go rl.follow(logs)
+	var r io.Reader = logs
+	if path := os.Getenv("BENCH_ROUNDS_LOG"); path != "" { // keep the poller's log
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { f.Close() })
+		r = io.TeeReader(logs, f)
+	}
+	go rl.follow(r)
 	return cmd, rl
 }
 
