@@ -2,17 +2,11 @@ package checkpoint
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 )
-
-// renewConcurrency bounds the lease writes in flight at once: a worker's leases are renewed and taken
-// in parallel, so that a round stays well under renew_interval with many leases.
-const renewConcurrency = 8
 
 // Balance carries out the round's lease plan (see plan) over scope, from the table as the round's
 // List saw it, with the fair share counted over every pipeline of the process (Fleet): it picks the
@@ -143,7 +137,7 @@ func (c *Coordinator) takeUpTo(ctx context.Context, list []Lease, n int) []Grant
 func (c *Coordinator) takeWave(ctx context.Context, wave []Lease) []Grant {
 	grants := make([]Grant, len(wave))
 	var g errgroup.Group
-	g.SetLimit(renewConcurrency)
+	g.SetLimit(leaseWriteConcurrency)
 	for i, l := range wave {
 		g.Go(func() error {
 			at := c.now()
@@ -185,76 +179,4 @@ func (c *Coordinator) fenceTrust() time.Duration {
 		return d
 	}
 	return c.leaseDuration / 2
-}
-
-// Renew renews every lease held, in parallel, and returns the shards whose lease was found taken by
-// another worker: the pipeline stops their workers at once (cancel, not drain: they must not deliver
-// for a shard this worker no longer owns). The coordinator forgets them. A renewal that failed is
-// retried at the next round; one slower than half a lease is cut short, so that one hung call does
-// not hold up the round (and with it every other renewal and the heartbeat).
-func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
-	var (
-		g      errgroup.Group
-		mu     sync.Mutex
-		failed atomic.Int32
-	)
-	defer c.observeRenewals(c.now(), &failed)
-	g.SetLimit(renewConcurrency)
-	rctx, cancel := context.WithTimeout(ctx, c.leaseDuration/2)
-	defer cancel()
-	for id, r := range c.running {
-		g.Go(func() error {
-			at := c.now()
-			owned, err := r.held.Renew(rctx)
-			switch {
-			case err != nil:
-				failed.Add(1)
-				c.log.Warn("renewing a lease failed; retrying at the next tick", zap.String("shard_id", id), zap.Error(err))
-			case owned:
-				r.fence.Confirm(at)
-			default:
-				mu.Lock()
-				lost = append(lost, id)
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	_ = g.Wait() // every renewal reports its own error
-	for _, id := range lost {
-		c.log.Warn("lease lost to another worker; stopping the shard", zap.String("shard_id", id))
-		delete(c.running, id)
-	}
-	return lost
-}
-
-// RenewUntil renews the leases held every renew_interval until done is closed or ctx is done: on a
-// graceful stop, while the batches in flight finish, so that a slow sink does not let the leases
-// expire under the drain (another worker would then deliver the same batches again). It only reads
-// the coordinator, which its owner does not call meanwhile; a lease found lost stops its shard worker
-// at its next checkpoint.
-func (c *Coordinator) RenewUntil(ctx context.Context, done <-chan struct{}) {
-	tick := time.NewTicker(c.renewInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		}
-		var g errgroup.Group
-		g.SetLimit(renewConcurrency)
-		for _, r := range c.running {
-			g.Go(func() error {
-				at := c.now()
-				if owned, err := r.held.Renew(ctx); err == nil && owned {
-					r.fence.Confirm(at)
-				}
-				return nil
-			})
-		}
-		_ = g.Wait() // a failed renewal shows at the worker's next checkpoint
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -73,6 +74,48 @@ func BenchmarkList(b *testing.B) {
 					b.Fatalf("List() = %d leases, %v", len(leases), err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkRenewRound renews n held leases in one round (each is due: the clock moves a
+// renew_interval between rounds) and reports the round's renewals a second: the lease table's
+// throughput at leaseWriteConcurrency writes in flight, which bounds how many leases one replica can
+// renew every renew_interval.
+func BenchmarkRenewRound(b *testing.B) {
+	for _, n := range []int{1000, 4000} {
+		b.Run(fmt.Sprintf("%d leases", n), func(b *testing.B) {
+			s := newStore(b, nil)
+			clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+			c := NewCoordinator(CoordinatorConfig{Store: s, Pipeline: pipe, WorkerID: "me",
+				LeaseDuration: time.Hour, RenewInterval: time.Minute, Clock: clock.now})
+			for i := range n {
+				l := Lease{Pipeline: pipe, ShardID: fmt.Sprintf("shard-%05d", i)}
+				if _, err := s.Create(context.Background(), l); err != nil {
+					b.Fatal(err)
+				}
+			}
+			listing, err := c.List(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			ready := map[string]bool{}
+			for _, l := range listing.Leases {
+				ready[l.ShardID] = true
+			}
+			if m := c.Balance(context.Background(), Scope{Leases: listing.Leases, Ready: ready}); len(m.Start) != n {
+				b.Fatalf("took %d leases, want %d", len(m.Start), n)
+			}
+			var took time.Duration
+			for b.Loop() {
+				clock.add(time.Minute)
+				start := time.Now()
+				if lost := c.Renew(context.Background()); len(lost) > 0 {
+					b.Fatalf("Renew() lost %d leases", len(lost))
+				}
+				took += time.Since(start)
+			}
+			b.ReportMetric(float64(n*b.N)/took.Seconds(), "renewals/s")
 		})
 	}
 }

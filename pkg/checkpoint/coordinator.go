@@ -65,7 +65,8 @@ type CoordinatorConfig struct {
 // The pipeline runs a round every renew_interval (and when a lease may have expired, NextExpiry):
 //
 //  1. Ended, with the shard workers that ended since: a lease drained for a handoff is handed over.
-//  2. Renew: every lease held is renewed; the shards whose lease was lost are returned, to stop at once.
+//  2. Renew: every lease held that no write confirmed within the interval (a checkpoint counts) is
+//     renewed; the shards whose lease was lost are returned, to stop at once.
 //  3. List: heartbeat, list the lease table and judge it (Tracker). The pipeline then refreshes its
 //     view of the stream from the listing.
 //  4. Balance, with the leases of the stream being read and their shards that are ready: hand over
@@ -278,26 +279,11 @@ func (c *Coordinator) Ended(ctx context.Context, ended []Ended) {
 }
 
 // Leave ends this worker's part after a graceful stop, once every shard worker ended: it releases
-// each lease (hands over the ones asked for), so that other workers take them at once rather than
+// each lease (hands over the ones asked for), in parallel, so that other workers take them at once rather than
 // after lease_duration, and removes this worker's heartbeat item, so that the others count one
 // worker less at once.
 func (c *Coordinator) Leave(ctx context.Context, ended []Ended) {
-	for _, e := range ended {
-		r, ok := c.running[e.ShardID]
-		if !ok || e.Finished {
-			continue
-		}
-		c.leaveIdle(ctx, r.held, e.IdleIterator)
-		var err error
-		if r.to != "" {
-			_, err = c.handOver(ctx, r.held, r.to)
-		} else {
-			_, err = r.held.Release(ctx)
-		}
-		if err != nil {
-			c.log.Warn("releasing a lease failed; it expires after lease_duration", zap.String("shard_id", e.ShardID), zap.Error(err))
-		}
-	}
+	c.leaveAll(ctx, ended)
 	if c.heartbeat > 0 {
 		if _, err := c.store.DeleteWorker(ctx, Worker{Pipeline: c.pipeline, ID: c.me, Counter: c.heartbeat}); err != nil {
 			c.log.Warn("removing this worker's item failed; others count it until it expires", zap.Error(err))

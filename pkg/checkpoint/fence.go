@@ -10,8 +10,9 @@ import (
 // lease this worker may have lost. Lease writes are fenced by the counter, but such a call is not a
 // lease write: a worker that was paused (SIGSTOP, a long GC, a frozen VM) past lease_duration wakes
 // up with batches ready to send, and would send them before its next renewal finds the lease taken.
-// So before each call, Check looks at when ownership was last confirmed (a renewal or take that
-// succeeded, timed from when it was sent, on the monotonic clock); past trust, it renews first.
+// So before each call, Check looks at when ownership was last confirmed (a take, renewal or other
+// write of the lease, a checkpoint above all, that succeeded, timed from when it was sent, on the
+// monotonic clock); past trust, it renews first.
 //
 // trust is lease_duration minus renew_interval: while nobody asked for the lease, another worker may
 // take it only after it saw the counter stand still for lease_duration, so a confirmation younger
@@ -31,18 +32,37 @@ type Fence struct {
 	now    func() time.Time // the monotonic clock; immutable
 
 	mu        sync.Mutex
-	confirmed time.Time // when the last successful renewal or take was sent
+	confirmed time.Time // when the last successful write of the lease (take, renewal, checkpoint) was sent
 	contested bool      // the last List showed another worker's request for the lease
 }
 
 // NewFence returns a fence for held that trusts a confirmation for trust; margin is the least time a
 // call gets to write before the confirmation it relies on runs out (renewed first otherwise); now is
 // the clock (time.Now, or a test's). Nothing is confirmed yet: call Confirm with the take's time.
+// From then on every write of held that keeps the lease (a renewal, a checkpoint, a pin) confirms the
+// fence as of when it was sent: each bumps the counter as a renewal does. Call it before held is
+// shared.
 func NewFence(held *Held, trust, margin time.Duration, now func() time.Time) *Fence {
-	return &Fence{held: held, trust: trust, margin: margin, now: now}
+	f := &Fence{held: held, trust: trust, margin: margin, now: now}
+	held.observe(now, f.Confirm)
+	return f
 }
 
-// Confirm records that a write of the lease sent at at succeeded (a take or a renewal).
+// Confirmed returns when the last write of the lease that succeeded was sent (zero: none yet).
+func (f *Fence) Confirmed() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.confirmed
+}
+
+// state returns when the lease was last confirmed, and whether the last List contested it.
+func (f *Fence) state() (confirmed time.Time, contested bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.confirmed, f.contested
+}
+
+// Confirm records that a write of the lease sent at at succeeded (a take, a renewal, a checkpoint).
 func (f *Fence) Confirm(at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -52,10 +52,23 @@ type Held struct {
 	mu    sync.Mutex // guards lease and state for readers; both are written holding turn and mu
 	lease Lease
 	state heldState
+
+	// confirm, when set, is told when each write that keeps the lease held (a renewal, a checkpoint, a
+	// pin) was sent, once it succeeded: the write bumped the counter, so no other worker may take the
+	// lease for lease_duration from then, as after a renewal. clock times it (the monotonic clock).
+	// Set by observe before the Held is shared; immutable after.
+	confirm func(sent time.Time)
+	clock   func() time.Time
 }
 
 func newHeld(s *Store, l Lease, owner string) *Held {
 	return &Held{store: s, owner: owner, pipeline: l.Pipeline, shardID: l.ShardID, turn: make(chan struct{}, 1), lease: l}
+}
+
+// observe tells confirm when each successful write that keeps the lease held was sent, on clock (see
+// Held.confirm). Call it before the Held is shared.
+func (h *Held) observe(clock func() time.Time, confirm func(sent time.Time)) {
+	h.clock, h.confirm = clock, confirm
 }
 
 // Lease returns the lease as of this Held's last known write. Its Counter is the fencing token of the
@@ -284,6 +297,10 @@ func (h *Held) do(ctx context.Context, w write) (bool, error) {
 		}
 		cond := expression.Name(attrOwner).Equal(expression.Value(h.owner)).
 			And(expression.Name(attrCounter).Equal(expression.Value(cur.Counter)))
+		var sent time.Time
+		if h.clock != nil {
+			sent = h.clock()
+		}
 		item, ok, err := h.store.update(ctx, itemKey(h.pipeline, leaseKey(h.shardID)), ub, cond)
 		if err != nil {
 			h.unknown++
@@ -296,6 +313,10 @@ func (h *Held) do(ctx context.Context, w write) (bool, error) {
 				return false, h.errorf(w.op, err)
 			}
 			h.set(got, w.after)
+			if w.after == stateHeld && h.confirm != nil {
+				// Only a write that succeeded outright: an adopted one may have landed before sent.
+				h.confirm(sent)
+			}
 			return true, nil
 		}
 		if item == nil { // the item is gone

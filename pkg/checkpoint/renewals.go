@@ -1,7 +1,6 @@
 package checkpoint
 
 import (
-	"sync/atomic"
 	"time"
 )
 
@@ -14,8 +13,8 @@ type RenewalHooks interface {
 }
 
 // observeRenewals reports a Renew round that began at start to the hooks, if they want it.
-func (c *Coordinator) observeRenewals(start time.Time, failed *atomic.Int32) {
+func (c *Coordinator) observeRenewals(start time.Time, failed int) {
 	if h, ok := c.hooks.(RenewalHooks); ok {
-		h.OnLeaseRenewals(c.now().Sub(start), int(failed.Load()))
+		h.OnLeaseRenewals(c.now().Sub(start), failed)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/poller-dev/poller/pkg/checkpoint"
 	"github.com/poller-dev/poller/pkg/shards"
@@ -52,12 +53,17 @@ func (p *Pipeline) refresh(ctx context.Context, st *state, leases []checkpoint.L
 
 // decisionRenewEvery is how many lease creations the first run's decider makes between renewals of
 // its decision item, so that a long listing does not look like a stalled decider.
-const decisionRenewEvery = 50
+const decisionRenewEvery = 256
+
+// createConcurrency bounds the lease creations in flight at once: thousands of shards get their
+// leases in seconds, not one write after the other.
+const createConcurrency = 32
 
 // createLeases adds a lease for every shard of list that has none: as starts says for the first
-// run's decision, else at TRIM_HORIZON. renew, if set, is called every decisionRenewEvery creations.
+// run's decision, else at TRIM_HORIZON. The creations run in parallel, in chunks of
+// decisionRenewEvery; renew, if set, is called before every chunk but the first.
 func (p *Pipeline) createLeases(ctx context.Context, st *state, list []shards.Shard, starts map[string]firstStart, renew func() error) error {
-	n := 0
+	var todo []checkpoint.Lease
 	for _, s := range list {
 		if _, ok := st.leases[s.ID]; ok {
 			continue
@@ -69,21 +75,46 @@ func (p *Pipeline) createLeases(ctx context.Context, st *state, list []shards.Sh
 		if fs, ok := starts[s.ID]; ok {
 			l.StartAt, l.Finished = fs.StartAt, fs.Finished
 		}
-		if n++; renew != nil && n%decisionRenewEvery == 0 {
+		todo = append(todo, l)
+	}
+	for i := 0; i < len(todo); i += decisionRenewEvery {
+		if renew != nil && i > 0 {
 			if err := renew(); err != nil {
 				return err
 			}
 		}
-		created, err := p.Store.Create(ctx, l)
-		if err != nil {
-			return fmt.Errorf("create lease for shard %s: %w", s.ID, err)
+		chunk := todo[i:min(i+decisionRenewEvery, len(todo))]
+		created, err := p.createAll(ctx, chunk)
+		for j, l := range chunk {
+			if created[j] {
+				l.Counter = 1 // as Create writes it, so the lease can be taken in this same round
+				st.leases[l.ShardID] = l
+			}
 		}
-		if created {
-			l.Counter = 1 // as Create writes it, so the lease can be taken in this same round
-			st.leases[s.ID] = l
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// createAll creates the leases of list, createConcurrency at a time, and says which it created (an
+// existing lease is left as it is). The first error is returned once every creation ended.
+func (p *Pipeline) createAll(ctx context.Context, list []checkpoint.Lease) ([]bool, error) {
+	created := make([]bool, len(list))
+	var g errgroup.Group
+	g.SetLimit(createConcurrency)
+	for i, l := range list {
+		g.Go(func() error {
+			ok, err := p.Store.Create(ctx, l)
+			if err != nil {
+				return fmt.Errorf("create lease for shard %s: %w", l.ShardID, err)
+			}
+			created[i] = ok
+			return nil
+		})
+	}
+	return created, g.Wait()
 }
 
 // startChildren looks up a finished shard's children at once (ShardFilter CHILD_SHARDS) and
@@ -111,6 +142,20 @@ func (p *Pipeline) startChildren(ctx context.Context, st *state, parent string) 
 		l.Finished = true
 		st.leases[parent] = l
 	}
+}
+
+// describePageEvery is the least time per DescribeStream page between two full listings: a listing
+// reads one page per 100 shards, and the API allows 10 calls a second per stream, shared by every
+// replica and every other reader of the stream.
+const describePageEvery = time.Second
+
+// refreshEvery is the time between two full listings of a stream of n shards: every, or one
+// describePageEvery per page when that is longer (40 s at 4,000 shards), so that a replica spends at
+// most about one DescribeStream call a second on listings. New shards do not wait for it: a finished
+// shard's children are looked up at once (startChildren).
+func refreshEvery(every time.Duration, n int) time.Duration {
+	pages := (n + 99) / 100
+	return max(every, time.Duration(pages)*describePageEvery)
 }
 
 // ready returns the shards that may be read now: unfinished, parents finished (shards.Lineage).

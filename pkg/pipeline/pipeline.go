@@ -66,8 +66,9 @@ type Pipeline struct {
 	// LeaseDuration and RenewInterval come from the leases config.
 	LeaseDuration time.Duration
 	RenewInterval time.Duration
-	// RefreshInterval is how often the whole shard list is described again (children of a finished
-	// shard are looked up at once regardless).
+	// RefreshInterval is how often the whole shard list is described again, at least (longer for
+	// streams of over 1,000 shards: refreshEvery; children of a finished shard are looked up at once
+	// regardless).
 	RefreshInterval time.Duration
 	Log             *zap.Logger
 
@@ -240,16 +241,22 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 // renew the leases held and stop the shards whose lease was lost, list the lease table, refresh the
 // shard list when due (creating leases for new shards and deleting finished leases past retention),
 // and balance: drain the shards asked for, start the leases taken.
+//
+// The round's long parts with thousands of shards, the renewals and the stream's listing, end at once
+// when stop is closed, so that SIGTERM does not wait for them: the shutdown renews the leases itself
+// (RenewUntil), and a listing cut short is taken again at the next start.
 func (p *Pipeline) sync(ctx context.Context, st *state) error {
 	p.reap(ctx, st)
-	p.stopLost(st, st.coord.Renew(ctx))
+	sctx, cancel := untilStop(ctx, st.stop)
+	defer cancel()
+	p.stopLost(st, st.coord.Renew(sctx))
 	listing, err := st.coord.List(ctx)
 	if err != nil {
 		return err
 	}
 	st.all, st.leases = listing.Leases, streamLeases(listing.Leases, st.stream.ARN)
-	if st.described.IsZero() || !st.decided || listing.At.Sub(st.described) >= jitter(p.RefreshInterval) {
-		p.refresh(ctx, st, listing.Leases, listing.At)
+	if st.described.IsZero() || !st.decided || listing.At.Sub(st.described) >= jitter(refreshEvery(p.RefreshInterval, len(st.stream.Shards))) {
+		p.refresh(sctx, st, listing.Leases, listing.At)
 	}
 	moves := st.coord.Balance(ctx, checkpoint.Scope{Leases: slices.Collect(maps.Values(st.leases)), Ready: st.ready()})
 	for _, id := range moves.Drain {
@@ -259,6 +266,19 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 		p.start(ctx, st, g)
 	}
 	return nil
+}
+
+// untilStop returns a context of ctx that also ends when stop is closed; call cancel when done with it.
+func untilStop(ctx context.Context, stop <-chan struct{}) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	return sctx, cancel
 }
 
 // start runs a shard worker for a lease just granted.
