@@ -44,8 +44,12 @@ func TestRenewReportsEachRoundsDurationAndFailedRenewals(t *testing.T) {
 	}
 	ctx := t.Context()
 	h := &renewalsSeen{}
+	// The clock moves a renew_interval between rounds, so that every lease is due each round (a
+	// lease confirmed within the interval is not renewed again).
+	var clock atomic.Int64
+	now := func() time.Time { return time.Unix(0, clock.Add(int64(time.Millisecond))) } // each reading moves it a little
 	c := NewCoordinator(CoordinatorConfig{Store: s, Pipeline: pipe, WorkerID: "a",
-		LeaseDuration: time.Minute, RenewInterval: time.Second, Hooks: h})
+		LeaseDuration: time.Minute, RenewInterval: time.Second, Hooks: h, Clock: now})
 	listing, err := c.List(ctx)
 	if err != nil {
 		t.Fatalf("List() = %v", err)
@@ -54,8 +58,10 @@ func TestRenewReportsEachRoundsDurationAndFailedRenewals(t *testing.T) {
 		t.Fatalf("Balance() started %d leases, want 3", len(m.Start))
 	}
 
+	clock.Add(int64(time.Second))
 	c.Renew(ctx)
 	api.fail.Store(true)
+	clock.Add(int64(time.Second))
 	c.Renew(ctx)
 	if want := []int{0, 3}; len(h.rounds) != 2 || h.rounds[0] != want[0] || h.rounds[1] != want[1] {
 		t.Fatalf("OnLeaseRenewals failed counts = %v, want %v (one report per round)", h.rounds, want)
