@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"syscall"
@@ -59,10 +58,10 @@ func idleRun(b *testing.B, upstream, idle string, window time.Duration) {
 	}
 	time.Sleep(10 * time.Second) // past the startup burst and the back-off to idle_poll_interval
 
-	calls0, conns0, cpu0 := srv.Calls(streamstest.OpGetRecords), srv.Conns(), cpuTime(b, cmd)
+	calls0, conns0, cpu0 := srv.Calls(streamstest.OpGetRecords), srv.Conns(), cpuTime(b, cmd.Process.Pid)
 	start := time.Now()
 	time.Sleep(window)
-	calls, conns, cpu := srv.Calls(streamstest.OpGetRecords)-calls0, srv.Conns()-conns0, cpuTime(b, cmd)-cpu0
+	calls, conns, cpu := srv.Calls(streamstest.OpGetRecords)-calls0, srv.Conns()-conns0, cpuTime(b, cmd.Process.Pid)-cpu0
 	took := time.Since(start)
 
 	b.ReportMetric(cpu.Seconds()/took.Seconds(), "cores")
@@ -71,24 +70,6 @@ func idleRun(b *testing.B, upstream, idle string, window time.Duration) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(max(calls, 1)), "cpu_us/call")
 	b.ReportMetric(1000*float64(conns)/float64(max(calls, 1)), "new_conns/1000calls")
 	b.ReportMetric(float64(residentBytes(b, cmd.Process.Pid))/(1<<20), "rss_MiB")
-}
-
-// cpuTime is the user and system CPU time the process has used (/proc/PID/stat, in clock ticks of
-// 10 ms).
-func cpuTime(b *testing.B, cmd *exec.Cmd) time.Duration {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// The fields after the command name (in parentheses, which may hold spaces): utime and stime
-	// are the 12th and 13th.
-	f := bytes.Fields(stat[bytes.LastIndexByte(stat, ')')+1:])
-	utime, err1 := strconv.ParseInt(string(f[11]), 10, 64)
-	stime, err2 := strconv.ParseInt(string(f[12]), 10, 64)
-	if err1 != nil || err2 != nil {
-		b.Fatalf("parse /proc/%d/stat: %q", cmd.Process.Pid, stat)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // residentBytes is the process's resident memory now (VmRSS of /proc/PID/status).
