@@ -34,6 +34,18 @@ func MainWithPoller(m *testing.M, bin *string, flags ...string) int {
 // credentials, killed with the test process; the caller waits for it.
 func StartPoller(tb testing.TB, bin, cfg string) *exec.Cmd {
 	tb.Helper()
+	cmd := PollerCommand(tb, bin, cfg)
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	return cmd
+}
+
+// PollerCommand is StartPoller's command, not started yet, for a caller that reads the poller's
+// standard output or log through a pipe: cfg written to a file of the test's, test credentials, the
+// log on the test's stderr, and the process killed if the test process dies.
+func PollerCommand(tb testing.TB, bin, cfg string) *exec.Cmd {
+	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "poller.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		tb.Fatal(err)
@@ -42,8 +54,5 @@ func StartPoller(tb testing.TB, bin, cfg string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
 	return cmd
 }

@@ -130,12 +130,7 @@ func runPoller(b *testing.B, endpoint, table, sinkURL string, batchSize int) fun
 // lines after its source (indented 4 spaces from the second on), the sink among them.
 func startBenchPoller(b *testing.B, endpoint, table, knobs string) *exec.Cmd {
 	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freePort(b)
 	cfg := fmt.Sprintf(`aws: {region: us-east-1, endpoint_url: %s}
 leases: {table: poller-leases-%d}
 server: {listen: "127.0.0.1:%d"}
@@ -233,4 +228,15 @@ func BenchmarkLatency(b *testing.B) {
 		b.ReportMetric(pct(0.99), "p99_ms")
 		b.ReportMetric(lat[len(lat)-1].Seconds()*1000, "max_ms")
 	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago, for a poller's server.
+func freePort(b *testing.B) int {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

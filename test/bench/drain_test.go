@@ -159,14 +159,7 @@ pipelines:
     batch_size: %d
     sink: {type: stdout}
 `, endpoint, time.Now().UnixNano(), table, batchSize)
-	path := filepath.Join(b.TempDir(), "poller.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(pollerBin, "run", "--config", path)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd := testenv.PollerCommand(b, pollerBin, cfg)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)

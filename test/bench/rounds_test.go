@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,12 +101,7 @@ func leaseRounds(b *testing.B, n int, watch time.Duration) {
 // endpoint, and follows its renewal rounds in its log.
 func startRoundsPoller(b *testing.B, endpoint, streamARN string) (*exec.Cmd, *roundLog) {
 	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freePort(b)
 	cfg := fmt.Sprintf(`aws: {region: us-east-1, endpoint_url: %s}
 leases: {table: poller-leases-%d}
 server: {listen: "127.0.0.1:%d"}
@@ -118,14 +111,8 @@ pipelines:
     source: {stream_arn: "%s"}
     sink: {type: stdout}
 `, endpoint, time.Now().UnixNano(), port, streamARN)
-	path := filepath.Join(b.TempDir(), "poller.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(pollerBin, "run", "--config", path)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
-	cmd.Stdout = io.Discard
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd := testenv.PollerCommand(b, pollerBin, cfg)
+	cmd.Stdout, cmd.Stderr = io.Discard, nil // the log is read through the pipe
 	logs, err := cmd.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
