@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/poller-dev/poller/internal/streamstest"
 )
 
 // benchHeld returns a Held on a fresh table.
@@ -86,9 +87,9 @@ func BenchmarkRenewRound(b *testing.B) {
 	for _, n := range []int{1000, 4000} {
 		b.Run(fmt.Sprintf("%d leases", n), func(b *testing.B) {
 			s := newStore(b, nil)
-			clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+			clock := streamstest.NewManualClock(time.Unix(1_000_000, 0))
 			c := NewCoordinator(CoordinatorConfig{Store: s, Pipeline: pipe, WorkerID: "me",
-				LeaseDuration: time.Hour, RenewInterval: time.Minute, Clock: clock.now})
+				LeaseDuration: time.Hour, RenewInterval: time.Minute, Clock: clock.Now})
 			for i := range n {
 				l := Lease{Pipeline: pipe, ShardID: fmt.Sprintf("shard-%05d", i)}
 				if _, err := s.Create(context.Background(), l); err != nil {
@@ -108,7 +109,7 @@ func BenchmarkRenewRound(b *testing.B) {
 			}
 			var took time.Duration
 			for b.Loop() {
-				clock.add(time.Minute)
+				clock.Advance(time.Minute)
 				start := time.Now()
 				if lost := c.Renew(context.Background()); len(lost) > 0 {
 					b.Fatalf("Renew() lost %d leases", len(lost))

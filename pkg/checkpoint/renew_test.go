@@ -10,35 +10,18 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/poller-dev/poller/internal/streamstest"
 )
-
-// fakeClock is a monotonic clock a test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // holding returns a coordinator of worker "me" on clock that took the n leases of a fresh pipeline in
 // s, and its grants by shard.
-func holding(t *testing.T, s *Store, n int, leaseDuration time.Duration, clock *fakeClock) (*Coordinator, map[string]Grant) {
+func holding(t *testing.T, s *Store, n int, leaseDuration time.Duration, clock *streamstest.ManualClock) (*Coordinator, map[string]Grant) {
 	t.Helper()
 	for i := range n {
 		created(t, s, Lease{ShardID: fmt.Sprintf("shard-%03d", i)})
 	}
 	c := NewCoordinator(CoordinatorConfig{Store: s, Pipeline: pipe, WorkerID: "me",
-		LeaseDuration: leaseDuration, RenewInterval: leaseDuration / 4, Clock: clock.now})
+		LeaseDuration: leaseDuration, RenewInterval: leaseDuration / 4, Clock: clock.Now})
 	listing, err := c.List(t.Context())
 	if err != nil {
 		t.Fatalf("List() = %v", err)
@@ -79,7 +62,7 @@ func TestRenewalsDoNotShareADeadline(t *testing.T) {
 	t.Parallel()
 	st := &stalling{}
 	s := newStore(t, func(api DynamoAPI) DynamoAPI { st.DynamoAPI = api; return st })
-	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	clock := streamstest.NewManualClock(time.Unix(1_000_000, 0))
 	c, grants := holding(t, s, 28, 8*time.Second, clock)
 	hung := map[string]bool{}
 	for i := range 8 {
@@ -91,7 +74,7 @@ func TestRenewalsDoNotShareADeadline(t *testing.T) {
 	for id := range grants {
 		before[id] = mustGet(t, s, id).Counter
 	}
-	clock.add(c.renewInterval)
+	clock.Advance(c.renewInterval)
 
 	if lost := c.Renew(t.Context()); len(lost) != 0 {
 		t.Fatalf("Renew() lost %v, want none", lost)
@@ -103,8 +86,8 @@ func TestRenewalsDoNotShareADeadline(t *testing.T) {
 			t.Errorf("hung lease %s: counter %d, want %d unchanged", id, got, before[id])
 		case !hung[id] && got != before[id]+1:
 			t.Errorf("lease %s: counter %d, want %d: its renewal failed with the hung ones", id, got, before[id]+1)
-		case !hung[id] && !g.Fence.Confirmed().Equal(clock.now()):
-			t.Errorf("lease %s: fence confirmed at %v, want %v", id, g.Fence.Confirmed(), clock.now())
+		case !hung[id] && !g.Fence.Confirmed().Equal(clock.Now()):
+			t.Errorf("lease %s: fence confirmed at %v, want %v", id, g.Fence.Confirmed(), clock.Now())
 		}
 	}
 }
@@ -116,21 +99,21 @@ func TestCheckpointCountsAsRenewal(t *testing.T) {
 	t.Parallel()
 	calls := &counting{}
 	s := newStore(t, func(api DynamoAPI) DynamoAPI { calls.DynamoAPI = api; return calls })
-	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	clock := streamstest.NewManualClock(time.Unix(1_000_000, 0))
 	c, grants := holding(t, s, 2, 8*time.Second, clock)
 	busy := grants["shard-000"]
 
-	clock.add(c.renewInterval)
+	clock.Advance(c.renewInterval)
 	if ok, err := busy.Held.Checkpoint(t.Context(), "100"); !ok || err != nil {
 		t.Fatalf("Checkpoint() = %v, %v", ok, err)
 	}
-	checkpointed := clock.now()
+	checkpointed := clock.Now()
 	if got := busy.Fence.Confirmed(); !got.Equal(checkpointed) {
 		t.Fatalf("fence confirmed at %v after the checkpoint, want %v", got, checkpointed)
 	}
 	calls.take()
 	busyCounter, idleCounter := mustGet(t, s, "shard-000").Counter, mustGet(t, s, "shard-001").Counter
-	clock.add(c.renewInterval / 2)
+	clock.Advance(c.renewInterval / 2)
 	if lost := c.Renew(t.Context()); len(lost) != 0 {
 		t.Fatalf("Renew() lost %v, want none", lost)
 	}
@@ -187,7 +170,7 @@ func TestLeaveReleasesInParallel(t *testing.T) {
 	const n = 20
 	b := &barrier{n: n, open: make(chan struct{})}
 	s := newStore(t, func(api DynamoAPI) DynamoAPI { b.DynamoAPI = api; return b })
-	c, grants := holding(t, s, n, 8*time.Second, &fakeClock{t: time.Unix(1_000_000, 0)})
+	c, grants := holding(t, s, n, 8*time.Second, streamstest.NewManualClock(time.Unix(1_000_000, 0)))
 	var ended []Ended
 	for id := range grants {
 		ended = append(ended, Ended{ShardID: id})

@@ -45,6 +45,9 @@ func New(reg prometheus.Registerer) *Metrics {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append([]string{"pipeline"}, labels...))
 	}
+	histogram := func(name, help string, buckets []float64) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, []string{"pipeline"})
+	}
 	m := &Metrics{
 		RecordsPolled:      counter("poller_records_polled_total", "Stream records read with GetRecords."),
 		RecordsFilteredOut: counter("poller_records_filtered_out_total", "Records that matched no filter pattern and were skipped."),
@@ -52,19 +55,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		RecordsDropped:     counter("poller_records_dropped_total", "Records discarded (sent to on_failure) by reason.", "reason"),
 		RecordsTrimmed:     counter("poller_trimmed_positions_total", "Times a shard's position was trimmed from the stream and reading restarted at TRIM_HORIZON (records lost to retention)."),
 		SinkInvocations:    counter("poller_sink_invocations_total", "Sink calls by result.", "result"),
-		SinkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "poller_sink_duration_seconds", Help: "Duration of sink calls.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
-		}, []string{"pipeline"}),
+		SinkDuration: histogram("poller_sink_duration_seconds", "Duration of sink calls.",
+			prometheus.ExponentialBuckets(0.001, 2, 16)),
 		BatchBisects:   counter("poller_batch_bisects_total", "Failed batches split in two (bisect_batch_on_error)."),
 		GetRecords:     counter("poller_getrecords_total", "GetRecords calls by result.", "result"),
 		LeasesOwned:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "poller_leases_owned", Help: "Shard leases this worker holds."}, []string{"pipeline"}),
 		LeaseTakeovers: counter("poller_lease_takeovers_total", "Leases this worker took from another (expired or stolen)."),
 		Checkpoints:    counter("poller_checkpoints_total", "Checkpoint writes by result.", "result"),
-		EndToEndLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "poller_end_to_end_latency_seconds", Help: "From a record's ApproximateCreationDateTime to its successful delivery.",
-			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
-		}, []string{"pipeline"}),
+		EndToEndLatency: histogram("poller_end_to_end_latency_seconds", "From a record's ApproximateCreationDateTime to its successful delivery.",
+			prometheus.ExponentialBuckets(0.05, 2, 14)),
 		ShardsFinished: counter("poller_shards_finished_total", "Shards read and delivered to their end."),
 		OnFailureErrors: counter("poller_on_failure_errors_total",
 			"Failed attempts to store a discarded batch in the on_failure destination; its shard waits and retries meanwhile."),
@@ -72,10 +71,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Bytes of records read and not yet done (event JSON size), counted against memory.max_buffered_bytes."}, []string{"pipeline"}),
 		MemoryWaits: counter("poller_memory_waits_total",
 			"GetRecords calls held back until the shard's or the process's memory budget allowed them."),
-		RenewalRounds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "poller_lease_renewal_round_seconds", Help: "How long a round of lease renewals (every lease held) took.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 13),
-		}, []string{"pipeline"}),
+		RenewalRounds: histogram("poller_lease_renewal_round_seconds", "How long a round of lease renewals (every lease held) took.",
+			prometheus.ExponentialBuckets(0.005, 2, 13)),
 		RenewalFailures: counter("poller_lease_renewal_failures_total",
 			"Lease renewals that failed or timed out (retried at the next round; not leases found taken)."),
 		iteratorAge: &ageCollector{shards: map[string]map[string]*shardAge{}},
