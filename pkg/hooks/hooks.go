@@ -44,6 +44,12 @@ const (
 	DroppedMalformed        = "malformed"         // a record the event could not carry
 )
 
+// Reasons records are skipped (read, never delivered, checkpointed past), as HookRecordsSkipped
+// reports them.
+const (
+	SkippedBeforeStart = "before_start" // created before the pipeline's or a reset's start time (AT_TIMESTAMP)
+)
+
 // HookGetRecords is told the result of each GetRecords call: ResultOK, ResultThrottled or ResultError.
 type HookGetRecords interface {
 	OnGetRecords(shardID, result string)
@@ -149,4 +155,16 @@ type HookLeaseRound interface {
 // retried at the next round).
 type HookLeaseRenewals interface {
 	OnLeaseRenewals(took time.Duration, failed int)
+}
+
+// HookRecordsSkipped is told of records read but never delivered on purpose (checkpointed past),
+// with the reason: SkippedBeforeStart.
+type HookRecordsSkipped interface {
+	OnRecordsSkipped(shardID, reason string, n int)
+}
+
+// HookPipelinePaused is told whether the pipeline is paused (poller pause / resume, or the
+// pipeline's enabled: false), whenever that may change.
+type HookPipelinePaused interface {
+	OnPipelinePaused(paused bool)
 }

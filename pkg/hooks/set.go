@@ -29,6 +29,8 @@ type Set struct {
 	leaseTakeover    []HookLeaseTakeover
 	leaseRound       []HookLeaseRound
 	leaseRenewals    []HookLeaseRenewals
+	recordsSkipped   []HookRecordsSkipped
+	pipelinePaused   []HookPipelinePaused
 }
 
 // New returns a Set of hs; nil hooks are skipped.
@@ -53,6 +55,8 @@ func New(hs ...Hook) *Set {
 		leaseTakeover:    implementing[HookLeaseTakeover](hs),
 		leaseRound:       implementing[HookLeaseRound](hs),
 		leaseRenewals:    implementing[HookLeaseRenewals](hs),
+		recordsSkipped:   implementing[HookRecordsSkipped](hs),
+		pipelinePaused:   implementing[HookPipelinePaused](hs),
 	}
 }
 
@@ -175,4 +179,14 @@ func (s *Set) OnLeaseRound(err error) {
 // OnLeaseRenewals calls every HookLeaseRenewals.
 func (s *Set) OnLeaseRenewals(took time.Duration, failed int) {
 	call(s.of().leaseRenewals, func(h HookLeaseRenewals) { h.OnLeaseRenewals(took, failed) })
+}
+
+// OnRecordsSkipped calls every HookRecordsSkipped.
+func (s *Set) OnRecordsSkipped(shardID, reason string, n int) {
+	call(s.of().recordsSkipped, func(h HookRecordsSkipped) { h.OnRecordsSkipped(shardID, reason, n) })
+}
+
+// OnPipelinePaused calls every HookPipelinePaused.
+func (s *Set) OnPipelinePaused(paused bool) {
+	call(s.of().pipelinePaused, func(h HookPipelinePaused) { h.OnPipelinePaused(paused) })
 }

@@ -48,6 +48,8 @@ func (e *every) OnLeasesOwned(int)                                       { e.n++
 func (e *every) OnLeaseTakeover(string)                                  { e.n++ }
 func (e *every) OnLeaseRound(error)                                      { e.n++ }
 func (e *every) OnLeaseRenewals(time.Duration, int)                      { e.n++ }
+func (e *every) OnRecordsSkipped(string, string, int)                    { e.n++ }
+func (e *every) OnPipelinePaused(bool)                                   { e.n++ }
 
 func TestSetCallsOnlyTheHooksThatImplementAMethod(t *testing.T) {
 	a, b := &calls{}, &calls{}
@@ -85,6 +87,8 @@ func TestEveryMethodReachesItsHook(t *testing.T) {
 	s.OnLeaseTakeover("s")
 	s.OnLeaseRound(nil)
 	s.OnLeaseRenewals(time.Second, 1)
+	s.OnRecordsSkipped("s", hooks.SkippedBeforeStart, 1)
+	s.OnPipelinePaused(true)
 	if want := reflect.TypeOf(&hooks.Set{}).Elem().NumField(); e.n != want {
 		t.Errorf("a hook implementing everything was called %d times, want %d (one per hook interface)", e.n, want)
 	}
