@@ -24,6 +24,7 @@ func TestReaderCadence(t *testing.T) {
 		name    string
 		records int
 		limit   int32
+		stagger func(time.Duration) time.Duration
 		checks  []check
 	}{
 		{
@@ -41,6 +42,12 @@ func TestReaderCadence(t *testing.T) {
 			name:    "an open shard with nothing new is polled once per PollInterval",
 			records: 0, limit: 5,
 			checks: []check{{0, 1}, {poll, 2}, {2 * poll, 3}, {2*poll + poll/2, 3}, {3 * poll, 4}},
+		},
+		{
+			name:    "a Stagger is added once, to the first wait, and the cadence holds after it",
+			records: 0, limit: 5, stagger: func(p time.Duration) time.Duration { return p / 2 },
+			checks: []check{{0, 1}, {poll + poll/2 - time.Nanosecond, 1}, {poll + poll/2, 2},
+				{2*poll + poll/2 - time.Nanosecond, 2}, {2*poll + poll/2, 3}, {3*poll + poll/2, 4}},
 		},
 	}
 	for _, tc := range tests {
@@ -64,6 +71,7 @@ func TestReaderCadence(t *testing.T) {
 				r := &shards.Reader{
 					API: client, StreamARN: st.ARN(), ShardID: shard, Start: shards.TrimHorizon,
 					PollInterval: poll, Limit: tc.limit, Backoff: (&backoffLog{}).fn, Hooks: newObserver(),
+					Stagger: tc.stagger,
 				}
 				ctx, cancel := context.WithCancel(t.Context())
 				pages := make(chan shards.Page, 100) // the consumer never holds the reader up

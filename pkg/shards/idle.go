@@ -1,6 +1,9 @@
 package shards
 
-import "time"
+import (
+	"math/rand/v2"
+	"time"
+)
 
 // idleAfter is how many empty polls in a row a shard makes at PollInterval before it backs off
 // toward IdlePollInterval: a shard that is merely between two writes keeps Lambda's cadence, and
@@ -21,4 +24,13 @@ func pollWait(poll, idle time.Duration, empty int) time.Duration {
 		d *= 2
 	}
 	return min(d, idle)
+}
+
+// RandomStagger is a Reader.Stagger that spreads readers evenly over the poll interval: a uniform
+// random wait in [0, poll).
+func RandomStagger(poll time.Duration) time.Duration {
+	if poll <= 0 {
+		return 0
+	}
+	return rand.N(poll)
 }

@@ -31,3 +31,26 @@ func TestPollWait(t *testing.T) {
 		})
 	}
 }
+
+func TestRandomStaggerSpreadsOverThePollInterval(t *testing.T) {
+	const poll = 250 * time.Millisecond
+	var lower, upper int // draws in the interval's first and second half
+	for range 1000 {
+		d := RandomStagger(poll)
+		if d < 0 || d >= poll {
+			t.Fatalf("RandomStagger(%v) = %v, want [0, %v)", poll, d, poll)
+		}
+		if d < poll/2 {
+			lower++
+		} else {
+			upper++
+		}
+	}
+	// Each half gets 500 of 1,000 draws on average; below 350 is a 1-in-10^20 event for a uniform draw.
+	if lower < 350 || upper < 350 {
+		t.Errorf("RandomStagger put %d draws in the first half of the interval and %d in the second, want an even spread", lower, upper)
+	}
+	if d := RandomStagger(0); d != 0 {
+		t.Errorf("RandomStagger(0) = %v, want 0", d)
+	}
+}

@@ -23,12 +23,13 @@ type readLoop struct {
 	hooks Hooks
 	timer *time.Timer // reused by every wait of the loop
 
-	pos      Position // after the last record read (Start before any)
-	iter     *string  // the next GetRecords call's iterator; nil: the shard is read to its end
-	borrowed bool     // iter is the StartIterator, not yet used successfully
-	attempt  int      // throttles and errors since the last page
-	empty    int      // pages in a row without records, for pollWait
-	expired  int      // expired iterators since the last page
+	pos       Position // after the last record read (Start before any)
+	iter      *string  // the next GetRecords call's iterator; nil: the shard is read to its end
+	borrowed  bool     // iter is the StartIterator, not yet used successfully
+	attempt   int      // throttles and errors since the last page
+	empty     int      // pages in a row without records, for pollWait
+	expired   int      // expired iterators since the last page
+	staggered bool     // the Reader's Stagger was added to a wait
 	// perRecord is what the next page's records are expected to cost: the largest of the last page
 	// with records, 0 before one was read. probe holds the records of a probe until the next page.
 	perRecord int64
@@ -171,8 +172,17 @@ func (l *readLoop) read(ctx context.Context, res *dynamodbstreams.GetRecordsOutp
 	if len(page.Records) > 0 {
 		l.empty = 0
 	}
-	err = wait.Until(ctx, nil, l.timer, pollWait(l.r.PollInterval, l.r.IdlePollInterval, l.empty))
+	err = wait.Until(ctx, nil, l.timer, pollWait(l.r.PollInterval, l.r.IdlePollInterval, l.empty)+l.stagger())
 	return err != nil, err
+}
+
+// stagger is the Reader's Stagger the first time, then 0.
+func (l *readLoop) stagger() time.Duration {
+	if l.staggered || l.r.Stagger == nil {
+		return 0
+	}
+	l.staggered = true
+	return l.r.Stagger(l.r.PollInterval)
 }
 
 // holdProbe learns a record's cost from a page with records under a memory budget, and keeps the

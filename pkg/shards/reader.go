@@ -106,6 +106,13 @@ type Reader struct {
 	// few empty pages in a row the wait doubles up to it, and the first page with records brings
 	// it back to PollInterval (pollWait). 0 polls at PollInterval always.
 	IdlePollInterval time.Duration
+	// Stagger, if set, gives an extra wait (below its argument, PollInterval) added once, to the
+	// first wait after a page that was not full. Readers started together (a process's start, a
+	// failover, a rebalance) would otherwise poll in step for good, since each waits PollInterval
+	// after its call: every 250 ms all their calls at once, as many connections kept as there are
+	// shards, and a burst of work where an even spread would do. RandomStagger spreads them over the
+	// interval; nil adds nothing.
+	Stagger func(poll time.Duration) time.Duration
 	// Limit is GetRecords' Limit, 1..1000.
 	Limit int32
 	// Backoff gives the wait before retry number attempt (1, 2, ...) after a throttle or error.
