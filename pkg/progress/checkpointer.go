@@ -44,17 +44,16 @@ type Checkpointer struct {
 	failed  chan error  // the write that ended the checkpointer: refused, or ctx ended
 	wg      sync.WaitGroup
 	once    sync.Once
+	started bool // the writing goroutine runs: from the first Set on
 	err     error
 }
 
-// NewCheckpointer starts a Checkpointer that writes with write until ctx ends or Close is called.
-// backoff gives the wait before retry number attempt (1, 2, ...) of a failed write.
+// NewCheckpointer returns a Checkpointer that writes with write until ctx ends or Close is called.
+// backoff gives the wait before retry number attempt (1, 2, ...) of a failed write. Its goroutine
+// starts with the first Set: a shard that never delivers (thousands of idle shards) costs none.
 func NewCheckpointer(ctx context.Context, write WriteFunc, backoff func(attempt int) time.Duration, log *zap.Logger) *Checkpointer {
-	c := &Checkpointer{write: write, backoff: backoff, log: log, ctx: ctx,
+	return &Checkpointer{write: write, backoff: backoff, log: log, ctx: ctx,
 		next: make(chan string, 1), wrote: make(chan string, 1), failed: make(chan error, 1)}
-	c.wg.Add(1)
-	go c.loop()
-	return c
 }
 
 // Wrote delivers each checkpoint written; a notice not yet received is replaced by a newer one.
@@ -124,6 +123,11 @@ func (c *Checkpointer) newest(seq string) string {
 
 // Set queues seq as the newest checkpoint, replacing one not yet written.
 func (c *Checkpointer) Set(seq string) {
+	if !c.started {
+		c.started = true
+		c.wg.Add(1)
+		go c.loop()
+	}
 	replace(c.next, seq)
 }
 
