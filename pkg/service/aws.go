@@ -28,11 +28,16 @@ const awsCallTimeout = 10 * time.Second
 // maxIdleConnsPerHost bounds the kept-alive connections to one endpoint. Every shard reader has one
 // GetRecords call in flight at most, so the connections in use at once follow the number of shards
 // the process reads (plus the lease writes in flight); the pool keeps as many as were in use at
-// once, up to this bound, reuses the most recent first and closes the rest after the transport's
-// 90 s idle timeout. The SDK's default keeps 10: with hundreds of readers most calls then opened a
+// once, up to this bound, reuses the most recent first and closes the rest after idleConnTimeout. The SDK's default keeps 10: with hundreds of readers most calls then opened a
 // new connection (76% at 1,000 shards), a TLS handshake each against AWS. 4,096 covers the largest
 // share of a table one process is meant to read; a connection costs about 10-20 KiB while kept.
 const maxIdleConnsPerHost = 4096
+
+// idleConnTimeout closes a kept-alive connection unused this long. The readers poll out of step
+// (shards.RandomStagger), so few calls are in flight at once; what a burst opened (a start, a
+// failover: every reader asks for its iterator at once) is closed within this time rather than the
+// SDK's 90 s, and a lease round every renew_interval keeps what it needs.
+const idleConnTimeout = 30 * time.Second
 
 // loadAWS loads the SDK config from the default chain (environment, profile, ECS/EKS metadata),
 // with the config's region, and tunes its HTTP client and retries for a daemon.
@@ -67,6 +72,7 @@ func sizePool(tr *http.Transport) {
 	tr.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	tr.MaxIdleConns = 2 * maxIdleConnsPerHost
 	tr.MaxConnsPerHost = 0
+	tr.IdleConnTimeout = idleConnTimeout
 }
 
 // newClients returns the DynamoDB and DynamoDB Streams clients, both at endpoint when it is set
