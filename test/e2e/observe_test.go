@@ -36,23 +36,9 @@ func TestObserveThrottlesInFlightOnFailureAndStatus(t *testing.T) {
 	createTable(t, db, table)
 	s := newSink(t)
 	const poison = 3
-	var calls atomic.Int32
 	release := make(chan struct{})
 	t.Cleanup(func() { closeOnce(release) })
-	s.mu.Lock()
-	s.answer = func(ev events.DynamoDBEvent) (int, string) {
-		if holds(ev, itemKey(poison)) {
-			return http.StatusInternalServerError, "poison"
-		}
-		switch calls.Add(1) {
-		case 1, 2:
-			return http.StatusTooManyRequests, "slow down"
-		case 3:
-			<-release // held: in flight until the test lets it through
-		}
-		return 0, ""
-	}
-	s.mu.Unlock()
+	calls := throttleThenHold(s, itemKey(poison), release)
 	port := freePort(t)
 	reports := filepath.Join(t.TempDir(), "on_failure.jsonl")
 	p := startPoller(t, pipelineConfig{Endpoint: endpoint, Table: table, SinkURL: s.srv.URL, Port: port,
@@ -165,6 +151,28 @@ func TestHealthcheckExitsZeroWhenHealthyAndOneWhenWedgedOrAbsent(t *testing.T) {
 	if code, out := healthcheck(t, "--url", healthURL); code != 1 {
 		t.Errorf("poller healthcheck with no poller listening = exit %d (%s), want 1", code, out)
 	}
+}
+
+// throttleThenHold makes s answer its first two calls with 429, hold the third until release is
+// closed, accept the rest, and fail with 500 every call that carries the poison key. It returns the
+// count of calls without the poison key.
+func throttleThenHold(s *sink, poison string, release <-chan struct{}) *atomic.Int32 {
+	calls := &atomic.Int32{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answer = func(ev events.DynamoDBEvent) (int, string) {
+		if holds(ev, poison) {
+			return http.StatusInternalServerError, "poison"
+		}
+		switch calls.Add(1) {
+		case 1, 2:
+			return http.StatusTooManyRequests, "slow down"
+		case 3:
+			<-release // held: in flight until the test lets it through
+		}
+		return 0, ""
+	}
+	return calls
 }
 
 // healthcheck runs `poller healthcheck` with args and returns its exit code and output.
