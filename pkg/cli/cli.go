@@ -96,14 +96,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...O
 
 // commands are the commands that take a config, by name.
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
-	"run":      runCommand,
-	"validate": validateCommand,
+	"run":         runCommand,
+	"validate":    validateCommand,
+	"healthcheck": healthcheckCommand,
 }
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   poller run --config FILE        run every pipeline until SIGTERM/SIGINT
   poller validate --config FILE   check a config file and print what is wrong
+  poller healthcheck [--url URL]  exit 0 if a local poller's /healthz answers 200, else 1
   poller version                  print the version
 
 --config may also come from the POLLER_CONFIG environment variable.

@@ -38,7 +38,7 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) int {
 	// only a forced stop cancels the service's context.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	svc, err := service.New(runCtx, cfg, log)
+	svc, err := service.New(runCtx, cfg, log, service.WithVersion(versionString("")))
 	if err != nil {
 		log.Error("poller cannot start", zap.Error(err))
 		return ExitFailure

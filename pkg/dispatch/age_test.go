@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,8 @@ type ageLog struct {
 	mu   sync.Mutex
 	last time.Time
 	n    int
+	// checkpoints are the checkpoints told to OnCheckpointWritten.
+	checkpoints []string
 }
 
 func (a *ageLog) OnIteratorAge(_ string, t time.Time) { a.mu.Lock(); a.last = t; a.n++; a.mu.Unlock() }
@@ -25,6 +28,12 @@ func (a *ageLog) OnIteratorAge(_ string, t time.Time) { a.mu.Lock(); a.last = t;
 func (*ageLog) OnRecordsPolled(string, int)          {}
 func (*ageLog) OnRecordsFilteredOut(string, int)     {}
 func (*ageLog) OnRecordsDropped(string, string, int) {}
+
+func (a *ageLog) OnCheckpointWritten(_ string, seq string) {
+	a.mu.Lock()
+	a.checkpoints = append(a.checkpoints, seq)
+	a.mu.Unlock()
+}
 
 func (a *ageLog) get() time.Time { a.mu.Lock(); defer a.mu.Unlock(); return a.last }
 
@@ -93,5 +102,46 @@ func TestDispatcherAgeOfAStuckShardGrows(t *testing.T) {
 	close(stop)
 	if err := <-errc; !errors.Is(err, ErrStopped) {
 		t.Fatalf("Run() = %v, want ErrStopped", err)
+	}
+}
+
+func (a *ageLog) written() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.checkpoints...)
+}
+
+// TestDispatcherTellsEachCheckpointWritten: while the shard runs, the hooks learn the checkpoints
+// written, the newest last, and never one that was not written.
+func TestDispatcherTellsEachCheckpointWritten(t *testing.T) {
+	r := &recorder{}
+	d := newDispatcher(t, r)
+	d.BatchSize = 2
+	ages := &ageLog{}
+	d.Hooks = ages
+	recs := make([]types.Record, 5)
+	for i := range recs {
+		recs[i] = rec(i, "k", 0)
+	}
+	stop := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(context.Background(), stop, pagesOf(recs, 5, false)) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for w := ages.written(); len(w) == 0 || w[len(w)-1] != seqOf(4); w = ages.written() {
+		if time.Now().After(deadline) {
+			t.Fatalf("checkpoints told = %v, want the last one %s", w, seqOf(4))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	if err := <-errc; !errors.Is(err, ErrStopped) {
+		t.Fatalf("Run() = %v, want ErrStopped", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, seq := range ages.written() {
+		if !slices.Contains(r.checkpoints, seq) {
+			t.Errorf("checkpoint %s was told but never written (written: %v)", seq, r.checkpoints)
+		}
 	}
 }

@@ -47,6 +47,8 @@ type Hooks interface {
 	// it changes: the oldest record read and not yet done; with every record done, the newest read;
 	// zero when caught up.
 	OnIteratorAge(shardID string, since time.Time)
+	// OnCheckpointWritten is told each checkpoint written (a quick succession: only the newest).
+	OnCheckpointWritten(shardID, seq string)
 }
 
 var _ Hooks = (*hooks.Set)(nil)
@@ -198,3 +200,4 @@ func (noHooks) OnRecordsPolled(string, int)          {}
 func (noHooks) OnRecordsFilteredOut(string, int)     {}
 func (noHooks) OnRecordsDropped(string, string, int) {}
 func (noHooks) OnIteratorAge(string, time.Time)      {}
+func (noHooks) OnCheckpointWritten(string, string)   {}

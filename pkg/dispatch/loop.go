@@ -159,6 +159,7 @@ func (l *loop) step(pages <-chan shards.Page, wake time.Time) {
 	case c := <-l.done:
 		l.completed(c)
 	case seq := <-l.ck.Wrote():
+		l.hooks.OnCheckpointWritten(l.d.ShardID, seq)
 		if seq == l.pendingCk {
 			l.pendingCk = ""
 		}

@@ -2,7 +2,6 @@ package failure
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"time"
 
@@ -51,7 +50,8 @@ type outcome struct {
 //     unless ReportBatchItemFailures is on, so without rbif it is complete success. With rbif, the
 //     lowest reported record is where the batch failed; a report naming no record of the batch is a
 //     failure of the whole batch (Lambda leaves this undocumented; LocalStack fails the batch).
-//   - ErrNotInvoked, a refused connection or an HTTP 429 is callNotInvoked (see there).
+//   - ErrNotInvoked, or a throttle (a refused connection, an HTTP 429, sinks.ErrThrottled), is
+//     callNotInvoked (see there).
 //   - Anything else is a function error.
 func classify(err error, recs []events.DynamoDBEventRecord, rbif bool) outcome {
 	if err == nil {
@@ -73,20 +73,12 @@ func classify(err error, recs []events.DynamoDBEventRecord, rbif bool) outcome {
 }
 
 // notInvoked reports whether a sink error proves the batch never reached the handler: the call
-// gave up before sending (ErrNotInvoked), the TCP connection could not be made, or the endpoint
-// answered 429 Too Many Requests (Lambda's throttle). A timeout is not among them: the handler may
-// have run, as with a Lambda function timeout, which Lambda counts as a function error.
+// gave up before sending (ErrNotInvoked), or the sink refused it (sinks.IsThrottled: a refused
+// connection, an HTTP 429, or an error the sink marked with sinks.ErrThrottled). A timeout is not
+// among them: the handler may have run, as with a Lambda function timeout, which Lambda counts as a
+// function error.
 func notInvoked(err error) bool {
-	if errors.Is(err, ErrNotInvoked) {
-		return true
-	}
-	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
-		return true
-	}
-	if h, ok := errors.AsType[*sinks.HTTPError](err); ok && h.StatusCode == http.StatusTooManyRequests {
-		return true
-	}
-	return false
+	return errors.Is(err, ErrNotInvoked) || sinks.IsThrottled(err)
 }
 
 // statusOf returns the status code of the sink's answer behind err, for the on-failure record's

@@ -121,6 +121,7 @@ func (d *delivery) expire() (emptied bool, err error) {
 // call sends the head segment to the sink and carries out what next decides.
 func (d *delivery) call() error {
 	seg := &d.queue[0]
+	d.hooks.OnSinkCallStarted(d.batch.ShardID)
 	start := time.Now()
 	err := d.p.Sink.Deliver(d.ctx, seg.b)
 	took := time.Since(start)
@@ -133,6 +134,9 @@ func (d *delivery) call() error {
 	o := classify(err, recs, d.p.ReportBatchItemFailures)
 	s := next(o, len(recs), seg.failures, d.knobs)
 	result := callResult(s, o)
+	if o.kind == callNotInvoked && sinks.IsThrottled(err) {
+		d.hooks.OnSinkThrottled(d.batch.ShardID)
+	}
 	if result == hooks.ResultOK {
 		d.hooks.OnSinkCall(d.batch.ShardID, result, took, nil)
 	} else {
@@ -228,6 +232,7 @@ func (d *delivery) discard(seg *segment, sb sinks.Batch, cond onfailure.Conditio
 		if err == nil {
 			log.Warn("records discarded and reported to on_failure", zap.NamedError("last_error", seg.lastErr))
 			d.hooks.OnRecordsDropped(sb.ShardID, reason, len(recs))
+			d.hooks.OnRecordsOnFailure(sb.ShardID, len(recs))
 			return nil
 		}
 		if d.ctx.Err() != nil {

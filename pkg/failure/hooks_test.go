@@ -42,6 +42,9 @@ func (l *errLog) OnOnFailureError(_ string, err error) {
 func (*errLog) OnRecordsDelivered(string, []events.DynamoDBEventRecord) {}
 func (*errLog) OnRecordsDropped(string, string, int)                    {}
 func (*errLog) OnBatchBisected(string)                                  {}
+func (*errLog) OnSinkCallStarted(string)                                {}
+func (*errLog) OnSinkThrottled(string)                                  {}
+func (*errLog) OnRecordsOnFailure(string, int)                          {}
 
 // TestPolicyHooksReceiveEachCallsError: a sink call's hook receives the call's error (nil when the
 // call succeeded), and a failed on_failure report's hook receives the destination's error, each

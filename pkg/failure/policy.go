@@ -31,13 +31,20 @@ type Destination interface {
 // Hooks is told what the policy does, per shard; *hooks.Set satisfies it. Results and reasons are
 // the constants of pkg/hooks.
 type Hooks interface {
+	// OnSinkCallStarted is told that a sink call starts; OnSinkCall follows when it ends.
+	OnSinkCallStarted(shardID string)
 	// OnSinkCall is told each sink call's result (ok, partial, error), its duration and its error
 	// (nil when ok).
 	OnSinkCall(shardID, result string, took time.Duration, err error)
+	// OnSinkThrottled is told of each call the sink refused before its handler ran
+	// (sinks.IsThrottled); it is told to OnSinkCall too, as an error.
+	OnSinkThrottled(shardID string)
 	// OnRecordsDelivered is told the records a sink accepted.
 	OnRecordsDelivered(shardID string, recs []events.DynamoDBEventRecord)
 	// OnRecordsDropped is told of records discarded, by reason: max_age or retries_exhausted.
 	OnRecordsDropped(shardID, reason string, n int)
+	// OnRecordsOnFailure is told of discarded records the on_failure destination stored.
+	OnRecordsOnFailure(shardID string, n int)
 	// OnBatchBisected is told that a failed batch was split in two.
 	OnBatchBisected(shardID string)
 	// OnOnFailureError is told of each failed attempt to store a report in the on_failure
@@ -129,7 +136,10 @@ func (p *Policy) hooks() Hooks {
 // noHooks is told everything and does nothing.
 type noHooks struct{}
 
+func (noHooks) OnSinkCallStarted(string)                                {}
 func (noHooks) OnSinkCall(string, string, time.Duration, error)         {}
+func (noHooks) OnSinkThrottled(string)                                  {}
+func (noHooks) OnRecordsOnFailure(string, int)                          {}
 func (noHooks) OnRecordsDelivered(string, []events.DynamoDBEventRecord) {}
 func (noHooks) OnRecordsDropped(string, string, int)                    {}
 func (noHooks) OnBatchBisected(string)                                  {}

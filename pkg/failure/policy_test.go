@@ -96,6 +96,9 @@ type counts struct {
 	bisects       int
 	delivers      int
 	reportsFailed int
+	throttled     int
+	onFailure     int
+	inFlight      int // sink calls started and not ended
 }
 
 // hooks returns c as the policy's hooks, counting from zero.
@@ -107,8 +110,17 @@ func (c *counts) hooks() *counts {
 func (c *counts) OnSinkCall(_, r string, _ time.Duration, _ error) {
 	c.mu.Lock()
 	c.invoked[r]++
+	c.inFlight--
 	c.mu.Unlock()
 }
+
+func (c *counts) OnSinkCallStarted(string) { c.mu.Lock(); c.inFlight++; c.mu.Unlock() }
+
+func (c *counts) OnSinkThrottled(string) { c.mu.Lock(); c.throttled++; c.mu.Unlock() }
+
+func (c *counts) OnRecordsOnFailure(_ string, n int) { c.mu.Lock(); c.onFailure += n; c.mu.Unlock() }
+
+func (c *counts) calls() (inFlight int) { c.mu.Lock(); defer c.mu.Unlock(); return c.inFlight }
 
 func (c *counts) OnRecordsDelivered(_ string, recs []events.DynamoDBEventRecord) {
 	c.mu.Lock()

@@ -94,9 +94,28 @@ type HookSinkCall interface {
 	OnSinkCall(shardID, result string, took time.Duration, err error)
 }
 
+// HookSinkCallStarted is told that a sink call starts; HookSinkCall is told when it ends (every
+// start is followed by exactly one end), so the two give the calls in flight.
+type HookSinkCallStarted interface {
+	OnSinkCallStarted(shardID string)
+}
+
+// HookSinkThrottled is told of each sink call the sink refused before its handler ran (an HTTP 429,
+// a refused connection, or an error the sink marked with sinks.ErrThrottled). Such a call is also
+// reported to HookSinkCall, as ResultError; it is retried without using up max_retry_attempts.
+type HookSinkThrottled interface {
+	OnSinkThrottled(shardID string)
+}
+
 // HookRecordsDelivered is told the records a sink accepted.
 type HookRecordsDelivered interface {
 	OnRecordsDelivered(shardID string, recs []events.DynamoDBEventRecord)
+}
+
+// HookRecordsOnFailure is told of records discarded and stored in the on_failure destination
+// (Lambda's OnFailureDestinationDeliveredEventCount); they are told to HookRecordsDropped too.
+type HookRecordsOnFailure interface {
+	OnRecordsOnFailure(shardID string, n int)
 }
 
 // HookBatchBisected is told that a failed batch was split in two (bisect_batch_on_error).
@@ -113,6 +132,12 @@ type HookOnFailureError interface {
 // HookCheckpoint is told each checkpoint write's result: ResultOK, ResultLost or ResultError.
 type HookCheckpoint interface {
 	OnCheckpoint(shardID, result string)
+}
+
+// HookCheckpointWritten is told each checkpoint written for a shard: every record up to seq is done.
+// A quick succession may be told only its newest.
+type HookCheckpointWritten interface {
+	OnCheckpointWritten(shardID, seq string)
 }
 
 // HookShardStarted is told that this worker started reading a shard.

@@ -10,53 +10,61 @@ import (
 // Which hooks implement what is checked once, in New. A nil *Set calls nothing. A Set is immutable
 // and safe for concurrent use (as safe as its hooks are).
 type Set struct {
-	getRecords       []HookGetRecords
-	trimmed          []HookTrimmed
-	memoryWait       []HookMemoryWait
-	bufferedBytes    []HookBufferedBytes
-	recordsPolled    []HookRecordsPolled
-	filteredOut      []HookRecordsFilteredOut
-	recordsDropped   []HookRecordsDropped
-	sinkCall         []HookSinkCall
-	recordsDelivered []HookRecordsDelivered
-	batchBisected    []HookBatchBisected
-	onFailureError   []HookOnFailureError
-	checkpoint       []HookCheckpoint
-	shardStarted     []HookShardStarted
-	shardStopped     []HookShardStopped
-	iteratorAge      []HookIteratorAge
-	leasesOwned      []HookLeasesOwned
-	leaseTakeover    []HookLeaseTakeover
-	leaseRound       []HookLeaseRound
-	leaseRenewals    []HookLeaseRenewals
-	recordsSkipped   []HookRecordsSkipped
-	pipelinePaused   []HookPipelinePaused
+	getRecords        []HookGetRecords
+	trimmed           []HookTrimmed
+	memoryWait        []HookMemoryWait
+	bufferedBytes     []HookBufferedBytes
+	recordsPolled     []HookRecordsPolled
+	filteredOut       []HookRecordsFilteredOut
+	recordsDropped    []HookRecordsDropped
+	sinkCall          []HookSinkCall
+	recordsDelivered  []HookRecordsDelivered
+	batchBisected     []HookBatchBisected
+	onFailureError    []HookOnFailureError
+	checkpoint        []HookCheckpoint
+	shardStarted      []HookShardStarted
+	shardStopped      []HookShardStopped
+	iteratorAge       []HookIteratorAge
+	leasesOwned       []HookLeasesOwned
+	leaseTakeover     []HookLeaseTakeover
+	leaseRound        []HookLeaseRound
+	leaseRenewals     []HookLeaseRenewals
+	recordsSkipped    []HookRecordsSkipped
+	pipelinePaused    []HookPipelinePaused
+	sinkCallStarted   []HookSinkCallStarted
+	sinkThrottled     []HookSinkThrottled
+	recordsOnFailure  []HookRecordsOnFailure
+	checkpointWritten []HookCheckpointWritten
 }
 
 // New returns a Set of hs; nil hooks are skipped.
 func New(hs ...Hook) *Set {
 	return &Set{
-		getRecords:       implementing[HookGetRecords](hs),
-		trimmed:          implementing[HookTrimmed](hs),
-		memoryWait:       implementing[HookMemoryWait](hs),
-		bufferedBytes:    implementing[HookBufferedBytes](hs),
-		recordsPolled:    implementing[HookRecordsPolled](hs),
-		filteredOut:      implementing[HookRecordsFilteredOut](hs),
-		recordsDropped:   implementing[HookRecordsDropped](hs),
-		sinkCall:         implementing[HookSinkCall](hs),
-		recordsDelivered: implementing[HookRecordsDelivered](hs),
-		batchBisected:    implementing[HookBatchBisected](hs),
-		onFailureError:   implementing[HookOnFailureError](hs),
-		checkpoint:       implementing[HookCheckpoint](hs),
-		shardStarted:     implementing[HookShardStarted](hs),
-		shardStopped:     implementing[HookShardStopped](hs),
-		iteratorAge:      implementing[HookIteratorAge](hs),
-		leasesOwned:      implementing[HookLeasesOwned](hs),
-		leaseTakeover:    implementing[HookLeaseTakeover](hs),
-		leaseRound:       implementing[HookLeaseRound](hs),
-		leaseRenewals:    implementing[HookLeaseRenewals](hs),
-		recordsSkipped:   implementing[HookRecordsSkipped](hs),
-		pipelinePaused:   implementing[HookPipelinePaused](hs),
+		getRecords:        implementing[HookGetRecords](hs),
+		trimmed:           implementing[HookTrimmed](hs),
+		memoryWait:        implementing[HookMemoryWait](hs),
+		bufferedBytes:     implementing[HookBufferedBytes](hs),
+		recordsPolled:     implementing[HookRecordsPolled](hs),
+		filteredOut:       implementing[HookRecordsFilteredOut](hs),
+		recordsDropped:    implementing[HookRecordsDropped](hs),
+		sinkCall:          implementing[HookSinkCall](hs),
+		recordsDelivered:  implementing[HookRecordsDelivered](hs),
+		batchBisected:     implementing[HookBatchBisected](hs),
+		onFailureError:    implementing[HookOnFailureError](hs),
+		checkpoint:        implementing[HookCheckpoint](hs),
+		shardStarted:      implementing[HookShardStarted](hs),
+		shardStopped:      implementing[HookShardStopped](hs),
+		iteratorAge:       implementing[HookIteratorAge](hs),
+		leasesOwned:       implementing[HookLeasesOwned](hs),
+		leaseTakeover:     implementing[HookLeaseTakeover](hs),
+		leaseRound:        implementing[HookLeaseRound](hs),
+		leaseRenewals:     implementing[HookLeaseRenewals](hs),
+		recordsSkipped:    implementing[HookRecordsSkipped](hs),
+		pipelinePaused:    implementing[HookPipelinePaused](hs),
+		sinkCallStarted:   implementing[HookSinkCallStarted](hs),
+		sinkThrottled:     implementing[HookSinkThrottled](hs),
+		recordsOnFailure:  implementing[HookRecordsOnFailure](hs),
+		checkpointWritten: implementing[HookCheckpointWritten](hs),
 	}
 }
 
@@ -189,4 +197,24 @@ func (s *Set) OnRecordsSkipped(shardID, reason string, n int) {
 // OnPipelinePaused calls every HookPipelinePaused.
 func (s *Set) OnPipelinePaused(paused bool) {
 	call(s.of().pipelinePaused, func(h HookPipelinePaused) { h.OnPipelinePaused(paused) })
+}
+
+// OnSinkCallStarted calls every HookSinkCallStarted.
+func (s *Set) OnSinkCallStarted(shardID string) {
+	call(s.of().sinkCallStarted, func(h HookSinkCallStarted) { h.OnSinkCallStarted(shardID) })
+}
+
+// OnSinkThrottled calls every HookSinkThrottled.
+func (s *Set) OnSinkThrottled(shardID string) {
+	call(s.of().sinkThrottled, func(h HookSinkThrottled) { h.OnSinkThrottled(shardID) })
+}
+
+// OnRecordsOnFailure calls every HookRecordsOnFailure.
+func (s *Set) OnRecordsOnFailure(shardID string, n int) {
+	call(s.of().recordsOnFailure, func(h HookRecordsOnFailure) { h.OnRecordsOnFailure(shardID, n) })
+}
+
+// OnCheckpointWritten calls every HookCheckpointWritten.
+func (s *Set) OnCheckpointWritten(shardID, seq string) {
+	call(s.of().checkpointWritten, func(h HookCheckpointWritten) { h.OnCheckpointWritten(shardID, seq) })
 }

@@ -50,6 +50,10 @@ func (e *every) OnLeaseRound(error)                                      { e.n++
 func (e *every) OnLeaseRenewals(time.Duration, int)                      { e.n++ }
 func (e *every) OnRecordsSkipped(string, string, int)                    { e.n++ }
 func (e *every) OnPipelinePaused(bool)                                   { e.n++ }
+func (e *every) OnSinkCallStarted(string)                                { e.n++ }
+func (e *every) OnSinkThrottled(string)                                  { e.n++ }
+func (e *every) OnRecordsOnFailure(string, int)                          { e.n++ }
+func (e *every) OnCheckpointWritten(string, string)                      { e.n++ }
 
 func TestSetCallsOnlyTheHooksThatImplementAMethod(t *testing.T) {
 	a, b := &calls{}, &calls{}
@@ -89,6 +93,10 @@ func TestEveryMethodReachesItsHook(t *testing.T) {
 	s.OnLeaseRenewals(time.Second, 1)
 	s.OnRecordsSkipped("s", hooks.SkippedBeforeStart, 1)
 	s.OnPipelinePaused(true)
+	s.OnSinkCallStarted("s")
+	s.OnSinkThrottled("s")
+	s.OnRecordsOnFailure("s", 1)
+	s.OnCheckpointWritten("s", "42")
 	if want := reflect.TypeOf(&hooks.Set{}).Elem().NumField(); e.n != want {
 		t.Errorf("a hook implementing everything was called %d times, want %d (one per hook interface)", e.n, want)
 	}

@@ -6,6 +6,7 @@
 package metrics
 
 import (
+	"runtime"
 	"sync"
 	"time"
 
@@ -35,6 +36,12 @@ type Metrics struct {
 	MemoryWaits        *prometheus.CounterVec   // poller_memory_waits_total: GetRecords calls held back by the memory budget
 	RenewalRounds      *prometheus.HistogramVec // poller_lease_renewal_round_seconds: how long renewing every lease held took
 	RenewalFailures    *prometheus.CounterVec   // poller_lease_renewal_failures_total: renewals that failed or timed out
+	RecordsOnFailure   *prometheus.CounterVec   // poller_records_on_failure_total: discarded records stored by the on_failure destination
+	RecordsSkipped     *prometheus.CounterVec   // poller_records_skipped_total{reason = before_start}
+	SinkThrottles      *prometheus.CounterVec   // poller_sink_throttles_total: sink calls refused before the handler ran
+	SinkInFlight       *prometheus.GaugeVec     // poller_sink_in_flight: sink calls in flight
+	PipelinePaused     *prometheus.GaugeVec     // poller_pipeline_paused: 1 while the pipeline is paused, else 0
+	BuildInfo          *prometheus.GaugeVec     // poller_build_info{version, goversion}: 1 (see SetVersion)
 
 	iteratorAge *ageCollector
 }
@@ -77,11 +84,36 @@ func New(reg prometheus.Registerer) *Metrics {
 			"Lease renewals that failed or timed out (retried at the next round; not leases found taken)."),
 		iteratorAge: &ageCollector{shards: map[string]map[string]*shardAge{}},
 	}
+	m.addOperations(counter)
 	reg.MustRegister(m.RecordsPolled, m.RecordsFilteredOut, m.RecordsDelivered, m.RecordsDropped, m.RecordsTrimmed,
 		m.SinkInvocations, m.SinkDuration, m.BatchBisects, m.GetRecords, m.LeasesOwned, m.LeaseTakeovers,
 		m.Checkpoints, m.EndToEndLatency, m.ShardsFinished, m.OnFailureErrors, m.iteratorAge,
-		m.BufferedBytes, m.MemoryWaits, m.RenewalRounds, m.RenewalFailures)
+		m.BufferedBytes, m.MemoryWaits, m.RenewalRounds, m.RenewalFailures,
+		m.RecordsOnFailure, m.RecordsSkipped, m.SinkThrottles, m.SinkInFlight, m.PipelinePaused, m.BuildInfo)
 	return m
+}
+
+// addOperations creates the metrics an operator moving off Lambda looks for first (Throttles,
+// ConcurrentExecutions, OnFailureDestinationDeliveredEventCount, a paused mapping) and the build.
+func (m *Metrics) addOperations(counter func(name, help string, labels ...string) *prometheus.CounterVec) {
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	}
+	m.RecordsOnFailure = counter("poller_records_on_failure_total",
+		"Discarded records the on_failure destination stored (Lambda's OnFailureDestinationDeliveredEventCount).")
+	m.RecordsSkipped = counter("poller_records_skipped_total",
+		"Records read and checkpointed past without delivery on purpose, by reason (before_start: created before the AT_TIMESTAMP start).", "reason")
+	m.SinkThrottles = counter("poller_sink_throttles_total",
+		"Sink calls refused before the handler ran (HTTP 429, refused connection, a throttle the sink reported); retried without using up max_retry_attempts.")
+	m.SinkInFlight = gauge("poller_sink_in_flight", "Sink calls in flight (Lambda's ConcurrentExecutions).", "pipeline")
+	m.PipelinePaused = gauge("poller_pipeline_paused", "1 while the pipeline is paused (poller pause, or enabled: false), else 0.", "pipeline")
+	m.BuildInfo = gauge("poller_build_info", "Always 1; the labels give poller's version and the Go version it was built with.", "version", "goversion")
+}
+
+// SetVersion sets poller_build_info to 1 for version (and the running Go version), the only series.
+func (m *Metrics) SetVersion(version string) {
+	m.BuildInfo.Reset()
+	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 }
 
 // shardAge is one shard's contribution to poller_iterator_age_seconds.

@@ -71,11 +71,14 @@ func TestEveryContractMetricIsRegistered(t *testing.T) {
 	m.EndToEndLatency.WithLabelValues("p").Observe(0.1)
 	m.Pipeline("p").OnShardStarted("s")
 	m.Pipeline("p").OnLeaseRenewals(time.Second, 0)
+	m.SetVersion("v1.0.0")
 	names := []string{"poller_records_polled_total", "poller_records_filtered_out_total", "poller_records_delivered_total",
 		"poller_records_dropped_total", "poller_sink_invocations_total", "poller_sink_duration_seconds", "poller_batch_bisects_total",
 		"poller_getrecords_total", "poller_iterator_age_seconds", "poller_leases_owned", "poller_lease_takeovers_total",
 		"poller_checkpoints_total", "poller_end_to_end_latency_seconds",
-		"poller_lease_renewal_round_seconds", "poller_lease_renewal_failures_total"}
+		"poller_lease_renewal_round_seconds", "poller_lease_renewal_failures_total",
+		"poller_records_on_failure_total", "poller_records_skipped_total", "poller_sink_throttles_total",
+		"poller_sink_in_flight", "poller_pipeline_paused", "poller_build_info"}
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,9 @@ type Pipeline struct {
 	polled, filteredOut, delivered, bisects, takeovers, finished prometheus.Counter
 	trimmed, onFailureErrors, memoryWaits                        prometheus.Counter
 	dropped, invocations, getRecords, checkpoints                *prometheus.CounterVec
-	renewalFailures                                              prometheus.Counter
+	renewalFailures, onFailure, throttles                        prometheus.Counter
+	skipped                                                      *prometheus.CounterVec
+	inFlight, paused                                             prometheus.Gauge
 	sinkDuration, latency, renewalRounds                         prometheus.Observer
 	leasesOwned, bufferedBytes                                   prometheus.Gauge
 }
@@ -43,6 +45,11 @@ var _ interface {
 	hooks.HookLeasesOwned
 	hooks.HookLeaseTakeover
 	hooks.HookLeaseRenewals
+	hooks.HookRecordsOnFailure
+	hooks.HookRecordsSkipped
+	hooks.HookSinkCallStarted
+	hooks.HookSinkThrottled
+	hooks.HookPipelinePaused
 } = (*Pipeline)(nil)
 
 // Pipeline returns the metrics of the pipeline called name, with every documented series present
@@ -59,7 +66,10 @@ func (m *Metrics) Pipeline(name string) *Pipeline {
 		sinkDuration: m.SinkDuration.With(l), latency: m.EndToEndLatency.With(l),
 		leasesOwned: m.LeasesOwned.With(l), bufferedBytes: m.BufferedBytes.With(l),
 		renewalRounds: m.RenewalRounds.With(l), renewalFailures: m.RenewalFailures.With(l),
+		onFailure: m.RecordsOnFailure.With(l), throttles: m.SinkThrottles.With(l), skipped: m.RecordsSkipped.MustCurryWith(l),
+		inFlight: m.SinkInFlight.With(l), paused: m.PipelinePaused.With(l),
 	}
+	p.skipped.WithLabelValues(hooks.SkippedBeforeStart)
 	for _, r := range []string{hooks.ResultOK, hooks.ResultThrottled, hooks.ResultError} {
 		p.getRecords.WithLabelValues(r)
 	}
@@ -95,8 +105,13 @@ func (p *Pipeline) OnRecordsDropped(_, reason string, n int) {
 	p.dropped.WithLabelValues(reason).Add(float64(n))
 }
 
-// OnSinkCall counts poller_sink_invocations_total{result} and observes poller_sink_duration_seconds.
+// OnSinkCallStarted adds the call to poller_sink_in_flight.
+func (p *Pipeline) OnSinkCallStarted(string) { p.inFlight.Inc() }
+
+// OnSinkCall counts poller_sink_invocations_total{result}, observes poller_sink_duration_seconds and
+// takes the call out of poller_sink_in_flight.
 func (p *Pipeline) OnSinkCall(_, result string, took time.Duration, _ error) {
+	p.inFlight.Dec()
 	p.invocations.WithLabelValues(result).Inc()
 	p.sinkDuration.Observe(took.Seconds())
 }
@@ -153,4 +168,24 @@ func (p *Pipeline) OnLeaseTakeover(string) { p.takeovers.Inc() }
 func (p *Pipeline) OnLeaseRenewals(took time.Duration, failed int) {
 	p.renewalRounds.Observe(took.Seconds())
 	p.renewalFailures.Add(float64(failed))
+}
+
+// OnSinkThrottled counts poller_sink_throttles_total.
+func (p *Pipeline) OnSinkThrottled(string) { p.throttles.Inc() }
+
+// OnRecordsOnFailure counts poller_records_on_failure_total.
+func (p *Pipeline) OnRecordsOnFailure(_ string, n int) { p.onFailure.Add(float64(n)) }
+
+// OnRecordsSkipped counts poller_records_skipped_total{reason}.
+func (p *Pipeline) OnRecordsSkipped(_, reason string, n int) {
+	p.skipped.WithLabelValues(reason).Add(float64(n))
+}
+
+// OnPipelinePaused sets poller_pipeline_paused to 1 or 0.
+func (p *Pipeline) OnPipelinePaused(paused bool) {
+	if paused {
+		p.paused.Set(1)
+	} else {
+		p.paused.Set(0)
+	}
 }

@@ -1,6 +1,7 @@
 // Package server serves poller's HTTP endpoints: /metrics (Prometheus), /healthz (the process is
-// alive) and /readyz (the lease table is reachable and the pipelines have started; false again while
-// shutting down, so load balancers and Kubernetes stop counting on this replica first).
+// alive and its pipelines are not wedged), /readyz (the lease table is reachable and the pipelines
+// have started; false again while shutting down, so load balancers and Kubernetes stop counting on
+// this replica first) and /status (this process's view of its pipelines, as JSON).
 //
 // It stands beside the pipelines, not in their data flow: pkg/service starts it with the registry
 // that pkg/metrics registers on and a Readiness that follows the pipelines' lease rounds.
@@ -8,6 +9,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -43,8 +45,33 @@ type Server struct {
 	ln  net.Listener
 }
 
+// Option adds to what New serves.
+type Option func(*options)
+
+type options struct {
+	live   func() error
+	status func() any
+}
+
+// WithLiveness makes /healthz answer 503 with the error's text whenever check returns an error (a
+// wedged pipeline, say), so a liveness probe restarts the process; without it /healthz answers 200
+// while the process serves. check is called on every request and must be quick.
+func WithLiveness(check func() error) Option {
+	return func(o *options) { o.live = check }
+}
+
+// WithStatus serves GET /status: the value status returns, as JSON. status is called on every
+// request and must be quick and safe for concurrent use.
+func WithStatus(status func() any) Option {
+	return func(o *options) { o.status = status }
+}
+
 // New listens on addr (":9464"; ":0" picks a free port) and prepares the handlers.
-func New(addr string, gatherer prometheus.Gatherer, ready *Readiness) (*Server, error) {
+func New(addr string, gatherer prometheus.Gatherer, ready *Readiness, opts ...Option) (*Server, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
@@ -52,8 +79,24 @@ func New(addr string, gatherer prometheus.Gatherer, ready *Readiness) (*Server, 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if o.live != nil {
+			if err := o.live(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		fmt.Fprintln(w, "ok")
 	})
+	if o.status != nil {
+		mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(o.status()); err != nil {
+				http.Error(w, "encode status: "+err.Error(), http.StatusInternalServerError)
+			}
+		})
+	}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, reason := ready.State()
 		if !ok {

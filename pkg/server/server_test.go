@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,5 +69,60 @@ func TestEndpoints(t *testing.T) {
 				t.Errorf("GET %s = %d %q, want %d with %q", tt.path, status, body, tt.wantStatus, tt.wantBody)
 			}
 		})
+	}
+}
+
+// TestHealthzFollowsTheLivenessCheckAndStatusServesJSON: /healthz answers 503 with the check's
+// error while it fails and 200 again once it passes; /status serves the status value as JSON.
+func TestHealthzFollowsTheLivenessCheckAndStatusServesJSON(t *testing.T) {
+	var wedged atomic.Bool
+	live := func() error {
+		if wedged.Load() {
+			return errors.New("pipeline p: no lease round completed for 9s")
+		}
+		return nil
+	}
+	status := func() any { return map[string]any{"pipelines": []string{"p"}} }
+	srv, err := New("127.0.0.1:0", prometheus.NewRegistry(), &Readiness{}, WithLiveness(live), WithStatus(status))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	get := func(path string) (int, string, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + srv.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header.Get("Content-Type")
+	}
+	steps := []struct {
+		name       string
+		wedged     bool
+		path       string
+		wantStatus int
+		wantBody   string
+	}{
+		{name: "healthz is 200 while the check passes", path: "/healthz", wantStatus: 200, wantBody: "ok"},
+		{name: "healthz is 503 with the reason while it fails", wedged: true, path: "/healthz", wantStatus: 503, wantBody: "no lease round completed"},
+		{name: "healthz is 200 again once it passes", path: "/healthz", wantStatus: 200, wantBody: "ok"},
+		{name: "status serves the value as JSON", path: "/status", wantStatus: 200, wantBody: `"pipelines": [`},
+	}
+	for _, s := range steps {
+		wedged.Store(s.wedged)
+		status, body, _ := get(s.path)
+		if status != s.wantStatus || !strings.Contains(body, s.wantBody) {
+			t.Errorf("%s: GET %s = %d %q, want %d with %q", s.name, s.path, status, body, s.wantStatus, s.wantBody)
+		}
+	}
+	var doc struct{ Pipelines []string }
+	_, body, ctype := get("/status")
+	if err := json.Unmarshal([]byte(body), &doc); err != nil || len(doc.Pipelines) != 1 || ctype != "application/json" {
+		t.Errorf("GET /status = %q (%s), %v; want the JSON of the status value", body, ctype, err)
 	}
 }

@@ -1,5 +1,5 @@
 // Package service runs a poller: it wires a config into AWS clients, the lease table, sinks, on_failure
-// destinations, filters, pipelines and the HTTP server (/metrics, /healthz, /readyz), and runs them as
+// destinations, filters, pipelines and the HTTP server (/metrics, /healthz, /readyz, /status), and runs them as
 // one group until a graceful stop or a failure.
 //
 // It sits between the config (pkg/config) and the pipelines (pkg/pipeline): pkg/cli loads a config
@@ -58,6 +58,9 @@ type App struct {
 	server    *server.Server
 	ready     *server.Readiness
 	health    *health
+	status    *statusBoard
+	// version is poller's version, for poller_build_info and /status (WithVersion).
+	version string
 	// extraHooks, if set (WithHooks), gives each pipeline hooks of the caller's.
 	extraHooks func(pipeline string) []hooks.Hook
 }
@@ -87,6 +90,12 @@ func WithHooks(f func(pipeline string) []hooks.Hook) Option {
 	return func(a *App) { a.extraHooks = f }
 }
 
+// WithVersion sets the version poller_build_info and /status report; without it, "dev". The
+// poller command line sets the version it prints.
+func WithVersion(v string) Option {
+	return func(a *App) { a.version = v }
+}
+
 // shared is what every pipeline of one process uses alike.
 type shared struct {
 	aws     aws.Config
@@ -110,12 +119,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	if err := config.Validate(cfg, Registries()); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}
-	a := &App{cfg: cfg, log: log, ready: &server.Readiness{}}
+	a := &App{cfg: cfg, log: log, ready: &server.Readiness{}, version: "dev"}
 	for _, o := range opts {
 		o(a)
 	}
 	a.ready.Set(false, "starting")
-	a.health = newHealth(a.ready)
+	a.health = newHealth(a.ready, cfg.Leases.LeaseDuration, time.Now)
 	defer func() {
 		if err != nil {
 			a.closeSinks(context.WithoutCancel(ctx))
@@ -130,10 +139,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	s.ddb, s.streams = newClients(awsCfg, cfg.AWS.EndpointURL)
 	a.log = log.With(zap.String("worker_id", s.workerID))
 	a.store = checkpoint.New(s.ddb, cfg.Leases.Table)
+	a.status = newStatusBoard(s.workerID, a.version, time.Now)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = metrics.New(reg)
+	s.metrics.SetVersion(a.version)
 	for i, pc := range cfg.Pipelines {
 		p, err := a.newPipeline(i, pc, s)
 		if err != nil {
@@ -142,7 +153,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 		a.pipelines = append(a.pipelines, p)
 	}
 	if cfg.Server.Listen != "" {
-		if a.server, err = server.New(cfg.Server.Listen, reg, a.ready); err != nil {
+		a.server, err = server.New(cfg.Server.Listen, reg, a.ready,
+			server.WithLiveness(a.health.live), server.WithStatus(func() any { return a.Status() }))
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -196,6 +209,9 @@ func compileFilters(i int, filters []config.Filter) (dispatch.Matcher, error) {
 	return set, nil
 }
 
+// Status is this process's view of its pipelines, as /status serves it.
+func (a *App) Status() Status { return a.status.status() }
+
 // Addr is the address the HTTP server listens on (useful with a ":0" listen), "" without a server.
 func (a *App) Addr() string {
 	if a.server == nil {
@@ -221,7 +237,7 @@ func (a *App) Run(ctx context.Context, stop <-chan struct{}) error {
 	defer stopServer()
 	if a.server != nil {
 		g.Go(func() error { return a.server.Run(srvCtx) })
-		a.log.Info("serving /metrics, /healthz, /readyz", zap.String("listen", a.server.Addr()))
+		a.log.Info("serving /metrics, /healthz, /readyz, /status", zap.String("listen", a.server.Addr()))
 	}
 	g.Go(func() error {
 		defer stopServer()
@@ -311,10 +327,10 @@ func (a *App) closeSinks(ctx context.Context) {
 	a.closers = nil
 }
 
-// hooksOf returns the hooks of the pipeline called name: its metrics, its readiness, and what
-// WithHooks adds.
+// hooksOf returns the hooks of the pipeline called name: its metrics, its health, its part of
+// /status, and what WithHooks adds.
 func (a *App) hooksOf(name string, m *metrics.Metrics) []hooks.Hook {
-	hs := []hooks.Hook{m.Pipeline(name), a.health.pipeline(name)}
+	hs := []hooks.Hook{m.Pipeline(name), a.health.pipeline(name), a.status.pipeline(name)}
 	if a.extraHooks != nil {
 		hs = append(hs, a.extraHooks(name)...)
 	}
