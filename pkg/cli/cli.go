@@ -84,6 +84,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...O
 	case "help", "--help", "-h":
 		usage(stdout)
 		return ExitOK
+	case "run": // the one command that reports its version (poller_build_info, /status)
+		return runCommand(ctx, rest, stderr, versionString(s.version))
 	}
 	cmd, ok := commands[name]
 	if !ok {
@@ -96,7 +98,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...O
 
 // commands are the commands that take a config, by name.
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
-	"run":         runCommand,
 	"validate":    validateCommand,
 	"healthcheck": healthcheckCommand,
 }

@@ -18,8 +18,9 @@ import (
 	"github.com/poller-dev/poller/pkg/service"
 )
 
-// runCommand runs every pipeline of the config until a signal or ctx stops it (see Run).
-func runCommand(ctx context.Context, args []string, _, stderr io.Writer) int {
+// runCommand runs every pipeline of the config until a signal or ctx stops it (see Run), reporting
+// version as its own.
+func runCommand(ctx context.Context, args []string, stderr io.Writer, version string) int {
 	cfg, ok := loadConfig("run", args, stderr)
 	if !ok {
 		return ExitUsage
@@ -38,7 +39,7 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) int {
 	// only a forced stop cancels the service's context.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	svc, err := service.New(runCtx, cfg, log, service.WithVersion(versionString("")))
+	svc, err := service.New(runCtx, cfg, log, service.WithVersion(version))
 	if err != nil {
 		log.Error("poller cannot start", zap.Error(err))
 		return ExitFailure

@@ -30,7 +30,13 @@ import (
 
 var pollerBin string
 
-func TestMain(m *testing.M) { os.Exit(testenv.MainWithPoller(m, &pollerBin, "-race")) }
+// e2eVersion is stamped into the binary as a release build stamps it (-X main.version), so the tests
+// see it reach what reports the version (poller_build_info).
+const e2eVersion = "v0.0.0-e2e"
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.MainWithPoller(m, &pollerBin, "-race", "-ldflags", "-X main.version="+e2eVersion))
+}
 
 // received is one record as the http sink saw it, in arrival order.
 type received struct {

@@ -90,8 +90,11 @@ func TestObserveThrottlesInFlightOnFailureAndStatus(t *testing.T) {
 	if !strings.Contains(st.LastProcessingResult, "status 500") || st.LastError == nil || !strings.Contains(st.LastError.Error, "status 500") {
 		t.Errorf("/status after the poison record: result %q, last error %+v; want the 500", st.LastProcessingResult, st.LastError)
 	}
-	if !strings.Contains(scrape(t, port), `poller_build_info{goversion="go`) {
-		t.Errorf("/metrics has no poller_build_info with a Go version")
+	if want := `poller_build_info{goversion="go`; !strings.Contains(scrape(t, port), want) {
+		t.Errorf("/metrics has no %s", want)
+	}
+	if want := `version="` + e2eVersion + `"} 1`; !strings.Contains(scrape(t, port), want) {
+		t.Errorf("/metrics has no poller_build_info with %s (the version stamped into the binary)", want)
 	}
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("poller exited with %d after SIGTERM, want 0", code)
