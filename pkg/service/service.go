@@ -135,6 +135,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = metrics.New(reg)
 	for i, pc := range cfg.Pipelines {
+		if !pc.IsEnabled() {
+			// Lambda's Enabled: false. Nothing reads it or touches its leases; they wait in the table.
+			a.log.Info("pipeline disabled (enabled: false): not started; its leases and checkpoints are kept", zap.String("pipeline", pc.Name))
+			hooks.New(a.hooksOf(pc.Name, s.metrics)...).OnPipelinePaused(true)
+			continue
+		}
 		p, err := a.newPipeline(i, pc, s)
 		if err != nil {
 			return nil, err
@@ -243,6 +249,15 @@ func (a *App) runPipelines(ctx context.Context, stop <-chan struct{}) error {
 	a.health.started(len(a.pipelines))
 	a.log.Info("poller started", zap.Int("pipelines", len(a.pipelines)), zap.String("lease_table", a.cfg.Leases.Table))
 	pg, pctx := errgroup.WithContext(ctx)
+	if len(a.pipelines) == 0 { // every pipeline is disabled: serve the endpoints until stopped
+		pg.Go(func() error {
+			select {
+			case <-stop:
+			case <-pctx.Done():
+			}
+			return nil
+		})
+	}
 	for _, p := range a.pipelines {
 		pg.Go(func() error {
 			if err := p.Run(pctx, stop); err != nil && !errors.Is(err, context.Canceled) {
