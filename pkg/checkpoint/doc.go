@@ -70,6 +70,7 @@
 // # The decision item (key "start")
 //
 //	position     S     the starting_position the first run was decided with
+//	start_time   S     its starting_position_timestamp, for AT_TIMESTAMP (RFC 3339)
 //	owner        S     the deciding worker while not done
 //	counter      N     bumped by every write of the item; the decider's token
 //	done         BOOL  every shard of the decision's listing has its lease
