@@ -262,6 +262,9 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 	if st.described.IsZero() || !st.decided || listing.At.Sub(st.described) >= jitter(refreshEvery(p.RefreshInterval, len(st.stream.Shards))) {
 		p.refresh(sctx, st, listing.Leases, listing.At)
 	}
+	if !st.controlRead {
+		return errors.New("the pipeline's control item was never read: not starting any shard, it may be paused")
+	}
 	moves := st.coord.Balance(ctx, checkpoint.Scope{Leases: slices.Collect(maps.Values(st.leases)), Ready: st.ready()})
 	for _, id := range moves.Drain {
 		if w, ok := st.running[id]; ok && !wait.Closed(w.stop) {
