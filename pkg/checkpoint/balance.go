@@ -18,6 +18,7 @@ import (
 func (c *Coordinator) Balance(ctx context.Context, scope Scope) Moves {
 	if c.paused {
 		c.keepOwn(ctx, scope.Leases)
+		c.log.Debug("lease round while paused: nothing moves", zap.Int("kept", len(c.running)))
 		c.hooks.OnLeasesOwned(len(c.running))
 		c.hooks.OnLeaseRound(nil)
 		return Moves{}
