@@ -347,7 +347,32 @@ func TestStatusJSONShowsASplit(t *testing.T) {
 			t.Fatalf("status table lacks %q:\n%s", s, human)
 		}
 	}
+
+	// A reset to TRIM_HORIZON reads the finished parent again, and its children only after it.
+	e.mustOp(t, "pause", "--pipeline", "e2e")
+	waitLogged(t, "pipeline paused", a)
+	e.mustOp(t, "reset", "--pipeline", "e2e", "--to", "TRIM_HORIZON")
+	if doc := e.statusDoc(t); doc.Pipelines[0].Shards[1].State != control.StateWaiting {
+		t.Fatalf("after the reset, status = %+v, want the children waiting for their parent", doc.Pipelines[0].Shards)
+	}
+	e.mustOp(t, "resume", "--pipeline", "e2e")
+	children := append(keys("c1", 2), keys("c2", 2)...)
+	waitCount(t, e, 2, append(keys("p", 3), children...)...)
 	stopAll(t, e, a)
+	seen, lastParent, firstChild := map[string]int{}, -1, -1
+	for i, r := range e.sink.snapshot() {
+		if seen[r.Key]++; seen[r.Key] != 2 {
+			continue
+		}
+		if strings.HasPrefix(r.Key, "p-") {
+			lastParent = i
+		} else if firstChild < 0 {
+			firstChild = i
+		}
+	}
+	if firstChild < lastParent {
+		t.Fatalf("a child's record arrived again (#%d) before the parent's last (#%d)", firstChild, lastParent)
+	}
 }
 
 // TestAtTimestampSkipsRecordsCreatedBeforeIt: a pipeline's first start at AT_TIMESTAMP T never
