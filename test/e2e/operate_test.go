@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,7 +43,7 @@ func (e *replicaEnv) op(t *testing.T, args ...string) opResult {
 	var out, errs strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errs
 	err := cmd.Run()
-	if _, exited := err.(*exec.ExitError); err != nil && !exited {
+	if _, exited := errors.AsType[*exec.ExitError](err); err != nil && !exited {
 		t.Fatalf("run poller %v: %v", args, err)
 	}
 	return opResult{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errs.String()}
@@ -130,7 +131,9 @@ func TestPauseStopsEveryReplicaUntilResume(t *testing.T) {
 
 	// Paused for a few lease durations: nothing read or delivered, leases neither moved nor expired.
 	reads := e.srv.Calls("GetRecords")
-	for end := time.Now().Add(2 * leaseDuration); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(2 * leaseDuration); time.Now().Before(end); <-tick.C {
 		if n := e.sink.count(); n != quietAt {
 			t.Fatalf("%d records delivered while paused", n-quietAt)
 		}
