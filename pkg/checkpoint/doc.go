@@ -126,6 +126,7 @@
 // # Load
 //
 // The table's load is proportional to shards and workers, never to records: one write per lease per
-// renewal or checkpoint, one write per worker per heartbeat, and one Query (about 3,000 lease items per
-// 1 MB page) per List. Each method's comment gives its DynamoDB calls.
+// renewal or checkpoint, one write per worker per heartbeat, one Query (about 3,000 lease items per
+// 1 MB page) per List, and one GetItem of the control item per round. Each method's comment gives its
+// DynamoDB calls.
 package checkpoint
