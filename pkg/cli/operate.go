@@ -156,6 +156,7 @@ func resetCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	p := op.chosen[0]
 	changes, err := control.Reset(ctx, op.table, control.ResetRequest{
 		Pipeline: p.Name, StreamARN: p.Source.StreamARN, To: pos, Shard: shard, Now: time.Now(),
+		Settle: op.cfg.Leases.RenewInterval,
 	})
 	for _, c := range changes {
 		from := c.From

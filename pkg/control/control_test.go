@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -179,6 +180,15 @@ func TestReset(t *testing.T) {
 	}
 	if err := SetPaused(ctx, s, pipe, true); err != nil {
 		t.Fatal(err)
+	}
+	// Right after the pause, a reset waits for the replicas to see it: here longer than its ctx.
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := Reset(short, s, ResetRequest{Pipeline: pipe, Now: time.Now(), Settle: time.Hour}); err == nil || !strings.Contains(err.Error(), "see the pause") {
+		t.Fatalf("Reset() right after the pause with a short ctx = %v, want it to wait for the replicas", err)
+	}
+	if l, _, _ := s.List(ctx, pipe); !slices.ContainsFunc(l, func(l checkpoint.Lease) bool { return l.Checkpoint == "400" }) {
+		t.Fatalf("the reset that waited changed leases: %+v", l)
 	}
 	changes, err := Reset(ctx, s, ResetRequest{Pipeline: pipe, Shard: "A", To: Position{}, Now: time.Now()})
 	if err != nil {

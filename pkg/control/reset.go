@@ -65,6 +65,10 @@ type ResetRequest struct {
 	// Now is the time of the reset: a shard that waits for a parent skips the records created before
 	// it on a reset to LATEST.
 	Now time.Time
+	// Settle is the renew_interval: a reset right after the pause first waits until that long after
+	// the pause was written, so that every replica has seen it (by the control item's updated_at, the
+	// pausing machine's clock: best effort) and none takes a reset lease before resume.
+	Settle time.Duration
 }
 
 // resetAttempts is how many times Reset lists and writes again the leases whose write lost a race
@@ -80,6 +84,9 @@ func Reset(ctx context.Context, t Table, req ResetRequest) ([]Change, error) {
 	}
 	if !ctl.Paused {
 		return nil, refused("pipeline %s is running: pause it first (poller pause --pipeline %s), reset, then resume", req.Pipeline, req.Pipeline)
+	}
+	if err := settle(ctx, req.Settle-req.Now.Sub(ctl.UpdatedAt)); err != nil {
+		return nil, err
 	}
 	var (
 		changes []Change
@@ -185,4 +192,19 @@ func resetPlan(leases []checkpoint.Lease, sel map[string]bool, to Position, now 
 		}
 	}
 	return out
+}
+
+// settle waits d (nothing when d <= 0) unless ctx ends first.
+func settle(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the replicas to see the pause: %w", context.Cause(ctx))
+	}
 }
