@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,6 +16,13 @@ import (
 // ones asked for whose owner did not hand them over within lease_duration (Moves.Start). Call it
 // after a List that succeeded.
 func (c *Coordinator) Balance(ctx context.Context, scope Scope) Moves {
+	if c.paused {
+		c.keepOwn(ctx, scope.Leases)
+		c.log.Debug("lease round while paused: nothing moves", zap.Int("kept", len(c.running)))
+		c.hooks.OnLeasesOwned(len(c.running))
+		c.hooks.OnLeaseRound(nil)
+		return Moves{}
+	}
 	now := c.listedAt
 	byID := make(map[string]Lease, len(scope.Leases))
 	for _, l := range scope.Leases {
@@ -62,6 +70,7 @@ func (c *Coordinator) Balance(ctx context.Context, scope Scope) Moves {
 			zap.String("shard_id", l.ShardID), zap.String("owner", l.Owner))
 	}
 	m.Start = append(m.Start, c.takeUpTo(ctx, pl.Steal, len(pl.Steal))...)
+	m = c.wake(ctx, m, byID)
 	c.hooks.OnLeasesOwned(len(c.running))
 	c.log.Debug("lease round", zap.Int("workers", pl.Workers), zap.Int("fair_share", pl.Target), zap.Int("running", len(c.running)),
 		zap.Int("handing_over", c.handingOver()), zap.Int("resumed", len(pl.Resume)), zap.Int("taken", len(taken)+len(adopted)),
@@ -179,4 +188,52 @@ func (c *Coordinator) fenceTrust() time.Duration {
 		return d
 	}
 	return c.leaseDuration / 2
+}
+
+// SetPaused switches the coordinator's pause (the pipeline's control item, read each round). While
+// paused, Balance takes, asks for, steals and hands over nothing, and the leases whose workers
+// ended are kept and renewed (see Ended); the first Balance after resume starts them again.
+func (c *Coordinator) SetPaused(paused bool) { c.paused = paused }
+
+// keepOwn takes back, while paused, the leases the table lists as this worker's that it does not
+// hold (a restart while paused): they are kept idle and renewed, as the ones paused in this run.
+func (c *Coordinator) keepOwn(ctx context.Context, leases []Lease) {
+	var own []Lease
+	for _, l := range leases {
+		if _, held := c.running[l.ShardID]; !held && l.Owner == c.me && !l.Finished {
+			own = append(own, l)
+		}
+	}
+	for _, g := range c.takeUpTo(ctx, own, len(own)) {
+		c.running[g.Held.Lease().ShardID].idle = true
+	}
+}
+
+// wake starts the leases kept idle while paused (Moves.Start), or, for one the plan hands over (its
+// worker drained already), hands it over at once rather than draining it (out of Moves.Drain). A
+// kept lease the listing shows written by another (poller reset frees the lease) is dropped, never
+// run from the position this worker held in memory: the next rounds take it afresh from the table.
+func (c *Coordinator) wake(ctx context.Context, m Moves, listed map[string]Lease) Moves {
+	for id, r := range c.running {
+		if !r.idle {
+			continue
+		}
+		r.idle = false
+		if l, ok := listed[id]; !ok || l.Owner != c.me || l.Counter != r.held.Lease().Counter {
+			c.log.Info("a lease kept while paused was written by another (reset?); taking it afresh", zap.String("shard_id", id))
+			delete(c.running, id)
+			m.Drain = slices.DeleteFunc(m.Drain, func(d string) bool { return d == id })
+			continue
+		}
+		if r.to == "" {
+			m.Start = append(m.Start, Grant{Held: r.held, Fence: r.fence})
+			continue
+		}
+		m.Drain = slices.DeleteFunc(m.Drain, func(d string) bool { return d == id })
+		delete(c.running, id)
+		if _, err := c.handOver(ctx, r.held, r.to); err != nil {
+			c.log.Warn("handing a lease over failed; it expires and is taken", zap.String("shard_id", id), zap.Error(err))
+		}
+	}
+	return m
 }

@@ -98,6 +98,9 @@ type Coordinator struct {
 	listedAt time.Time
 	// heartbeat is the counter of this worker's last heartbeat, for removing its item on Leave.
 	heartbeat int64
+	// paused: the pipeline is paused (SetPaused); Balance moves nothing, and leases whose workers
+	// ended are kept (idle) and renewed.
+	paused bool
 }
 
 // running is a lease held and run.
@@ -107,6 +110,9 @@ type running struct {
 	// to is the worker the lease is handed over to once its shard worker drained; "" while it is not
 	// draining for a handoff.
 	to string
+	// idle: the lease is kept while the pipeline is paused, with no shard worker; renewed as any
+	// other, and run again by the first Balance after resume.
+	idle bool
 }
 
 // NewCoordinator returns the coordinator of one run of a pipeline on this worker.
@@ -259,6 +265,12 @@ func (c *Coordinator) Ended(ctx context.Context, ended []Ended) {
 		if !ok {
 			continue
 		}
+		if c.paused && !e.Finished && r.held.Owned() {
+			// Paused: the lease stays this worker's, renewed, with no worker and no handoff.
+			r.to, r.idle = "", true
+			c.leaveIdle(ctx, r.held, e.IdleIterator)
+			continue
+		}
 		delete(c.running, e.ShardID)
 		if r.to == "" || e.Finished {
 			continue
@@ -283,6 +295,11 @@ func (c *Coordinator) Ended(ctx context.Context, ended []Ended) {
 // after lease_duration, and removes this worker's heartbeat item, so that the others count one
 // worker less at once.
 func (c *Coordinator) Leave(ctx context.Context, ended []Ended) {
+	for id, r := range c.running {
+		if r.idle {
+			ended = append(ended, Ended{ShardID: id})
+		}
+	}
 	c.leaveAll(ctx, ended)
 	if c.heartbeat > 0 {
 		if _, err := c.store.DeleteWorker(ctx, Worker{Pipeline: c.pipeline, ID: c.me, Counter: c.heartbeat}); err != nil {

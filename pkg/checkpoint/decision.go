@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -21,8 +22,10 @@ const decisionKey = "start"
 // every other worker waits, so two replicas starting together never decide differently.
 type Decision struct {
 	Pipeline string
-	// Position is the starting_position of the deciding worker: "TRIM_HORIZON" or "LATEST".
+	// Position is the starting_position of the deciding worker: "TRIM_HORIZON", "LATEST" or
+	// "AT_TIMESTAMP", with Time (its starting_position_timestamp) for AT_TIMESTAMP.
 	Position string
+	Time     time.Time
 	// Owner is the deciding worker; "" once Done.
 	Owner string
 	// Counter is bumped by every write of the item, like a lease's: the deciding worker's token.
@@ -35,6 +38,7 @@ type decisionItem struct {
 	Pipeline string `dynamodbav:"pipeline"`
 	Key      string `dynamodbav:"key"`
 	Position string `dynamodbav:"position"`
+	Time     string `dynamodbav:"start_time,omitempty"`
 	Owner    string `dynamodbav:"owner,omitempty"`
 	Counter  int64  `dynamodbav:"counter"`
 	Done     bool   `dynamodbav:"done"`
@@ -45,7 +49,13 @@ func decodeDecision(av map[string]types.AttributeValue) (Decision, error) {
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 		return Decision{}, fmt.Errorf("decode decision item: %w", err)
 	}
-	return Decision{Pipeline: it.Pipeline, Position: it.Position, Owner: it.Owner, Counter: it.Counter, Done: it.Done}, nil
+	d := Decision{Pipeline: it.Pipeline, Position: it.Position, Owner: it.Owner, Counter: it.Counter, Done: it.Done}
+	t, err := parseStamp(attrStartTime, it.Time)
+	if err != nil {
+		return Decision{}, fmt.Errorf("decode decision item: %w", err)
+	}
+	d.Time = t
+	return d, nil
 }
 
 // Decide creates the pipeline's decision item from d (counter 1; Owner is the deciding worker, or ""
@@ -56,7 +66,12 @@ func (s *Store) Decide(ctx context.Context, d Decision) (Decision, bool, error) 
 		return Decision{}, false, fmt.Errorf("decide the start of pipeline %q: pipeline, position and either an owner or done are required", d.Pipeline)
 	}
 	d.Counter = 1
-	av, err := attributevalue.MarshalMap(decisionItem{Pipeline: d.Pipeline, Key: decisionKey, Position: d.Position, Owner: d.Owner, Counter: 1, Done: d.Done})
+	it := decisionItem{Pipeline: d.Pipeline, Key: decisionKey, Position: d.Position, Owner: d.Owner, Counter: 1, Done: d.Done}
+	if !d.Time.IsZero() {
+		d.Time = d.Time.UTC()
+		it.Time = stamp(d.Time)
+	}
+	av, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return Decision{}, false, fmt.Errorf("decide the start of pipeline %s: %w", d.Pipeline, err)
 	}
@@ -83,7 +98,8 @@ func (s *Store) Decide(ctx context.Context, d Decision) (Decision, bool, error) 
 		return Decision{}, false, fmt.Errorf("decide the start of pipeline %s: %w", d.Pipeline, err)
 	}
 	// An SDK retry of our own landed put fails on our own item: it is ours all the same.
-	return got, got == d, nil
+	return got, got.Pipeline == d.Pipeline && got.Position == d.Position && got.Time.Equal(d.Time) &&
+		got.Owner == d.Owner && got.Counter == d.Counter && got.Done == d.Done, nil
 }
 
 // TakeDecision makes owner the deciding worker of d, on the condition that the item's counter is still

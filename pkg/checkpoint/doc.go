@@ -10,8 +10,9 @@
 //
 // # The pieces
 //
-//   - Store reads and writes the lease table: leases (Create, Take, Want, Delete), worker heartbeats,
-//     and the first run's decision item (Decide).
+//   - Store reads and writes the lease table: leases (Create, Take, Want, Delete, Reset), worker
+//     heartbeats, the first run's decision item (Decide) and the operator's control item (Control,
+//     SetPaused).
 //   - Held is a lease this worker holds: renewals, checkpoints, finish, release and handoff, every one
 //     fenced by the lease counter.
 //   - Tracker judges expiry the only safe way: on this worker's monotonic clock.
@@ -48,15 +49,19 @@
 //	updated_at   S     time of the last write (RFC 3339, UTC, the writer's wall clock; informational)
 //	takeovers    N     times the lease was taken from another owner (not from a free lease)
 //	start_at     S     the first run's decision: "LATEST" on the shards open at a LATEST first run,
-//	                   "SKIPPED" on the ones closed then (created finished); absent means TRIM_HORIZON
+//	                   "SKIPPED" on the ones closed then (created finished); "AT_TIMESTAMP" for an
+//	                   AT_TIMESTAMP first run or a reset to a time; absent means TRIM_HORIZON
 //	start_time   S     when LATEST was resolved for the shard (RFC 3339, the resolver's clock), written
-//	                   before the LATEST iterator was asked for
+//	                   before the LATEST iterator was asked for; for AT_TIMESTAMP, the time records
+//	                   are kept from (the ones created before it are skipped)
 //	start_seq    S     the first record read at LATEST, written before it was delivered: reading
 //	                   resumes AT it until the first checkpoint
 //	start_iterator S   the shard iterator of a LATEST shard with no record read yet, written when its
 //	                   holder released or handed it over: the next holder reads on from it
 //	wanted_by    S     a worker that asked the owner to hand the lease over (a cooperative steal, when
 //	                   it is below its fair share); absent when nobody asked
+//	iterator_age N     the owner's last report of the shard's iterator age in seconds (Held.ReportAge),
+//	                   written with each write that keeps the lease, removed when it is given up
 //
 // A finished lease keeps its checkpoint (the last sequence number of the shard, or absent for a shard
 // that closed empty) and has no owner. The finished flag, not a SHARD_END sentinel in checkpoint, says
@@ -65,12 +70,29 @@
 // # The decision item (key "start")
 //
 //	position     S     the starting_position the first run was decided with
+//	start_time   S     its starting_position_timestamp, for AT_TIMESTAMP (RFC 3339)
 //	owner        S     the deciding worker while not done
 //	counter      N     bumped by every write of the item; the decider's token
 //	done         BOOL  every shard of the decision's listing has its lease
 //
 // Created once with attribute_not_exists (Store.Decide): its creator alone creates the first run's
 // leases; a decider whose counter stands still may be taken over (TakeDecision, on the counter seen).
+//
+// # The control item (key "control")
+//
+//	paused       BOOL  the operator paused the pipeline (poller pause; resume writes false)
+//	counter      N     bumped by every write
+//	updated_at   S     time of the last write (informational)
+//
+// Every replica reads it at each round (Store.Control) and honours it with no restart: the pipeline
+// stops its shard workers gracefully, and its Coordinator (SetPaused) keeps their leases, renewed
+// and idle, and moves none until resume. An absent item means running.
+//
+// Reset (poller reset, only while paused) rewrites a lease's start and clears its checkpoint, pinned
+// start and finished flag, conditional on the counter the caller listed; it also frees the lease and
+// bumps the counter, so the worker that kept it while paused is fenced (its next renewal is refused)
+// and never runs on from the position it held in memory. After resume the lease is taken afresh from
+// the table; a Coordinator also drops, unstarted, any idle lease the listing shows written by another.
 //
 // # Worker items (key "worker#<workerId>")
 //
@@ -80,8 +102,8 @@
 //
 // # Rules
 //
-// Every lease write is conditional: Create on the item not existing; Take on counter = the counter the
-// taker observed; Renew, Checkpoint, PinStart, PinIterator, Finish, Release and Handoff on owner = me
+// Every lease write is conditional: Create on the item not existing; Take and Reset on counter = the
+// counter the taker (the operator) observed; Renew, Checkpoint, PinStart, PinIterator, Finish, Release and Handoff on owner = me
 // AND counter = the counter of my last write; Delete on counter = observed AND finished. Each of these
 // bumps counter, so a counter value names exactly one state of the lease, and a worker that lost its lease (paused, partitioned,
 // slow) can never write for it again: its counter is stale. A failed condition is reported as
@@ -104,6 +126,7 @@
 // # Load
 //
 // The table's load is proportional to shards and workers, never to records: one write per lease per
-// renewal or checkpoint, one write per worker per heartbeat, and one Query (about 3,000 lease items per
-// 1 MB page) per List. Each method's comment gives its DynamoDB calls.
+// renewal or checkpoint, one write per worker per heartbeat, one Query (about 3,000 lease items per
+// 1 MB page) per List, and one GetItem of the control item per round. Each method's comment gives its
+// DynamoDB calls.
 package checkpoint

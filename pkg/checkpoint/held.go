@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -59,6 +60,33 @@ type Held struct {
 	// Set by observe before the Held is shared; immutable after.
 	confirm func(sent time.Time)
 	clock   func() time.Time
+
+	// since is the creation time the shard's iterator age is measured from, as last reported
+	// (ReportAge): nil while unknown, the zero time when caught up.
+	since atomic.Pointer[time.Time]
+}
+
+// ReportAge records since, the creation time of the oldest record of the shard not yet done (the
+// zero time: every record read is done): each later write that keeps the lease stores the iterator
+// age it implies (iterator_age, seconds), so that `poller status` shows lag from the table alone.
+// Safe for concurrent use.
+func (h *Held) ReportAge(since time.Time) { h.since.Store(&since) }
+
+// withAge adds the iterator age to a write at now: set while the lease stays held and an age was
+// reported, removed when the write gives the lease up (nobody reports for it then).
+func (h *Held) withAge(ub expression.UpdateBuilder, now time.Time, keeps bool) expression.UpdateBuilder {
+	if !keeps {
+		return ub.Remove(expression.Name(attrIteratorAge))
+	}
+	since := h.since.Load()
+	if since == nil {
+		return ub
+	}
+	age := 0.0
+	if !since.IsZero() {
+		age = max(0, now.Sub(*since).Round(time.Millisecond).Seconds())
+	}
+	return ub.Set(expression.Name(attrIteratorAge), expression.Value(age))
 }
 
 func newHeld(s *Store, l Lease, owner string) *Held {
@@ -288,9 +316,10 @@ func (h *Held) do(ctx context.Context, w write) (bool, error) {
 			return false, nil
 		}
 		cur := h.lease
-		now := stamp(h.store.now())
-		ub := expression.Set(expression.Name(attrUpdatedAt), expression.Value(now)).
+		wall := h.store.now()
+		ub := expression.Set(expression.Name(attrUpdatedAt), expression.Value(stamp(wall))).
 			Add(expression.Name(attrCounter), expression.Value(1))
+		ub = h.withAge(ub, wall, w.after == stateHeld)
 		ub, err := w.update(cur, ub)
 		if err != nil {
 			return false, h.errorf(w.op, err)

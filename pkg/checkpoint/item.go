@@ -24,6 +24,7 @@ const (
 	attrStartSeq   = "start_seq"
 	attrStartTime  = "start_time"
 	attrStartIter  = "start_iterator"
+	attrStartAt    = "start_at"
 
 	leasePrefix  = "shard#"
 	workerPrefix = "worker#"
@@ -72,9 +73,14 @@ type Lease struct {
 	// WantedBy is a worker that asked the owner to hand the lease over (a cooperative steal, see
 	// Store.Want); "" when nobody asked. It is a request, not a state: writing it does not bump Counter.
 	WantedBy string
+	// IteratorAge is the owner's last report of the shard's iterator age (the age of the oldest
+	// record not yet done, 0 when caught up), written with its renewals and checkpoints; valid when
+	// AgeReported.
+	IteratorAge time.Duration
+	AgeReported bool
 }
 
-// Values of Lease.StartAt.
+// Values of Lease.StartAt (and StartAtTime).
 const (
 	StartLatest  = "LATEST"
 	StartSkipped = "SKIPPED"
@@ -107,6 +113,8 @@ type leaseItem struct {
 	StartTime  string   `dynamodbav:"start_time,omitempty"`
 	StartIter  string   `dynamodbav:"start_iterator,omitempty"`
 	WantedBy   string   `dynamodbav:"wanted_by,omitempty"`
+	// IteratorAge is in seconds; nil when not reported.
+	IteratorAge *float64 `dynamodbav:"iterator_age,omitempty"`
 }
 
 type workerItem struct {
@@ -160,6 +168,9 @@ func decodeLease(av map[string]types.AttributeValue) (Lease, error) {
 		StartSeq:      it.StartSeq,
 		StartIterator: it.StartIter,
 		WantedBy:      it.WantedBy,
+	}
+	if it.IteratorAge != nil {
+		l.IteratorAge, l.AgeReported = time.Duration(*it.IteratorAge*float64(time.Second)), true
 	}
 	if l.ShardID == "" {
 		l.ShardID = strings.TrimPrefix(it.Key, leasePrefix)

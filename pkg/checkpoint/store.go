@@ -19,6 +19,7 @@ type DynamoAPI interface {
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
@@ -119,7 +120,7 @@ func (s *Store) List(ctx context.Context, pipeline string) ([]Lease, []Worker, e
 
 // Create writes l as a new free lease with counter 1, and says whether it did: an existing lease is
 // left as it is and gives (false, nil), so Create is idempotent. Pipeline and ShardID are required;
-// StreamARN, Parents, StartAt, Checkpoint (a seed, e.g. imported from another consumer) and Finished
+// StreamARN, Parents, StartAt, StartTime (the time of an AT_TIMESTAMP start), Checkpoint (a seed, e.g. imported from another consumer) and Finished
 // (a shard to skip, e.g. closed before a LATEST start) are stored; Owner, Counter and the times are
 // ignored. Calls: one PutItem.
 func (s *Store) Create(ctx context.Context, l Lease) (bool, error) {
@@ -129,7 +130,7 @@ func (s *Store) Create(ctx context.Context, l Lease) (bool, error) {
 	if l.Checkpoint != "" && !validSeq(l.Checkpoint) {
 		return false, fmt.Errorf("create lease for shard %s of pipeline %s: checkpoint %q: %w", l.ShardID, l.Pipeline, l.Checkpoint, ErrBadSequence)
 	}
-	av, err := attributevalue.MarshalMap(leaseItem{
+	item := leaseItem{
 		Pipeline:   l.Pipeline,
 		Key:        leaseKey(l.ShardID),
 		ShardID:    l.ShardID,
@@ -140,7 +141,11 @@ func (s *Store) Create(ctx context.Context, l Lease) (bool, error) {
 		Finished:   l.Finished,
 		StartAt:    l.StartAt,
 		UpdatedAt:  stamp(s.now()),
-	})
+	}
+	if !l.StartTime.IsZero() {
+		item.StartTime = stamp(l.StartTime)
+	}
+	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
 		return false, fmt.Errorf("create lease for shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
 	}

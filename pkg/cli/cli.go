@@ -1,5 +1,5 @@
-// Package cli is poller's command line as a library: the `run`, `validate`, `version` and `help`
-// commands of the poller binary, with its flags, logging, signal handling and exit codes.
+// Package cli is poller's command line as a library: the `run`, `validate`, `status`, `pause`,
+// `resume`, `reset`, `version` and `help` commands of the poller binary, with its flags, logging, signal handling and exit codes.
 //
 // It sits at the very top: it loads the config (pkg/config, checked against the sink and on_failure
 // types registered at that moment), hands it to pkg/service, which wires and runs the pipelines, and
@@ -100,12 +100,24 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts ...O
 var commands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
 	"validate":    validateCommand,
 	"healthcheck": healthcheckCommand,
+	"status":      statusCommand,
+	"pause":       pauseCommand,
+	"resume":      resumeCommand,
+	"reset":       resetCommand,
 }
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   poller run --config FILE        run every pipeline until SIGTERM/SIGINT
   poller validate --config FILE   check a config file and print what is wrong
+  poller status --config FILE [--pipeline P] [--json]
+                                  what the lease table says: paused, workers, shards, lag
+  poller pause --config FILE --pipeline P
+                                  every replica stops reading P within renew_interval
+  poller resume --config FILE --pipeline P
+                                  reading restarts from the checkpoints
+  poller reset --config FILE --pipeline P --to TRIM_HORIZON|LATEST|TIME [--shard ID]
+                                  move a paused pipeline's checkpoints
   poller healthcheck [--url URL]  exit 0 if a local poller's /healthz answers 200, else 1
   poller version                  print the version
 

@@ -14,9 +14,17 @@ import (
 // loadConfig parses a command's flags (--config, else $POLLER_CONFIG) and loads the config with the
 // plugin types registered now. Every problem is printed to stderr; ok is false then (exit ExitUsage).
 func loadConfig(name string, args []string, stderr io.Writer) (cfg *config.Config, ok bool) {
+	return loadConfigWith(name, args, stderr, nil)
+}
+
+// loadConfigWith is loadConfig for a command with flags of its own, which define adds.
+func loadConfigWith(name string, args []string, stderr io.Writer, define func(fs *flag.FlagSet)) (cfg *config.Config, ok bool) {
 	fs := flag.NewFlagSet("poller "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", os.Getenv("POLLER_CONFIG"), "config file (default $POLLER_CONFIG)")
+	if define != nil {
+		define(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, false
 	}

@@ -141,7 +141,7 @@ var badConfigs = []struct {
 	wantErr string
 }{
 	{"unknown_key_top", "unknown_key_top.bad.yaml:3: metrics: unknown key (valid keys: aws, leases, log, memory, pipelines, server, shutdown_timeout)"},
-	{"unknown_key_nested", "unknown_key_nested.bad.yaml:5: pipelines[0].source.tabel: unknown key (valid keys: starting_position, stream_arn, table)"},
+	{"unknown_key_nested", "unknown_key_nested.bad.yaml:5: pipelines[0].source.tabel: unknown key (valid keys: starting_position, starting_position_timestamp, stream_arn, table)"},
 	{"unknown_key_sink", "unknown_key_sink.bad.yaml:8: pipelines[0].sink.uri: unknown key (valid keys: headers, timeout, url)"},
 	{"unknown_key_stdout", "unknown_key_stdout.bad.yaml:7: pipelines[0].sink.path: unknown key (no keys are allowed here)"},
 	{"unknown_key_on_failure", "unknown_key_on_failure.bad.yaml:10: pipelines[0].on_failure.mode: unknown key (valid keys: path)"},
@@ -191,7 +191,11 @@ var badConfigs = []struct {
 	{"bad_listen", `bad_listen.bad.yaml:2: server.listen: must be host:port like :9464 (or empty to disable the server), got "localhost"`},
 	{"unset_env", "unset_env.bad.yaml:7: pipelines[0].sink.url: environment variable POLLER_TEST_UNSET_VARIABLE is not set"},
 	{"bad_env_syntax", `bad_env_syntax.bad.yaml:7: pipelines[0].sink.url: unterminated ${ in "${POLLER_TEST_SINK_URL/events" (write $$ for a literal $)`},
-	{"bad_enum_starting_position", `bad_enum_starting_position.bad.yaml:5: pipelines[0].source.starting_position: must be TRIM_HORIZON or LATEST, got "AT_TIMESTAMP"`},
+	{"bad_enum_starting_position", `bad_enum_starting_position.bad.yaml:5: pipelines[0].source.starting_position: must be TRIM_HORIZON, LATEST or AT_TIMESTAMP, got "AT_TIME"`},
+	{"at_timestamp_missing", "at_timestamp_missing.bad.yaml:3: pipelines[0].source.starting_position_timestamp: is required with starting_position AT_TIMESTAMP (an RFC 3339 time like 2026-11-28T10:00:00Z)"},
+	{"timestamp_without_at_timestamp", "timestamp_without_at_timestamp.bad.yaml:6: pipelines[0].source.starting_position_timestamp: is only for starting_position AT_TIMESTAMP, got starting_position LATEST"},
+	{"bad_timestamp", `bad_timestamp.bad.yaml:6: pipelines[0].source.starting_position_timestamp: must be an RFC 3339 time like 2026-11-28T10:00:00Z, got "yesterday"`},
+	{"bad_type_enabled", `bad_type_enabled.bad.yaml:3: pipelines[0].enabled: must be a boolean (true or false), got "no"`},
 	{"bad_enum_log_level", `bad_enum_log_level.bad.yaml:2: log.level: must be one of debug, info, warn, error, got "verbose"`},
 	{"bad_enum_log_format", `bad_enum_log_format.bad.yaml:2: log.format: must be json or console, got "text"`},
 	{"duplicate_pipeline_name", `duplicate_pipeline_name.bad.yaml:7: pipelines[1].name: duplicate pipeline name "p" (also pipelines[0], line 2)`},
@@ -474,4 +478,26 @@ func TestErrorsFindsWrappedConfigErrors(t *testing.T) {
 func TestEmptyFileNeedsPipelines(t *testing.T) {
 	_, err := config.Parse(nil, "empty.yaml", testRegistries())
 	require.EqualError(t, err, "empty.yaml: pipelines: at least one pipeline is required")
+}
+
+func TestEnabledAndAtTimestampDecode(t *testing.T) {
+	const file = `pipelines:
+  - name: on
+    source: {table: GameScores}
+    sink: {type: stdout}
+  - name: off
+    enabled: false
+    source:
+      table: GameScores
+      starting_position: AT_TIMESTAMP
+      starting_position_timestamp: 2026-11-28T10:00:00+01:00
+    sink: {type: stdout}
+`
+	c, err := config.Parse([]byte(file), "x.yaml", testRegistries())
+	require.NoError(t, err)
+	assert.True(t, c.Pipelines[0].IsEnabled(), "enabled defaults to true")
+	assert.False(t, c.Pipelines[1].IsEnabled())
+	src := c.Pipelines[1].Source
+	assert.Equal(t, config.AtTimestamp, src.StartingPosition)
+	assert.True(t, src.StartingPositionTimestamp.Equal(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)), "timestamp = %v", src.StartingPositionTimestamp)
 }

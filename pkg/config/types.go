@@ -112,7 +112,10 @@ func (s ByteSize) String() string {
 // Pipeline is one stream feeding one sink. A pipeline written in the file starts from
 // DefaultPipeline().
 type Pipeline struct {
-	Name         string        `yaml:"name"`          // required, unique, [A-Za-z0-9_.-]{1,100}
+	Name string `yaml:"name"` // required, unique, [A-Za-z0-9_.-]{1,100}
+	// Enabled false keeps the pipeline configured but not started, as Lambda's Enabled does: its
+	// leases and checkpoints stay in the lease table. Default (nil) true; see IsEnabled.
+	Enabled      *bool         `yaml:"enabled"`
 	Source       Source        `yaml:"source"`        // required: the stream
 	PollInterval time.Duration `yaml:"poll_interval"` // default 250ms, 10ms..5m
 	// IdlePollInterval is the cadence an idle shard backs off to, from PollInterval: after a few
@@ -139,6 +142,25 @@ type Source struct {
 	Table            string           `yaml:"table"`             // a table name (3..255 of [A-Za-z0-9_.-]) or table ARN
 	StreamARN        string           `yaml:"stream_arn"`        // arn:aws:dynamodb:<region>:<account>:table/<T>/stream/<label>
 	StartingPosition StartingPosition `yaml:"starting_position"` // default TRIM_HORIZON
+	// StartingPositionTimestamp is the time an AT_TIMESTAMP pipeline starts at (records created
+	// before it are skipped); required with AT_TIMESTAMP, refused with any other position.
+	StartingPositionTimestamp Timestamp `yaml:"starting_position_timestamp"`
+}
+
+// IsEnabled says whether the pipeline runs: enabled is unset or true.
+func (p Pipeline) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
+
+// Timestamp is an RFC 3339 time; the zero value means unset.
+type Timestamp struct{ time.Time }
+
+// UnmarshalText accepts an RFC 3339 time, like 2026-11-28T10:00:00Z.
+func (t *Timestamp) UnmarshalText(b []byte) error {
+	v, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return fmt.Errorf("must be an RFC 3339 time like 2026-11-28T10:00:00Z, got %q", b)
+	}
+	t.Time = v
+	return nil
 }
 
 // Filter is one Lambda filter pattern, written in YAML as a JSON string or as a mapping. Pattern holds
@@ -193,16 +215,18 @@ type StartingPosition string
 const (
 	TrimHorizon StartingPosition = "TRIM_HORIZON" // the oldest record the stream still holds
 	Latest      StartingPosition = "LATEST"       // only records written after the shard is first read
+	// AtTimestamp: the records created at or after starting_position_timestamp.
+	AtTimestamp StartingPosition = "AT_TIMESTAMP"
 )
 
-// UnmarshalText accepts TRIM_HORIZON or LATEST, spelled exactly so (as in Lambda's API).
+// UnmarshalText accepts TRIM_HORIZON, LATEST or AT_TIMESTAMP, spelled exactly so (as in Lambda's API).
 func (p *StartingPosition) UnmarshalText(b []byte) error {
 	switch s := StartingPosition(b); s {
-	case TrimHorizon, Latest:
+	case TrimHorizon, Latest, AtTimestamp:
 		*p = s
 		return nil
 	}
-	return fmt.Errorf("must be TRIM_HORIZON or LATEST, got %q", b)
+	return fmt.Errorf("must be TRIM_HORIZON, LATEST or AT_TIMESTAMP, got %q", b)
 }
 
 // LogLevel is debug, info, warn or error.

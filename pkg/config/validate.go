@@ -132,6 +132,13 @@ func (d *decoder) validatePipeline(p *Pipeline, path string, names map[string]in
 		at("source.stream_arn", "must be a stream ARN like arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/2024-01-01T00:00:00.000, got %q", s.StreamARN)
 	}
 
+	switch ts := s.StartingPositionTimestamp; {
+	case s.StartingPosition == AtTimestamp && ts.IsZero():
+		at("source.starting_position_timestamp", "is required with starting_position AT_TIMESTAMP (an RFC 3339 time like 2026-11-28T10:00:00Z)")
+	case s.StartingPosition != AtTimestamp && !ts.IsZero():
+		at("source.starting_position_timestamp", "is only for starting_position AT_TIMESTAMP, got starting_position %s", s.StartingPosition)
+	}
+
 	if p.PollInterval < minPollInterval || p.PollInterval > maxPollInterval {
 		at("poll_interval", "must be 10ms..5m, got %s", p.PollInterval)
 	}

@@ -60,7 +60,8 @@ const decisionRenewEvery = 256
 const createConcurrency = 32
 
 // createLeases adds a lease for every shard of list that has none: as starts says for the first
-// run's decision, else at TRIM_HORIZON. The creations run in parallel, in chunks of
+// run's decision, else at TRIM_HORIZON (at its parent's time, for the child of an AT_TIMESTAMP
+// lease). The creations run in parallel, in chunks of
 // decisionRenewEvery; renew, if set, is called before every chunk but the first.
 func (p *Pipeline) createLeases(ctx context.Context, st *state, list []shards.Shard, starts map[string]firstStart, renew func() error) error {
 	var todo []checkpoint.Lease
@@ -73,7 +74,11 @@ func (p *Pipeline) createLeases(ctx context.Context, st *state, list []shards.Sh
 			l.Parents = []string{s.ParentID}
 		}
 		if fs, ok := starts[s.ID]; ok {
-			l.StartAt, l.Finished = fs.StartAt, fs.Finished
+			l.StartAt, l.StartTime, l.Finished = fs.StartAt, fs.StartTime, fs.Finished
+		} else if parent, ok := st.leases[s.ParentID]; ok && parent.StartAt == checkpoint.StartAtTime {
+			// A child of a shard started at a time skips what its parent skips: a time in the
+			// future (a planned cut-over) may be after the child's first records too.
+			l.StartAt, l.StartTime = parent.StartAt, parent.StartTime
 		}
 		todo = append(todo, l)
 	}

@@ -51,6 +51,7 @@ type LeaseStore interface {
 	TakeDecision(ctx context.Context, d checkpoint.Decision, owner string) (checkpoint.Decision, bool, error)
 	RenewDecision(ctx context.Context, d checkpoint.Decision) (checkpoint.Decision, bool, error)
 	DecisionDone(ctx context.Context, d checkpoint.Decision) (checkpoint.Decision, bool, error)
+	Control(ctx context.Context, pipeline string) (checkpoint.Control, error)
 }
 
 // Pipeline is one running pipeline. Fields are set by New and immutable after Run starts.
@@ -168,6 +169,8 @@ type state struct {
 	running map[string]*shardWorker
 	// hashKey is the table's partition key attribute, "" until learnt (see learnHashKey).
 	hashKey string
+	// paused is the control item's switch as last read; controlRead says it was read once.
+	paused, controlRead bool
 
 	finished chan string   // a shard worker read its shard to the end: start its children at once
 	ended    chan struct{} // a shard worker ended: reap it (and hand its lease over) at once
@@ -254,13 +257,19 @@ func (p *Pipeline) sync(ctx context.Context, st *state) error {
 	if err != nil {
 		return err
 	}
+	p.control(ctx, st)
 	st.all, st.leases = listing.Leases, streamLeases(listing.Leases, st.stream.ARN)
 	if st.described.IsZero() || !st.decided || listing.At.Sub(st.described) >= jitter(refreshEvery(p.RefreshInterval, len(st.stream.Shards))) {
 		p.refresh(sctx, st, listing.Leases, listing.At)
 	}
+	if !st.controlRead {
+		return errors.New("the pipeline's control item was never read: not starting any shard, it may be paused")
+	}
 	moves := st.coord.Balance(ctx, checkpoint.Scope{Leases: slices.Collect(maps.Values(st.leases)), Ready: st.ready()})
 	for _, id := range moves.Drain {
-		close(st.running[id].stop)
+		if w, ok := st.running[id]; ok && !wait.Closed(w.stop) {
+			close(w.stop)
+		}
 	}
 	for _, g := range moves.Start {
 		p.start(ctx, st, g)
@@ -344,11 +353,15 @@ func endOf(w *shardWorker) checkpoint.Ended {
 // for them.
 func (p *Pipeline) stopLost(st *state, lost []string) {
 	for _, id := range lost {
-		st.running[id].cancel()
+		if w, ok := st.running[id]; ok { // a lease kept while paused has no worker
+			w.cancel()
+		}
 	}
 	for _, id := range lost {
-		<-st.running[id].done
-		delete(st.running, id)
+		if w, ok := st.running[id]; ok {
+			<-w.done
+			delete(st.running, id)
+		}
 	}
 }
 
@@ -375,10 +388,10 @@ func (p *Pipeline) shutdown(ctx context.Context, st *state) {
 
 // stopAll stops every worker in parallel and waits: gracefully (close stop) or at once (cancel).
 func (p *Pipeline) stopAll(st *state, now bool) {
-	for id, w := range st.running {
+	for _, w := range st.running {
 		if now {
 			w.cancel()
-		} else if !st.coord.Draining(id) { // a draining worker's stop is closed already
+		} else if !wait.Closed(w.stop) { // a draining or paused worker's stop is closed already
 			close(w.stop)
 		}
 	}

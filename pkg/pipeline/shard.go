@@ -92,7 +92,8 @@ func (p *Pipeline) startReading(ctx context.Context, w *shardWorker, reader *sha
 		read = make(chan shards.Page, 1)
 		go func() {
 			pin := func(ctx context.Context, seq string) error { return p.pinStart(ctx, w.held, seq, time.Time{}) }
-			err := pinFirst(ctx, read, pages, start.SkipBefore, pin, func(it string) { w.idleIter.Store(it) }, log)
+			skip := func(n int) { p.hooks.OnRecordsSkipped(w.id, hooks.SkippedBeforeStart, n) }
+			err := pinFirst(ctx, read, pages, start.SkipBefore, pin, func(it string) { w.idleIter.Store(it) }, skip, log)
 			if err != nil {
 				w.cancel() // the dispatcher must not take the records: the lease was lost, or the pin failed
 			}
@@ -124,9 +125,21 @@ func (p *Pipeline) dispatcher(w *shardWorker, stream shards.Stream, mem dispatch
 			}
 			return err
 		},
-		Hooks: p.hooks,
+		Hooks: shardHooks{Set: p.hooks, held: w.held},
 		Log:   log,
 	}
+}
+
+// shardHooks are the pipeline's hooks for one shard's dispatcher, which also hand the shard's
+// iterator age to its lease: the next lease write stores it for `poller status`.
+type shardHooks struct {
+	*hooks.Set
+	held *checkpoint.Held
+}
+
+func (h shardHooks) OnIteratorAge(shardID string, since time.Time) {
+	h.held.ReportAge(since)
+	h.Set.OnIteratorAge(shardID, since)
 }
 
 // endShard handles how the shard's dispatcher ended (err; rerr is the reader's error), and returns

@@ -40,6 +40,9 @@ const latestSkew = 2 * time.Minute
 // meanwhile. A pipeline whose leases predate decision items is recorded as decided.
 func (p *Pipeline) decide(ctx context.Context, st *state, leases []checkpoint.Lease, now time.Time) error {
 	d := checkpoint.Decision{Pipeline: p.Name, Position: string(p.Config.Source.StartingPosition), Owner: p.WorkerID}
+	if p.Config.Source.StartingPosition == config.AtTimestamp {
+		d.Time = p.Config.Source.StartingPositionTimestamp.Time
+	}
 	if len(leases) > 0 {
 		d.Owner, d.Done = "", true
 	}
@@ -70,6 +73,9 @@ func (p *Pipeline) decide(ctx context.Context, st *state, leases []checkpoint.Le
 			zap.String("decider", st.decision.Owner), zap.String("starting_position", got.Position))
 	}
 	starts := firstRunStarts(got.Position, st.stream.Shards, st.leases)
+	if got.Position == string(config.AtTimestamp) {
+		starts = atTime(starts, got.Time)
+	}
 	renew := func() error {
 		var ok bool
 		if got, ok, err = p.Store.RenewDecision(ctx, got); err == nil && !ok {
@@ -92,8 +98,18 @@ func (p *Pipeline) decide(ctx context.Context, st *state, leases []checkpoint.Le
 
 // firstStart is how a shard's lease is created by the first run's decision.
 type firstStart struct {
-	StartAt  string
-	Finished bool
+	StartAt   string
+	StartTime time.Time
+	Finished  bool
+}
+
+// atTime is the AT_TIMESTAMP first run: every shard of a TRIM_HORIZON decision (starts) starts at its
+// first record created at or after at, read from its horizon.
+func atTime(starts map[string]firstStart, at time.Time) map[string]firstStart {
+	for id := range starts {
+		starts[id] = firstStart{StartAt: checkpoint.StartAtTime, StartTime: at}
+	}
+	return starts
 }
 
 // firstRunStarts is the first run's decision for every listed shard without a lease. With
@@ -162,6 +178,7 @@ type shardStart struct {
 }
 
 // startOf decides where a lease is read from: after its checkpoint; else at its pinned first record;
+// else, for an AT_TIMESTAMP lease, from TRIM_HORIZON skipping the records created before its time;
 // else, for a LATEST lease resolved while its shard was idle, from TRIM_HORIZON skipping the records
 // created well before it was resolved; else at LATEST (resolved now, pinned before the first
 // delivery); else at TRIM_HORIZON (every shard of a TRIM_HORIZON pipeline, every child).
@@ -171,6 +188,10 @@ func startOf(l checkpoint.Lease) shardStart {
 		return shardStart{Pos: shards.After(l.Checkpoint)}
 	case l.StartSeq != "":
 		return shardStart{Pos: shards.Position{Type: types.ShardIteratorTypeAtSequenceNumber, Seq: l.StartSeq}}
+	case l.StartAt == checkpoint.StartAtTime:
+		// AT_TIMESTAMP (or reset --to TIME): the first record created at or after StartTime, pinned
+		// before it is delivered; DynamoDB Streams has no such iterator.
+		return shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: l.StartTime, Iterator: l.StartIterator}
 	case l.StartAt == checkpoint.StartLatest && !l.StartTime.IsZero():
 		return shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: l.StartTime.Add(-latestSkew), Iterator: l.StartIterator}
 	case l.StartAt == checkpoint.StartLatest:
@@ -226,8 +247,9 @@ func (p *Pipeline) resolveLatest(ctx context.Context, w *shardWorker, r *shards.
 // and pins the first record it passes on (pin, a fenced write) before passing it: so a restart
 // resumes at that record, never resolving LATEST again. A pin that fails returns its error without
 // closing out (a closed out would mean the shard is gone). Until a record is pinned, idle is told
-// the iterator after each page (the shard's position while nothing was delivered); then "".
-func pinFirst(ctx context.Context, in <-chan shards.Page, out chan<- shards.Page, skipBefore time.Time, pin func(context.Context, string) error, idle func(string), log *zap.Logger) error {
+// the iterator after each page (the shard's position while nothing was delivered); then "". skip is
+// told how many records of each page were dropped.
+func pinFirst(ctx context.Context, in <-chan shards.Page, out chan<- shards.Page, skipBefore time.Time, pin func(context.Context, string) error, idle func(string), skip func(n int), log *zap.Logger) error {
 	pinned, skipped := false, 0
 	for {
 		var pg shards.Page
@@ -242,9 +264,13 @@ func pinFirst(ctx context.Context, in <-chan shards.Page, out chan<- shards.Page
 			return nil
 		}
 		if !pinned {
-			recs := pg.Records
+			recs, n := pg.Records, 0
 			for len(recs) > 0 && !skipBefore.IsZero() && createdBefore(recs[0], skipBefore) {
-				recs, skipped = recs[1:], skipped+1
+				recs, n = recs[1:], n+1
+			}
+			if n > 0 {
+				skipped += n
+				skip(n)
 			}
 			if len(recs) > 0 {
 				seq := aws.ToString(recs[0].Dynamodb.SequenceNumber)

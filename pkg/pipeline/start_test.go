@@ -101,6 +101,10 @@ func TestStartOf(t *testing.T) {
 			shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: at.Add(-latestSkew), Iterator: "it"}},
 		{"an unresolved LATEST lease is resolved and pinned", checkpoint.Lease{StartAt: checkpoint.StartLatest},
 			shardStart{Pos: shards.Latest, Resolve: true, Pin: true}},
+		{"an AT_TIMESTAMP lease reads from the horizon, skipping exactly what came before its time", checkpoint.Lease{StartAt: checkpoint.StartAtTime, StartTime: at},
+			shardStart{Pos: shards.TrimHorizon, Pin: true, SkipBefore: at}},
+		{"a pinned AT_TIMESTAMP lease resumes at its first record", checkpoint.Lease{StartAt: checkpoint.StartAtTime, StartTime: at, StartSeq: "5"},
+			shardStart{Pos: shards.Position{Type: "AT_SEQUENCE_NUMBER", Seq: "5"}}},
 		{"any other lease starts at the horizon", checkpoint.Lease{}, shardStart{Pos: shards.TrimHorizon}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -146,6 +146,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	s.metrics = metrics.New(reg)
 	s.metrics.SetVersion(a.version)
 	for i, pc := range cfg.Pipelines {
+		if !pc.IsEnabled() {
+			// Lambda's Enabled: false. Nothing reads it or touches its leases; they wait in the table.
+			a.log.Info("pipeline disabled (enabled: false): not started; its leases and checkpoints are kept", zap.String("pipeline", pc.Name))
+			hooks.New(a.observersOf(pc.Name, s.metrics)...).OnPipelinePaused(true)
+			continue
+		}
 		p, err := a.newPipeline(i, pc, s)
 		if err != nil {
 			return nil, err
@@ -259,6 +265,15 @@ func (a *App) runPipelines(ctx context.Context, stop <-chan struct{}) error {
 	a.health.started(len(a.pipelines))
 	a.log.Info("poller started", zap.Int("pipelines", len(a.pipelines)), zap.String("lease_table", a.cfg.Leases.Table))
 	pg, pctx := errgroup.WithContext(ctx)
+	if len(a.pipelines) == 0 { // every pipeline is disabled: serve the endpoints until stopped
+		pg.Go(func() error {
+			select {
+			case <-stop:
+			case <-pctx.Done():
+			}
+			return nil
+		})
+	}
 	for _, p := range a.pipelines {
 		pg.Go(func() error {
 			if err := p.Run(pctx, stop); err != nil && !errors.Is(err, context.Canceled) {
@@ -330,7 +345,13 @@ func (a *App) closeSinks(ctx context.Context) {
 // hooksOf returns the hooks of the pipeline called name: its metrics, its health, its part of
 // /status, and what WithHooks adds.
 func (a *App) hooksOf(name string, m *metrics.Metrics) []hooks.Hook {
-	hs := []hooks.Hook{m.Pipeline(name), a.health.pipeline(name), a.status.pipeline(name)}
+	return append(a.observersOf(name, m), a.health.pipeline(name))
+}
+
+// observersOf are the hooks of pipeline name but health's: all a disabled pipeline gets, since
+// health would count a pipeline that never runs a lease round as wedged.
+func (a *App) observersOf(name string, m *metrics.Metrics) []hooks.Hook {
+	hs := []hooks.Hook{m.Pipeline(name), a.status.pipeline(name)}
 	if a.extraHooks != nil {
 		hs = append(hs, a.extraHooks(name)...)
 	}
