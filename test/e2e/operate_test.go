@@ -388,8 +388,9 @@ func TestAtTimestampSkipsRecordsCreatedBeforeIt(t *testing.T) {
 	table := fmt.Sprintf("leases-%d", time.Now().UnixNano())
 	e.leases = checkpoint.New(dynamo(testenv.DynamoDBLocal(t)), table)
 	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	port := freePort(t)
 	e.cfg = pipelineConfig{Endpoint: srv.URL, StreamARN: st.ARN(), SinkURL: e.sink.srv.URL, LeaseTable: table,
-		LeaseDuration: leaseDuration.String(), RenewInterval: renewInterval.String(), WorkerID: "a"}
+		LeaseDuration: leaseDuration.String(), RenewInterval: renewInterval.String(), WorkerID: "a", Port: port}
 	var before, after []string
 	for i, sh := range e.shards {
 		old, recent := keys(fmt.Sprintf("old%d", i), 3), keys(fmt.Sprintf("new%d", i), 3)
@@ -407,6 +408,9 @@ func TestAtTimestampSkipsRecordsCreatedBeforeIt(t *testing.T) {
 	live := keys("live", 3)
 	putKeys(st, e.shards[0], time.Time{}, live...)
 	waitCount(t, e, 1, live...)
+	if n := metricValue(t, port, "e2e", "poller_records_skipped_total", `reason="before_start"`); n != float64(len(before)) {
+		t.Errorf("poller_records_skipped_total{reason=\"before_start\"} = %v, want %d (the records created before the time)", n, len(before))
+	}
 	if code := a.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("poller exited %d after SIGTERM, want 0", code)
 	}
