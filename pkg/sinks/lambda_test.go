@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/poller-dev/poller/internal/testenv"
+	"github.com/poller-dev/poller/pkg/config"
 )
 
 // lambdaAPI stands in for Lambda's Invoke API for the answers the Runtime Interface Emulator
@@ -291,5 +292,38 @@ func TestLambdaConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// The config loader checks the lambda sink's keys at their lines, as every sink's.
+func TestLambdaConfigErrorsNameFileAndLine(t *testing.T) {
+	const yaml = `pipelines:
+  - name: p
+    source:
+      table: GameScores
+    sink:
+      type: lambda
+      role_arn: poller
+      timeout: -1s
+      functionname: x
+`
+	_, err := config.Parse([]byte(yaml), "poller.yaml", config.Registries{Sinks: Registry.ConfigTypes()})
+	for _, want := range []string{
+		"poller.yaml:9: pipelines[0].sink.functionname:",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse() = %v, want %q", err, want)
+		}
+	}
+	fixed := strings.Replace(yaml, "      functionname: x\n", "", 1)
+	_, err = config.Parse([]byte(fixed), "poller.yaml", config.Registries{Sinks: Registry.ConfigTypes()})
+	for _, want := range []string{
+		"poller.yaml:5: pipelines[0].sink.function_name: required",
+		`poller.yaml:7: pipelines[0].sink.role_arn: must be an IAM role ARN such as arn:aws:iam::123456789012:role/poller, got "poller"`,
+		"poller.yaml:8: pipelines[0].sink.timeout: must be positive, got -1s",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse() = %v, want %q", err, want)
+		}
 	}
 }
