@@ -43,6 +43,13 @@ type HTTPConfig struct {
 	// Headers are sent with every request, e.g. Authorization; default none. Host sets the
 	// request's Host; Content-Type and Content-Length belong to the sink.
 	Headers map[string]string `yaml:"headers"`
+	// TLS sets a CA, a client certificate and a server name for an https url; default none (the
+	// system's CAs, no client certificate). See HTTPTLSConfig.
+	TLS *HTTPTLSConfig `yaml:"tls"`
+	// SigV4 signs each request with AWS Signature Version 4; default none. See HTTPSigV4Config.
+	SigV4 *HTTPSigV4Config `yaml:"sigv4"`
+	// HMAC signs each request with a shared secret; default none. See HTTPHMACConfig.
+	HMAC *HTTPHMACConfig `yaml:"hmac"`
 }
 
 // DefaultHTTPTimeout is the http sink's default timeout: below the default shutdown_timeout (25 s)
@@ -79,6 +86,7 @@ func (c *HTTPConfig) Validate() error {
 			errs = append(errs, &ConfigError{Key: key, Msg: "must not contain CR, LF or NUL"})
 		}
 	}
+	errs = append(errs, c.validateSecurity()...)
 	return plugin.JoinConfigErrors(errs)
 }
 
@@ -131,6 +139,7 @@ type HTTP struct {
 	rbif      bool
 	client    *http.Client
 	transport *http.Transport
+	signer    *requestSigner // nil without hmac and sigv4
 }
 
 var (
@@ -169,6 +178,12 @@ func NewHTTP(cfg HTTPConfig, deps Deps) (*HTTP, error) {
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
+	if t.TLSClientConfig, err = tlsConfig(cfg.TLS); err != nil {
+		return nil, err
+	}
+	if h.signer, err = newRequestSigner(cfg, deps.AWS); err != nil {
+		return nil, err
+	}
 	h.transport = t
 	// The timeout is applied per delivery through the request's context, so that it and the
 	// caller's cancellation end a delivery the same way.
@@ -207,6 +222,11 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	req.Header = h.header.Clone()
 	if h.host != "" {
 		req.Host = h.host
+	}
+	if h.signer != nil {
+		if err := h.signer.sign(ctx, req, body); err != nil {
+			return fmt.Errorf("POST %s: %w", h.redacted, err)
+		}
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {

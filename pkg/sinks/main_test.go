@@ -6,11 +6,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"go.uber.org/goleak"
+
+	"github.com/poller-dev/poller/internal/testenv"
 )
 
+// TestMain checks for leaked goroutines, and stops moto (the lambda sink's STS) at the end.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testenv.VerifyMain(m)
 }
 
 // testBatch returns a batch of n records whose sequence numbers are prefix-0, prefix-1, ...

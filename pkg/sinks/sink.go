@@ -1,4 +1,4 @@
-// Package sinks holds the Sink contract and the built-in sinks (http, file, stdout). A sink receives
+// Package sinks holds the Sink contract and the built-in sinks (http, lambda, file, stdout). A sink receives
 // batches of stream records in exactly the event shape AWS Lambda gives a DynamoDB Streams trigger,
 // so a handler written for Lambda works unchanged.
 //
