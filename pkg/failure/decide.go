@@ -81,12 +81,21 @@ func notInvoked(err error) bool {
 	return errors.Is(err, ErrNotInvoked) || sinks.IsThrottled(err)
 }
 
+// statusCoder is a sink error that knows the status of the answer behind it (the lambda sink's).
+type statusCoder interface {
+	error
+	HTTPStatus() int
+}
+
 // statusOf returns the status code of the sink's answer behind err, for the on-failure record's
-// responseContext.statusCode: the HTTP status of an *sinks.HTTPError, 200 for a partial batch
-// response (a 2xx answer), and 0 when there was no answer.
+// responseContext.statusCode: the HTTP status of an *sinks.HTTPError or of an error that knows it
+// (statusCoder), 200 for a partial batch response (a 2xx answer), and 0 when there was no answer.
 func statusOf(err error) int {
 	if h, ok := errors.AsType[*sinks.HTTPError](err); ok {
 		return h.StatusCode
+	}
+	if s, ok := errors.AsType[statusCoder](err); ok {
+		return s.HTTPStatus()
 	}
 	if _, ok := errors.AsType[*sinks.BatchError](err); ok {
 		return http.StatusOK

@@ -168,6 +168,8 @@ func TestStatusOf(t *testing.T) {
 		{"an HTTP error gives its status", fmt.Errorf("w: %w", &sinks.HTTPError{StatusCode: 502}), 502},
 		{"a partial response came with a 2xx answer", &sinks.BatchError{Failed: []string{"1"}}, 200},
 		{"no answer gives 0", context.DeadlineExceeded, 0},
+		{"Lambda's answer to an Invoke it refused gives its status", fmt.Errorf("w: %w", &sinks.InvokeError{StatusCode: 503, Throttled: true, Err: errors.New("x")}), 503},
+		{"a function error came with Lambda's 200", &sinks.FunctionError{Kind: "Unhandled"}, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -187,8 +187,7 @@ func (l *Lambda) Close(context.Context) error { return nil }
 //
 // A throttle (TooManyRequestsException, or any 5xx service error) never reached the function, so
 // the delivery policy retries it without using up max_retry_attempts, as Lambda's trigger does: it
-// is marked, through Unwrap, with an *HTTPError of status 429, the way the http sink reports a
-// throttling endpoint. Every other InvokeError is a failed call.
+// is marked, through Unwrap, with ErrThrottled. Every other InvokeError is a failed call.
 type InvokeError struct {
 	// Function is the sink's function_name.
 	Function string
@@ -219,10 +218,14 @@ func (e *InvokeError) Error() string {
 	return fmt.Sprintf("invoke %s: %v", e.Function, e.Err)
 }
 
-// Unwrap returns the SDK's error and, for a throttle, the *HTTPError of status 429 that marks it.
+// Unwrap returns the SDK's error and, for a throttle, ErrThrottled.
 func (e *InvokeError) Unwrap() []error {
 	if !e.Throttled {
 		return []error{e.Err}
 	}
-	return []error{e.Err, &HTTPError{URL: "lambda:" + e.Function, StatusCode: http.StatusTooManyRequests, Body: fmt.Sprintf("HTTP %d from Lambda's Invoke API", e.StatusCode)}}
+	return []error{e.Err, ErrThrottled}
 }
+
+// HTTPStatus is the status of Lambda's answer, for the on-failure record's
+// responseContext.statusCode.
+func (e *InvokeError) HTTPStatus() int { return e.StatusCode }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
@@ -22,6 +23,10 @@ type FunctionError struct {
 	// Body is the start of the answer when it is not an error object.
 	Body string
 }
+
+// HTTPStatus is 200: Lambda's Invoke answers a function error with 200, and so does its trigger's
+// on-failure record (responseContext.statusCode).
+func (e *FunctionError) HTTPStatus() int { return http.StatusOK }
 
 // Error names the function and what the function reported.
 func (e *FunctionError) Error() string {

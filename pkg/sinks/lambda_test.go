@@ -148,14 +148,14 @@ func wantFunctionError(kind, typ string) func(*testing.T, error) {
 		if !ok || fe.Kind != kind || fe.Type != typ {
 			t.Errorf("Deliver() = %v, want a *FunctionError (%s, %s)", err, kind, typ)
 		}
-		if _, ok := errors.AsType[*HTTPError](err); ok {
+		if IsThrottled(err) {
 			t.Errorf("Deliver() = %v: a function error must not look like a throttle", err)
 		}
 	}
 }
 
 // wantThrottle checks the mark the delivery policy retries without using up max_retry_attempts:
-// an *HTTPError of status 429, as the http sink reports a throttling endpoint.
+// ErrThrottled.
 func wantThrottle(status int) func(*testing.T, error) {
 	return func(t *testing.T, err error) {
 		t.Helper()
@@ -163,8 +163,8 @@ func wantThrottle(status int) func(*testing.T, error) {
 		if !ok || !ie.Throttled || ie.StatusCode != status {
 			t.Fatalf("Deliver() = %v, want a throttled *InvokeError of status %d", err, status)
 		}
-		if he, ok := errors.AsType[*HTTPError](err); !ok || he.StatusCode != http.StatusTooManyRequests {
-			t.Errorf("Deliver() = %v, want it marked with an *HTTPError of status 429", err)
+		if !errors.Is(err, ErrThrottled) {
+			t.Errorf("Deliver() = %v, want it marked with ErrThrottled", err)
 		}
 	}
 }
@@ -176,7 +176,7 @@ func wantFailedCall(status int) func(*testing.T, error) {
 		if !ok || ie.Throttled || ie.StatusCode != status {
 			t.Fatalf("Deliver() = %v, want an *InvokeError of status %d, not a throttle", err, status)
 		}
-		if _, ok := errors.AsType[*HTTPError](err); ok {
+		if IsThrottled(err) {
 			t.Errorf("Deliver() = %v: a failed call must not carry the throttle mark", err)
 		}
 	}
@@ -214,7 +214,7 @@ func TestLambdaTimeoutIsAFailedCall(t *testing.T) {
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no answer within 200ms") {
 		t.Fatalf("Deliver() = %v, want no answer within 200ms", err)
 	}
-	if _, ok := errors.AsType[*HTTPError](err); ok {
+	if IsThrottled(err) {
 		t.Errorf("Deliver() = %v: a timeout must not look like a throttle (the function may have run)", err)
 	}
 }
