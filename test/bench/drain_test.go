@@ -259,28 +259,14 @@ func drainInProcess(b *testing.B, endpoint, table string, batchSize int) {
 	profiled.mu.Lock()
 	profiled.lines, profiled.done = 0, make(chan struct{})
 	profiled.mu.Unlock()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`aws: {region: us-east-1, endpoint_url: %s}
+	ran, stop := startInProcess(b, fmt.Sprintf(`aws: {region: us-east-1, endpoint_url: %s}
 leases: {table: poller-leases-%d}
 pipelines:
   - name: bench
     source: {table: %s}
     batch_size: %d
     sink: {type: bench-stdout}
-`, endpoint, time.Now().UnixNano(), table, batchSize)), "bench.yaml", service.Registries())
-	if err != nil {
-		b.Fatal(err)
-	}
-	stop := make(chan struct{})
-	ran := make(chan error, 1)
-	// Everything poller runs carries the label (goroutines inherit it): pprof -tagfocus phase=poller
-	// leaves out the benchmark's own set-up.
-	pprof.Do(context.Background(), pprof.Labels("phase", "poller"), func(ctx context.Context) {
-		app, err := service.New(ctx, cfg, zap.NewNop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		go func() { ran <- app.Run(ctx, stop) }()
-	})
+`, endpoint, time.Now().UnixNano(), table, batchSize))
 	select {
 	case <-profiled.done:
 	case err := <-ran:
@@ -292,4 +278,24 @@ pipelines:
 	if err := <-ran; err != nil {
 		b.Fatal(err)
 	}
+}
+
+// startInProcess runs poller's service on the config yaml inside the benchmark, every goroutine of
+// it labelled phase=poller (goroutines inherit it): pprof -tagfocus phase=poller leaves out the
+// benchmark's own work and the test endpoint. Closing stop stops it; ran delivers Run's result.
+func startInProcess(b *testing.B, yaml string) (ran <-chan error, stop chan<- struct{}) {
+	cfg, err := config.Parse([]byte(yaml), "bench.yaml", service.Registries())
+	if err != nil {
+		b.Fatal(err)
+	}
+	stopc := make(chan struct{})
+	ranc := make(chan error, 1)
+	pprof.Do(context.Background(), pprof.Labels("phase", "poller"), func(ctx context.Context) {
+		app, err := service.New(ctx, cfg, zap.NewNop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() { ranc <- app.Run(ctx, stopc) }()
+	})
+	return ranc, stopc
 }

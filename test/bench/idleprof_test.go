@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -10,12 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/poller-dev/poller/internal/streamstest"
 	"github.com/poller-dev/poller/internal/testenv"
-	"github.com/poller-dev/poller/pkg/config"
-	"github.com/poller-dev/poller/pkg/service"
 )
 
 // BenchmarkIdleInProcess runs poller's service inside the benchmark on open, empty shards (the
@@ -51,26 +46,14 @@ func idleInProcess(b *testing.B, upstream string, n int, idle string) {
 	srv := streamstest.New(b, streamstest.Options{Upstream: upstream})
 	st := srv.CreateStream("Idle", streamstest.KeysOnly, streamstest.WithKeySchema("pk"))
 	st.OpenShards(n)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`aws: {region: us-east-1, endpoint_url: %s}
+	ran, stop := startInProcess(b, fmt.Sprintf(`aws: {region: us-east-1, endpoint_url: %s}
 leases: {table: poller-leases-%d}
 pipelines:
   - name: bench
     source: {table: Idle}
     idle_poll_interval: %s
     sink: {type: stdout}
-`, srv.URL, time.Now().UnixNano(), idle)), "bench.yaml", service.Registries())
-	if err != nil {
-		b.Fatal(err)
-	}
-	stop := make(chan struct{})
-	ran := make(chan error, 1)
-	pprof.Do(context.Background(), pprof.Labels("phase", "poller"), func(ctx context.Context) {
-		app, err := service.New(ctx, cfg, zap.NewNop())
-		if err != nil {
-			b.Fatal(err)
-		}
-		go func() { ran <- app.Run(ctx, stop) }()
-	})
+`, srv.URL, time.Now().UnixNano(), idle))
 	deadline := time.Now().Add(5 * time.Minute)
 	for srv.Calls(streamstest.OpGetShardIterator) < n {
 		if time.Now().After(deadline) {
