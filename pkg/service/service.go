@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	a.store = checkpoint.New(s.ddb, cfg.Leases.Table)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.ready.Collector())
 	s.metrics = metrics.New(reg)
 	for i, pc := range cfg.Pipelines {
 		p, err := a.newPipeline(i, pc, s)
