@@ -1,0 +1,175 @@
+package check
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+)
+
+const (
+	chartDir     = "../helm/poller"
+	kustomizeDir = "../kubernetes"
+)
+
+// renderChart is `helm template` of the chart with a values file ("" for the defaults).
+func renderChart(t *testing.T, valuesFile string) []byte {
+	t.Helper()
+	chrt, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatalf("load chart %s: %v", chartDir, err)
+	}
+	vals := chartutil.Values{}
+	if valuesFile != "" {
+		if vals, err = chartutil.ReadValuesFile(valuesFile); err != nil {
+			t.Fatalf("read %s: %v", valuesFile, err)
+		}
+	}
+	opts := chartutil.ReleaseOptions{Name: "poller", Namespace: "streams", IsInstall: true}
+	rv, err := chartutil.ToRenderValues(chrt, vals, opts, chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatalf("values %s: %v", valuesFile, err)
+	}
+	files, err := engine.Render(chrt, rv)
+	if err != nil {
+		t.Fatalf("helm template with %q: %v", valuesFile, err)
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out strings.Builder
+	for _, name := range names {
+		if strings.HasSuffix(name, ".yaml") {
+			out.WriteString("---\n# " + name + "\n" + files[name] + "\n")
+		}
+	}
+	return []byte(out.String())
+}
+
+// valuesFiles are the chart's default values ("") and each file in its ci/ folder.
+func valuesFiles(t *testing.T) []string {
+	t.Helper()
+	ci, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
+	if err != nil || len(ci) == 0 {
+		t.Fatalf("no values files in %s/ci (%v)", chartDir, err)
+	}
+	return append([]string{""}, ci...)
+}
+
+func TestHelmLint(t *testing.T) {
+	for _, vf := range valuesFiles(t) {
+		vals := map[string]any{}
+		if vf != "" {
+			v, err := chartutil.ReadValuesFile(vf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals = v
+		}
+		linter := lint.All(chartDir, vals, "streams", false)
+		for _, m := range linter.Messages {
+			if m.Severity >= support.WarningSev {
+				t.Errorf("helm lint with %q: %s", vf, m)
+			}
+		}
+	}
+}
+
+func TestHelmTemplate(t *testing.T) {
+	for _, vf := range valuesFiles(t) {
+		t.Run("values="+filepath.Base(vf), func(t *testing.T) {
+			objs, err := decodeObjects(renderChart(t, vf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMonitoring := vf != ""
+			checkDeployment(t, objs, wantMonitoring)
+		})
+	}
+}
+
+func TestHelmRejectsAConflictingShutdownTimeout(t *testing.T) {
+	chrt, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]any{"config": map[string]any{"shutdown_timeout": "90s"}}
+	rv, err := chartutil.ToRenderValues(chrt, vals, chartutil.ReleaseOptions{Name: "poller"}, chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Render(chrt, rv); err == nil || !strings.Contains(err.Error(), "shutdownTimeoutSeconds") {
+		t.Fatalf("helm template with config.shutdown_timeout = %v, want an error naming shutdownTimeoutSeconds", err)
+	}
+}
+
+// kustomize is `kubectl kustomize DIR`.
+func kustomize(t *testing.T, dir string) []byte {
+	t.Helper()
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("kubectl (for kubectl kustomize) is required under CI=true: %v", err)
+		}
+		t.Skipf("kubectl not found: %v", err)
+	}
+	out, err := exec.Command(kubectl, "kustomize", dir).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr)
+	}
+	return out
+}
+
+func TestKustomize(t *testing.T) {
+	tests := []struct {
+		name           string
+		dir            string
+		wantMonitoring bool
+	}{
+		{name: "the base", dir: kustomizeDir},
+		{name: "the base with the monitoring component", dir: "testdata/with-monitoring", wantMonitoring: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, err := decodeObjects(kustomize(t, tt.dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkDeployment(t, objs, tt.wantMonitoring)
+		})
+	}
+}
+
+// TestAlertsAreTheSameEverywhere: the chart's rule file and the Kustomize component's PrometheusRule
+// hold the same groups.
+func TestAlertsAreTheSameEverywhere(t *testing.T) {
+	helm, err := decodeObjects(renderChart(t, filepath.Join(chartDir, "ci", "all-options-values.yaml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kust, err := decodeObjects(kustomize(t, "testdata/with-monitoring"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(helm.PrometheusRules) != 1 || len(kust.PrometheusRules) != 1 {
+		t.Fatalf("PrometheusRules: chart %d, kustomize %d, want 1 each", len(helm.PrometheusRules), len(kust.PrometheusRules))
+	}
+	if !slices.EqualFunc(helm.PrometheusRules[0].Spec.Groups, kust.PrometheusRules[0].Spec.Groups, groupsEqual) {
+		t.Errorf("the chart's files/alerts.yaml and the Kustomize PrometheusRule differ")
+	}
+}
