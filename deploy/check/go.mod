@@ -5,6 +5,8 @@ go 1.26.8
 replace github.com/poller-dev/poller => ../..
 
 require (
+	github.com/aws/aws-sdk-go-v2/service/ecs v1.101.0
+	github.com/awslabs/goformation/v7 v7.14.9
 	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/poller-dev/poller v0.0.0-00010101000000-000000000000
 	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.95.2
@@ -115,6 +117,7 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 	k8s.io/apiextensions-apiserver v0.37.2 // indirect
 	k8s.io/apiserver v0.37.2 // indirect
 	k8s.io/client-go v0.37.2 // indirect

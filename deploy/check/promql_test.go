@@ -33,8 +33,10 @@ func (c *capture) Register(col prometheus.Collector) error {
 	c.collectors = append(c.collectors, col)
 	return nil
 }
-func (c *capture) MustRegister(cols ...prometheus.Collector) { c.collectors = append(c.collectors, cols...) }
-func (c *capture) Unregister(prometheus.Collector) bool      { return true }
+func (c *capture) MustRegister(cols ...prometheus.Collector) {
+	c.collectors = append(c.collectors, cols...)
+}
+func (c *capture) Unregister(prometheus.Collector) bool { return true }
 
 var descRE = regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*)\}`)
 
