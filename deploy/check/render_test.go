@@ -140,9 +140,10 @@ func TestKustomize(t *testing.T) {
 		name           string
 		dir            string
 		wantMonitoring bool
+		wantImage      string
 	}{
-		{name: "the base", dir: kustomizeDir},
-		{name: "the base with the monitoring component", dir: "testdata/with-monitoring", wantMonitoring: true},
+		{name: "the base", dir: kustomizeDir, wantImage: "ghcr.io/poller-dev/poller:0.1.0"},
+		{name: "an overlay as the README writes one", dir: "testdata/with-monitoring", wantMonitoring: true, wantImage: "registry.example.com/poller:9.9.9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,6 +152,9 @@ func TestKustomize(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkDeployment(t, objs, tt.wantMonitoring)
+			if got := objs.Deployments[0].Spec.Template.Spec.Containers[0].Image; got != tt.wantImage {
+				t.Errorf("image = %q, want %q", got, tt.wantImage)
+			}
 		})
 	}
 }
