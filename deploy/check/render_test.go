@@ -88,7 +88,11 @@ func TestHelmLint(t *testing.T) {
 
 func TestHelmTemplate(t *testing.T) {
 	for _, vf := range valuesFiles(t) {
-		t.Run("values="+filepath.Base(vf), func(t *testing.T) {
+		name := "default values"
+		if vf != "" {
+			name = filepath.Base(vf)
+		}
+		t.Run(name, func(t *testing.T) {
 			objs, err := decodeObjects(renderChart(t, vf))
 			if err != nil {
 				t.Fatal(err)
@@ -99,18 +103,53 @@ func TestHelmTemplate(t *testing.T) {
 	}
 }
 
-func TestHelmRejectsAConflictingShutdownTimeout(t *testing.T) {
+// renderWith renders the chart with vals over the defaults and returns the files or the error.
+func renderWith(t *testing.T, vals map[string]any) (map[string]string, error) {
+	t.Helper()
 	chrt, err := loader.Load(chartDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals := map[string]any{"config": map[string]any{"shutdown_timeout": "90s"}}
 	rv, err := chartutil.ToRenderValues(chrt, vals, chartutil.ReleaseOptions{Name: "poller"}, chartutil.DefaultCapabilities)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := engine.Render(chrt, rv); err == nil || !strings.Contains(err.Error(), "shutdownTimeoutSeconds") {
+	return engine.Render(chrt, rv)
+}
+
+func TestHelmRejectsAConflictingShutdownTimeout(t *testing.T) {
+	_, err := renderWith(t, map[string]any{"config": map[string]any{"shutdown_timeout": "90s"}})
+	if err == nil || !strings.Contains(err.Error(), "shutdownTimeoutSeconds") {
 		t.Fatalf("helm template with config.shutdown_timeout = %v, want an error naming shutdownTimeoutSeconds", err)
+	}
+}
+
+func TestHelmGoMemLimit(t *testing.T) {
+	tests := []struct {
+		limit   string
+		percent int
+		want    string // GOMEMLIMIT, or the error
+	}{
+		{limit: "512Mi", percent: 80, want: `value: "429496729"`},
+		{limit: "1Gi", percent: 90, want: `value: "966367641"`},
+		{limit: "500M", percent: 80, want: `value: "400000000"`},
+		{limit: "0.5Gi", percent: 80, want: "give a whole number"},
+		{limit: "512Ti", percent: 80, want: "give a whole number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.limit, func(t *testing.T) {
+			files, err := renderWith(t, map[string]any{
+				"goMemLimitPercent": tt.percent,
+				"resources":         map[string]any{"limits": map[string]any{"memory": tt.limit}},
+			})
+			got := files["poller/templates/deployment.yaml"]
+			if err != nil {
+				got = err.Error()
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("GOMEMLIMIT for a %s limit at %d%%: got %q, want %q in it", tt.limit, tt.percent, got, tt.want)
+			}
+		})
 	}
 }
 
