@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"golang.org/x/tools/go/packages"
+	"golang.org/x/tools/go/types/typeutil"
 )
 
 const (
@@ -23,6 +24,19 @@ const (
 var iamPrefix = map[string]string{
 	"dynamodb": "dynamodb", "dynamodbstreams": "dynamodb", "sqs": "sqs", "sns": "sns", "s3": "s3",
 	"lambda": "lambda", "kinesis": "kinesis", "firehose": "firehose", "eventbridge": "events", "sts": "sts",
+}
+
+// iamAction maps an operation to the IAM action that allows it, where the two differ (batch calls
+// are allowed by their single call's action).
+var iamAction = map[string]string{
+	"lambda:Invoke":        "lambda:InvokeFunction",
+	"sns:PublishBatch":     "sns:Publish",
+	"sqs:SendMessageBatch": "sqs:SendMessage",
+}
+
+// helperCalls are SDK functions that make AWS calls of their own, with no operation input in sight.
+var helperCalls = map[string]string{
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds.NewAssumeRoleProvider": "sts:AssumeRole",
 }
 
 // sdkCalls lists the AWS API operations the poller binary's own code calls, as IAM actions: every
@@ -82,9 +96,15 @@ func reachable(byPath map[string]*packages.Package, root string) []*packages.Pac
 	return out
 }
 
-// operationsOf returns the IAM actions of the operation inputs a call passes.
+// operationsOf returns the IAM actions of the operation inputs a call passes, or of the SDK helper
+// it calls.
 func operationsOf(info *types.Info, call *ast.CallExpr) []string {
 	var out []string
+	if fn, ok := typeutil.Callee(info, call).(*types.Func); ok && fn.Pkg() != nil {
+		if a, ok := helperCalls[fn.Pkg().Path()+"."+fn.Name()]; ok {
+			out = append(out, a)
+		}
+	}
 	for _, arg := range call.Args {
 		ptr, ok := info.TypeOf(arg).(*types.Pointer)
 		if !ok {
@@ -103,7 +123,11 @@ func operationsOf(info *types.Info, call *ast.CallExpr) []string {
 		if !known {
 			prefix = "UNKNOWN-SERVICE-" + svc
 		}
-		out = append(out, prefix+":"+op)
+		action := prefix + ":" + op
+		if a, ok := iamAction[action]; ok {
+			action = a
+		}
+		out = append(out, action)
 	}
 	return out
 }
