@@ -2,7 +2,9 @@
 # Runs the whole test suite: formatting, go vet, and go test -race over every package, including the
 # integration tests against DynamoDB Local (fetched once into ~/.cache/poller) and moto; checks that
 # the public packages (pkg/...) import no internal package; and does the same for the example
-# module examples/customsink, which builds poller with a sink of its own.
+# module examples/customsink, which builds poller with a sink of its own, and for deploy/check, which
+# renders and validates the deploy kit (Helm, Kustomize, ECS, IAM, alerts, dashboard) and
+# cross-compiles the image's binaries.
 #
 #   scripts/test.sh              # everything
 #   scripts/test.sh ./pkg/...    # some packages of the root module (not the example module)
@@ -14,7 +16,7 @@ pkgs=("$@")
 modules=()
 if [ ${#pkgs[@]} -eq 0 ]; then
   pkgs=(./...)
-  modules=(examples/customsink)
+  modules=(examples/customsink deploy/check)
 fi
 
 echo "== fetching test components"

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 )
@@ -47,6 +48,7 @@ func TestUsage(t *testing.T) {
 		name     string
 		args     []string
 		env      string
+		yaml     string // $POLLER_CONFIG_YAML
 		wantCode int
 		wantOut  string
 	}{
@@ -55,10 +57,14 @@ func TestUsage(t *testing.T) {
 		{name: "an unknown command is bad usage", args: []string{"frobnicate"}, wantCode: 2},
 		{name: "run without a config is bad usage", args: []string{"run"}, wantCode: 2},
 		{name: "the config may come from POLLER_CONFIG", args: []string{"validate"}, env: "testdata/good.yaml", wantCode: 0, wantOut: "valid"},
+		{name: "the config itself may come from POLLER_CONFIG_YAML", args: []string{"validate"}, yaml: goodYAML(t), wantCode: 0, wantOut: "$POLLER_CONFIG_YAML: valid"},
+		{name: "a config file wins over POLLER_CONFIG_YAML", args: []string{"validate"}, env: "testdata/good.yaml", yaml: "not: [valid", wantCode: 0, wantOut: "testdata/good.yaml: valid"},
+		{name: "an invalid POLLER_CONFIG_YAML is a bad config", args: []string{"validate"}, yaml: "pipelines: []\nbogus: 1\n", wantCode: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("POLLER_CONFIG", tt.env)
+			t.Setenv("POLLER_CONFIG_YAML", tt.yaml)
 			var stdout, stderr bytes.Buffer
 			if code := Run(context.Background(), tt.args, &stdout, &stderr); code != tt.wantCode {
 				t.Fatalf("Run(%q) = %d, want %d; stderr: %s", tt.args, code, tt.wantCode, stderr.String())
@@ -68,4 +74,14 @@ func TestUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// goodYAML is the content of testdata/good.yaml.
+func goodYAML(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

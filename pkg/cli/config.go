@@ -11,8 +11,14 @@ import (
 	"github.com/poller-dev/poller/pkg/service"
 )
 
-// loadConfig parses a command's flags (--config, else $POLLER_CONFIG) and loads the config with the
-// plugin types registered now. Every problem is printed to stderr; ok is false then (exit ExitUsage).
+// configYAMLEnv names the environment variable that may hold the config itself rather than a path:
+// a platform without files or a shell to write one (an ECS task taking it from an SSM parameter)
+// hands it over this way. Errors then name "$POLLER_CONFIG_YAML" as the file.
+const configYAMLEnv = "POLLER_CONFIG_YAML"
+
+// loadConfig parses a command's flags (--config, else $POLLER_CONFIG, else the YAML in
+// $POLLER_CONFIG_YAML) and loads the config with the plugin types registered now. Every problem is
+// printed to stderr; ok is false then (exit ExitUsage).
 func loadConfig(name string, args []string, stderr io.Writer) (cfg *config.Config, ok bool) {
 	return loadConfigWith(name, args, stderr, nil)
 }
@@ -21,7 +27,7 @@ func loadConfig(name string, args []string, stderr io.Writer) (cfg *config.Confi
 func loadConfigWith(name string, args []string, stderr io.Writer, define func(fs *flag.FlagSet)) (cfg *config.Config, ok bool) {
 	fs := flag.NewFlagSet("poller "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", os.Getenv("POLLER_CONFIG"), "config file (default $POLLER_CONFIG)")
+	path := fs.String("config", os.Getenv("POLLER_CONFIG"), "config file (default $POLLER_CONFIG; without either, the YAML in $"+configYAMLEnv+")")
 	if define != nil {
 		define(fs)
 	}
@@ -32,13 +38,19 @@ func loadConfigWith(name string, args []string, stderr io.Writer, define func(fs
 		fmt.Fprintf(stderr, "poller %s: unexpected argument %q\n", name, fs.Arg(0))
 		return nil, false
 	}
-	if *path == "" {
-		fmt.Fprintf(stderr, "poller %s: no config: give --config FILE or set POLLER_CONFIG\n", name)
+	inline := os.Getenv(configYAMLEnv)
+	if *path == "" && inline == "" {
+		fmt.Fprintf(stderr, "poller %s: no config: give --config FILE or set POLLER_CONFIG (or %s)\n", name, configYAMLEnv)
 		return nil, false
 	}
 	// The registries are read now, not at init: the types a user's module registers in its own init
 	// are checked like the built-in ones.
-	cfg, err := config.Load(*path, service.Registries())
+	var err error
+	if *path != "" {
+		cfg, err = config.Load(*path, service.Registries())
+	} else {
+		cfg, err = config.Parse([]byte(inline), "$"+configYAMLEnv, service.Registries())
+	}
 	if err != nil {
 		errs := config.Errors(err)
 		for _, e := range errs {

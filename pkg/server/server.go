@@ -39,6 +39,20 @@ func (r *Readiness) State() (bool, string) {
 	return r.ready.Load(), s
 }
 
+// Collector exports the readiness as the gauge poller_ready (1 ready, 0 not), so that an alert can
+// catch a replica that stays not ready (its /readyz is only seen by the platform's probes).
+func (r *Readiness) Collector() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "poller_ready",
+		Help: "1 while /readyz answers 200 (the lease table is reachable and the pipelines started), else 0.",
+	}, func() float64 {
+		if ok, _ := r.State(); ok {
+			return 1
+		}
+		return 0
+	})
+}
+
 // Server is the HTTP server of one poller process: made by New, run once by Run.
 type Server struct {
 	srv *http.Server

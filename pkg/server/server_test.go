@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -125,4 +126,37 @@ func TestHealthzFollowsTheLivenessCheckAndStatusServesJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &doc); err != nil || len(doc.Pipelines) != 1 || ctype != "application/json" {
 		t.Errorf("GET /status = %q (%s), %v; want the JSON of the status value", body, ctype, err)
 	}
+}
+
+func TestReadinessCollector(t *testing.T) {
+	ready := &Readiness{}
+	c := ready.Collector()
+	for _, tt := range []struct {
+		name  string
+		ready bool
+		want  float64
+	}{
+		{name: "a process not ready shows 0", ready: false, want: 0},
+		{name: "a ready process shows 1", ready: true, want: 1},
+		{name: "a process shutting down shows 0 again", ready: false, want: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ready.Set(tt.ready, tt.name)
+			if got := testutil.ToFloat64(c); got != tt.want {
+				t.Errorf("poller_ready = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if n, err := testutil.GatherAndCount(registryWith(t, c), "poller_ready"); err != nil || n != 1 {
+		t.Errorf("gathered %d poller_ready series (%v), want 1", n, err)
+	}
+}
+
+func registryWith(t *testing.T, c prometheus.Collector) *prometheus.Registry {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }

@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	a.status = newStatusBoard(s.workerID, a.version, time.Now)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.ready.Collector())
 	s.metrics = metrics.New(reg)
 	s.metrics.SetVersion(a.version)
 	for i, pc := range cfg.Pipelines {
