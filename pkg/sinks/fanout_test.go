@@ -100,7 +100,9 @@ func TestFanoutDeliver(t *testing.T) {
 	b := testBatch("s", 25)
 	one := len(mustJSON(t, b, 0))
 	throttle := func(at int) func(int) (int, error) {
-		return func(int) (int, error) { return at, fmt.Errorf("%w: ProvisionedThroughputExceededException", ErrThrottled) }
+		return func(int) (int, error) {
+			return at, fmt.Errorf("%w: ProvisionedThroughputExceededException", ErrThrottled)
+		}
 	}
 	tests := []struct {
 		name      string
