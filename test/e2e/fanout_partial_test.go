@@ -18,11 +18,12 @@ import (
 
 // faultProxy stands in front of moto: it passes every request on, except that the first
 // SendMessageBatch of at least failFrom+1 entries reaches moto with only its first failFrom
-// entries, and its answer lists the others as failed (InternalError), as SQS answers a partly
-// failed call. It logs the eventIDs of every SendMessageBatch, in order.
+// entries, and its answer lists the others as failed with code, as SQS answers a partly failed
+// call. It logs the eventIDs of every SendMessageBatch, in order.
 type faultProxy struct {
 	moto     string
 	failFrom int
+	code     string
 	mu       sync.Mutex
 	injected bool
 	calls    [][]string
@@ -52,7 +53,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(resp.Body)
 	if len(dropped) > 0 {
-		answer = failEntries(answer, dropped)
+		answer = failEntries(answer, dropped, p.code)
 	}
 	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
 	w.WriteHeader(resp.StatusCode)
@@ -92,14 +93,14 @@ func (p *faultProxy) batch(body []byte) ([]byte, []string) {
 }
 
 // failEntries adds the dropped entries to a SendMessageBatch answer as failed.
-func failEntries(answer []byte, dropped []string) []byte {
+func failEntries(answer []byte, dropped []string, code string) []byte {
 	var out map[string]any
 	if json.Unmarshal(answer, &out) != nil {
 		return answer
 	}
 	failed, _ := out["Failed"].([]any)
 	for _, id := range dropped {
-		failed = append(failed, map[string]any{"Id": id, "Code": "InternalError", "Message": "injected by the test", "SenderFault": false})
+		failed = append(failed, map[string]any{"Id": id, "Code": code, "Message": "injected by the test", "SenderFault": false})
 	}
 	out["Failed"] = failed
 	b, _ := json.Marshal(out)
@@ -114,11 +115,26 @@ func (p *faultProxy) log() [][]string {
 
 // A SendMessageBatch that SQS answers with entries 3.. failed is retried from entry 3 on: the next
 // call starts with that record, the three records before it are never sent again, and each record
-// ends up in the queue exactly once.
+// ends up in the queue exactly once. With max_retry_attempts 0, a failed entry ends in on_failure,
+// but a throttled one (RequestThrottled) is retried without using up the budget, and counted as a
+// throttle.
 func TestFanoutPartlyFailedCallIsRetriedFromItsFirstFailedRecord(t *testing.T) {
+	tests := []struct {
+		name, code, extra string
+		wantThrottles     bool
+	}{
+		{name: "a failed entry", code: "InternalError"},
+		{name: "a throttled entry keeps max_retry_attempts 0", code: "RequestThrottled", extra: "    max_retry_attempts: 0\n", wantThrottles: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { partlyFailedCall(t, tt.code, tt.extra, tt.wantThrottles) })
+	}
+}
+
+func partlyFailedCall(t *testing.T, code, extra string, wantThrottles bool) {
 	moto := testenv.Moto(t)
 	endpoint := testenv.DynamoDBLocal(t)
-	proxy := &faultProxy{moto: moto, failFrom: 3}
+	proxy := &faultProxy{moto: moto, failFrom: 3, code: code}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
 
@@ -130,7 +146,8 @@ func TestFanoutPartlyFailedCallIsRetriedFromItsFirstFailedRecord(t *testing.T) {
 	createTable(t, db, name)
 	writeFanoutItems(t, db, name, false)
 	sinkKeys := fmt.Sprintf("      type: sqs\n      queue_url: %s\n      endpoint_url: %s\n", url, srv.URL)
-	p := startPoller(t, fanoutConfig(t, endpoint, name, sinkKeys, t.TempDir()+"/on_failure.jsonl"))
+	reports, port := t.TempDir()+"/on_failure.jsonl", freePort(t)
+	p := startPoller(t, fanoutConfigOn(port, endpoint, name, sinkKeys, reports, extra))
 
 	want := fanoutKeys * fanoutVersions
 	received := func() []fanoutRecord { // every record the queue received so far
@@ -141,11 +158,24 @@ func TestFanoutPartlyFailedCallIsRetriedFromItsFirstFailedRecord(t *testing.T) {
 		return got
 	}
 	waitFor(t, fmt.Sprintf("%d records in the queue", want), 90*time.Second, func() bool { return len(received()) >= want })
+	throttles := metricValue(t, port, name, "poller_sink_throttles_total", "")
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("poller exited with %d after SIGTERM, want 0", code)
 	}
 	checkOnce(t, received(), want)
+	if reps := readReports(t, reports); len(reps) != 0 {
+		t.Errorf("on_failure got %d reports, want none", len(reps))
+	}
+	if (throttles > 0) != wantThrottles {
+		t.Errorf("poller_sink_throttles_total = %v, want > 0: %v", throttles, wantThrottles)
+	}
+	checkRetriedFrom(t, proxy, want)
+}
 
+// checkRetriedFrom fails unless the call after the failed one starts at its first failed record,
+// and only the failed records were sent twice.
+func checkRetriedFrom(t *testing.T, proxy *faultProxy, want int) {
+	t.Helper()
 	calls := proxy.log()
 	if len(calls) < 2 || len(calls[0]) <= proxy.failFrom {
 		t.Fatalf("SendMessageBatch calls = %v, want a first one of more than %d entries and a retry", calls, proxy.failFrom)

@@ -69,6 +69,11 @@ func writeFanoutItems(t *testing.T, db *dynamodb.Client, table string, big bool)
 // fanoutConfig is a one-pipeline config reading table into the sink (its keys, indented by 6
 // spaces), with a file on_failure destination at reports.
 func fanoutConfig(t *testing.T, endpoint, table, sinkKeys, reports string) string {
+	return fanoutConfigOn(freePort(t), endpoint, table, sinkKeys, reports, "")
+}
+
+// fanoutConfigOn is fanoutConfig with /metrics on port and more pipeline keys (4 spaces in).
+func fanoutConfigOn(port int, endpoint, table, sinkKeys, reports, extra string) string {
 	return fmt.Sprintf(`aws:
   region: us-east-1
   endpoint_url: %s
@@ -86,11 +91,11 @@ pipelines:
       table: %s
     batch_size: 100
     max_batching_window: 1s
-    on_failure:
+%s    on_failure:
       type: file
       path: %s
     sink:
-%s`, endpoint, freePort(t), table, table, reports, sinkKeys)
+%s`, endpoint, port, table, table, extra, reports, sinkKeys)
 }
 
 // readReports reads the on_failure file's records.
