@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -46,6 +47,10 @@ type fanout struct {
 	newline bool // a message is the record's JSON plus "\n"
 	// size is what a message counts against the limits; nil means its body's length.
 	size func(m *message) int
+	// onePerKey puts at most one message of each partition key in a call (FIFO queues and topics):
+	// a call partly failed at a key's record then holds no later record of that key that the
+	// service may have stored, which the retry's deduplication would leave ahead of it.
+	onePerKey bool
 	// send sends msgs in one call; it returns how many at the head the service stored and, when not
 	// all, why the next one was not (marked with ErrThrottled for a throttle).
 	send func(ctx context.Context, msgs []message) (int, error)
@@ -59,12 +64,18 @@ func (f *fanout) deliver(ctx context.Context, b Batch) error {
 	if err != nil {
 		return err
 	}
-	sizes := make([]int, len(msgs))
+	sizes, keys := make([]int, len(msgs)), []string(nil)
+	if f.onePerKey {
+		keys = make([]string, len(msgs))
+	}
 	for i := range msgs {
 		sizes[i] = msgs[i].size
+		if keys != nil {
+			keys[i] = msgs[i].key
+		}
 	}
 	for i := 0; i < len(msgs); {
-		j := nextCall(sizes, i, f.lim)
+		j := nextCall(sizes, keys, i, f.lim)
 		if j == i {
 			return &SendError{Sent: i, Err: fmt.Errorf("%w: %s message for record %s of %s is %d bytes, over the %d byte limit",
 				ErrRecordTooLarge, f.service, msgs[i].seq, b.ShardID, sizes[i], f.lim.recordBytes)}
@@ -103,13 +114,14 @@ func (f *fanout) messages(b Batch) ([]message, error) {
 
 // nextCall returns the end (exclusive) of the call that starts at message from: as many messages
 // as fit in one call (at most lim.count, at most lim.callBytes in all), stopping before a message
-// over lim.recordBytes. It returns from itself when the message at from is over lim.recordBytes
-// (or alone over lim.callBytes): that message can never be sent.
-func nextCall(sizes []int, from int, lim limits) int {
+// over lim.recordBytes and, when keys is not nil, before a message whose key the call already
+// has. It returns from itself when the message at from is over lim.recordBytes (or alone over
+// lim.callBytes): that message can never be sent.
+func nextCall(sizes []int, keys []string, from int, lim limits) int {
 	total, j := 0, from
 	for j < len(sizes) && j-from < lim.count {
 		s := sizes[j]
-		if s > lim.recordBytes || total+s > lim.callBytes {
+		if s > lim.recordBytes || total+s > lim.callBytes || keys != nil && slices.Contains(keys[from:j], keys[j]) {
 			break
 		}
 		total += s

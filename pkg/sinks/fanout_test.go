@@ -18,21 +18,24 @@ func TestNextCall(t *testing.T) {
 	tests := []struct {
 		name  string
 		sizes []int
+		keys  []string
 		from  int
 		want  int
 	}{
-		{"small messages fill a call up to the count", []int{1, 1, 1, 1, 1}, 0, 3},
-		{"the last call takes what is left", []int{1, 1, 1, 1, 1}, 3, 5},
-		{"a call stops before the message that would pass the bytes per call", []int{40, 40, 40}, 0, 2},
-		{"messages exactly filling the bytes per call go together", []int{50, 50}, 0, 2},
-		{"a call stops before a message over the bytes per message", []int{10, 61, 10}, 0, 1},
-		{"a message over the bytes per message cannot be sent: the call is empty", []int{10, 61, 10}, 1, 1},
-		{"a message exactly at the bytes per message is sent", []int{60}, 0, 1},
-		{"an empty message still counts against the count", []int{0, 0, 0, 0}, 0, 3},
+		{"small messages fill a call up to the count", []int{1, 1, 1, 1, 1}, nil, 0, 3},
+		{"the last call takes what is left", []int{1, 1, 1, 1, 1}, nil, 3, 5},
+		{"a call stops before the message that would pass the bytes per call", []int{40, 40, 40}, nil, 0, 2},
+		{"messages exactly filling the bytes per call go together", []int{50, 50}, nil, 0, 2},
+		{"a call stops before a message over the bytes per message", []int{10, 61, 10}, nil, 0, 1},
+		{"a message over the bytes per message cannot be sent: the call is empty", []int{10, 61, 10}, nil, 1, 1},
+		{"a message exactly at the bytes per message is sent", []int{60}, nil, 0, 1},
+		{"an empty message still counts against the count", []int{0, 0, 0, 0}, nil, 0, 3},
+		{"with keys a call stops before a key it already has", []int{1, 1, 1}, []string{"a", "b", "a"}, 0, 2},
+		{"with keys distinct keys fill a call", []int{1, 1, 1}, []string{"a", "b", "c"}, 0, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := nextCall(tt.sizes, tt.from, lim); got != tt.want {
+			if got := nextCall(tt.sizes, tt.keys, tt.from, lim); got != tt.want {
 				t.Errorf("nextCall(%v, %d) = %d, want %d", tt.sizes, tt.from, got, tt.want)
 			}
 		})
@@ -51,7 +54,7 @@ func FuzzNextCall(f *testing.F) {
 			sizes[i] = int(b)
 		}
 		for from := 0; from < len(sizes); {
-			j := nextCall(sizes, from, lim)
+			j := nextCall(sizes, nil, from, lim)
 			if j == from {
 				if sizes[from] <= lim.recordBytes && sizes[from] <= lim.callBytes {
 					t.Fatalf("nextCall(%v, %d, %+v) = empty call before a message that fits", sizes, from, lim)
@@ -250,5 +253,24 @@ func TestS3KeyIsTheBatchsOwn(t *testing.T) {
 	}
 	if got := S3Key("", b); got != strings.TrimPrefix(want, "audit/") {
 		t.Errorf("S3Key(\"\") = %q", got)
+	}
+}
+
+// For FIFO queues and topics a call holds one record per partition key, so that a call partly
+// failed at a key's record holds no later record of that key.
+func TestFanoutOnePerKey(t *testing.T) {
+	b := testBatch("s", 6)
+	b.HashKey = "Id"
+	for i := range b.Records {
+		b.Records[i].Change.Keys = map[string]events.DynamoDBAttributeValue{"Id": events.NewStringAttribute(fmt.Sprint("k", i%2))}
+	}
+	log := &callLog{}
+	f := fanout{service: "test", lim: sqsLimits, onePerKey: true, send: log.send}
+	if err := f.deliver(t.Context(), b); err != nil {
+		t.Fatalf("deliver() = %v", err)
+	}
+	want := [][]string{{"s-0", "s-1"}, {"s-2", "s-3"}, {"s-4", "s-5"}}
+	if !slices.EqualFunc(log.calls, want, slices.Equal) {
+		t.Errorf("calls = %v, want %v", log.calls, want)
 	}
 }

@@ -64,7 +64,7 @@ func NewSNS(cfg SNSConfig, deps Deps) (*SNS, error) {
 		awsCfg.Region = strings.Split(cfg.TopicARN, ":")[3]
 	}
 	s := &SNS{topicARN: cfg.TopicARN, fifo: strings.HasSuffix(cfg.TopicARN, ".fifo"), client: sns.NewFromConfig(awsCfg)}
-	s.fanout = fanout{service: "SNS PublishBatch to " + cfg.TopicARN, lim: snsLimits, send: s.send, size: snsSize}
+	s.fanout = fanout{service: "SNS PublishBatch to " + cfg.TopicARN, lim: snsLimits, send: s.send, size: snsSize, onePerKey: s.fifo}
 	return s, nil
 }
 

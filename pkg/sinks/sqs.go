@@ -55,7 +55,7 @@ func NewSQS(cfg SQSConfig, deps Deps) (*SQS, error) {
 	}
 	s := &SQS{queueURL: cfg.QueueURL, fifo: strings.HasSuffix(cfg.QueueURL, ".fifo"),
 		client: sqs.NewFromConfig(cfg.Apply(deps.AWS))}
-	s.fanout = fanout{service: "SQS SendMessageBatch to " + RedactURL(cfg.QueueURL), lim: sqsLimits, send: s.send}
+	s.fanout = fanout{service: "SQS SendMessageBatch to " + RedactURL(cfg.QueueURL), lim: sqsLimits, send: s.send, onePerKey: s.fifo}
 	return s, nil
 }
 
