@@ -21,6 +21,7 @@ import (
 	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/poller-dev/poller/internal/testenv"
 )
@@ -47,7 +48,18 @@ func setupSQS(fifo bool) func(t *testing.T, moto, name string) (string, func(t *
 			name += ".fifo"
 		}
 		url, _ := createQueue(t, c, name)
-		read := queueReader(c, url)
+		var check func(t *testing.T, m sqstypes.Message)
+		if fifo { // the group is the partition key value, the deduplication id the eventID
+			check = func(t *testing.T, m sqstypes.Message) {
+				r := parseRecord(t, []byte(aws.ToString(m.Body)))
+				group := m.Attributes[string(sqstypes.MessageSystemAttributeNameMessageGroupId)]
+				dedup := m.Attributes[string(sqstypes.MessageSystemAttributeNameMessageDeduplicationId)]
+				if group != r.Key || dedup != r.EventID {
+					t.Errorf("message of %s %s has MessageGroupId %q, MessageDeduplicationId %q", r.Key, r.EventID, group, dedup)
+				}
+			}
+		}
+		read := queueReaderChecking(c, url, check)
 		keys := fmt.Sprintf("      type: sqs\n      queue_url: %s\n      endpoint_url: %s\n", url, moto)
 		return keys, func(t *testing.T) []fanoutRecord {
 			var out []fanoutRecord

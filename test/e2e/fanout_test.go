@@ -228,12 +228,19 @@ func createQueue(t *testing.T, c *sqs.Client, name string) (url, arn string) {
 // queueReader returns a reader of every message body the queue received, in order, each read once
 // (received and deleted).
 func queueReader(c *sqs.Client, url string) func(t *testing.T) [][]byte {
+	return queueReaderChecking(c, url, nil)
+}
+
+// queueReaderChecking is queueReader that also hands each message, with its system attributes, to
+// check (when not nil).
+func queueReaderChecking(c *sqs.Client, url string, check func(t *testing.T, m sqstypes.Message)) func(t *testing.T) [][]byte {
 	var bodies [][]byte
 	return func(t *testing.T) [][]byte {
 		t.Helper()
 		for {
 			out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
-				MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: []string{"All"}})
+				MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: []string{"All"},
+				MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}})
 			if err != nil {
 				t.Fatalf("receive from %s: %v", url, err)
 			}
@@ -242,6 +249,9 @@ func queueReader(c *sqs.Client, url string) func(t *testing.T) [][]byte {
 			}
 			for _, m := range out.Messages {
 				bodies = append(bodies, []byte(aws.ToString(m.Body)))
+				if check != nil {
+					check(t, m)
+				}
 				if _, err := c.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
 					t.Fatalf("delete from %s: %v", url, err)
 				}
