@@ -31,7 +31,8 @@ func fanoutCases() []fanoutCase {
 	return []fanoutCase{
 		{name: "sqs", big: true, setup: setupSQS(false)},
 		{name: "sqs fifo", ordered: true, setup: setupSQS(true)},
-		{name: "sns", big: true, setup: setupSNS},
+		{name: "sns", big: true, setup: setupSNS(false)},
+		{name: "sns fifo", ordered: true, setup: setupSNS(true)},
 		{name: "kinesis", ordered: true, setup: setupKinesis},
 		{name: "firehose", setup: setupFirehose},
 		{name: "eventbridge", big: true, setup: setupEventBridge},
@@ -71,11 +72,22 @@ func setupSQS(fifo bool) func(t *testing.T, moto, name string) (string, func(t *
 	}
 }
 
-// setupSNS subscribes a queue to the topic and reads the records from the SNS envelopes in it;
-// each must carry the eventName attribute.
-func setupSNS(t *testing.T, moto, name string) (string, func(t *testing.T) []fanoutRecord) {
+// setupSNS subscribes a queue to the topic (FIFO both, when fifo) and reads the records from the
+// SNS envelopes in it; each must carry the eventName attribute.
+func setupSNS(fifo bool) func(t *testing.T, moto, name string) (string, func(t *testing.T) []fanoutRecord) {
+	return func(t *testing.T, moto, name string) (string, func(t *testing.T) []fanoutRecord) {
+		in := &sns.CreateTopicInput{Name: aws.String(name)}
+		if fifo {
+			name += ".fifo"
+			in = &sns.CreateTopicInput{Name: aws.String(name), Attributes: map[string]string{"FifoTopic": "true"}}
+		}
+		return setupSNSTopic(t, moto, name, in)
+	}
+}
+
+func setupSNSTopic(t *testing.T, moto, name string, in *sns.CreateTopicInput) (string, func(t *testing.T) []fanoutRecord) {
 	c := sns.NewFromConfig(testenv.AWSConfig(), func(o *sns.Options) { o.BaseEndpoint = aws.String(moto) })
-	topic, err := c.CreateTopic(ctx(), &sns.CreateTopicInput{Name: aws.String(name)})
+	topic, err := c.CreateTopic(ctx(), in)
 	if err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
