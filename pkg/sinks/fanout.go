@@ -145,6 +145,8 @@ func partitionKey(r *events.DynamoDBEventRecord, hashKey string) string {
 	}
 	j, err := json.Marshal(r.Change.Keys) // map keys sorted: the same item gives the same text
 	if err != nil {
+		// Keys the event could carry always encode; should one not, every such record shares
+		// one key, which orders them all: stricter, never looser.
 		return ""
 	}
 	return string(j)
@@ -160,7 +162,12 @@ func attrText(v events.DynamoDBAttributeValue) string {
 	case events.DataTypeBinary:
 		return base64.StdEncoding.EncodeToString(v.Binary())
 	}
-	j, _ := json.Marshal(v)
+	// A key attribute is a string, a number or binary; anything else is written as its JSON, and
+	// the empty text of one that cannot be encoded still maps one key to one value.
+	j, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
 	return string(j)
 }
 
