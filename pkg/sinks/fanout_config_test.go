@@ -48,7 +48,7 @@ func TestFanoutConfigs(t *testing.T) {
 	}
 }
 
-// The eventbridge sink's defaults are those of the contract.
+// The eventbridge sink defaults to the default bus, source poller and detail-type "DynamoDB Stream Record".
 func TestEventBridgeDefaults(t *testing.T) {
 	c := Registry.ConfigTypes()["eventbridge"]().(*EventBridgeConfig)
 	assert.Equal(t, EventBridgeConfig{EventBus: "default", Source: "poller", DetailType: "DynamoDB Stream Record"}, *c)
