@@ -23,6 +23,9 @@ func TestValidate(t *testing.T) {
 		{file: "both-sources.bad.yaml", wantCode: 2, wantErr: "testdata/both-sources.bad.yaml:3: pipelines[0].source: set exactly one of table and stream_arn"},
 		{file: "unset-var.bad.yaml", wantCode: 2, wantErr: "testdata/unset-var.bad.yaml:7: pipelines[0].sink.url: environment variable POLLER_TEST_SURELY_UNSET is not set"},
 		{file: "bad-filter.bad.yaml", wantCode: 2, wantErr: "testdata/bad-filter.bad.yaml:6: pipelines[0].filters[0].pattern:"},
+		{file: "kinesis-both-streams.bad.yaml", wantCode: 2, wantErr: "testdata/kinesis-both-streams.bad.yaml:8: pipelines[0].sink.stream_arn: set stream_name or stream_arn, not both"},
+		{file: "sqs-no-queue.bad.yaml", wantCode: 2, wantErr: "testdata/sqs-no-queue.bad.yaml:5: pipelines[0].sink.queue_url: required"},
+		{file: "sqs-no-queue.bad.yaml", wantCode: 2, wantErr: "testdata/sqs-no-queue.bad.yaml:7: pipelines[0].sink.endpoint_url: must be an absolute http or https URL"},
 		{file: "no-such-file.yaml", wantCode: 2, wantErr: "no-such-file.yaml"},
 		{file: "timeout-warning.yaml", wantCode: 0, wantErr: "testdata/timeout-warning.yaml:9: pipelines[0].sink.timeout: warning: 15s is not below shutdown_timeout (10s)"},
 	}

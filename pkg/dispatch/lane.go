@@ -86,7 +86,7 @@ func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
 		size += next
 		n++
 	}
-	b := sinks.Batch{Pipeline: d.Pipeline, StreamARN: d.StreamARN, ShardID: d.ShardID,
+	b := sinks.Batch{Pipeline: d.Pipeline, StreamARN: d.StreamARN, ShardID: d.ShardID, HashKey: d.HashKey,
 		Records: make([]events.DynamoDBEventRecord, n), RecordJSON: make([][]byte, n)}
 	ids, sizes := make([]int64, n), make([]int, n)
 	for i := range n {

@@ -36,12 +36,18 @@ const (
 	// endpoint throttled with 429). Lambda retries such "before invocation" errors until the records
 	// expire or pass max_record_age, without using up retry attempts and without bisecting; so do we.
 	callNotInvoked
+	// callTooLarge: the sink sent the records before outcome.first and reports that record as one
+	// no call can ever deliver (sinks.ErrRecordTooLarge, in a *sinks.SendError).
+	callTooLarge
 )
 
 // outcome is a classified sink call.
 type outcome struct {
 	kind  outcomeKind
-	first int // callPartial: index of the lowest failed record in the batch
+	first int // callPartial, callTooLarge: index of the lowest failed record in the batch
+	// throttled: a callPartial whose failed record the service throttled (a *sinks.SendError
+	// marked with sinks.ErrThrottled): the rest is retried like a callNotInvoked.
+	throttled bool
 }
 
 // classify reads a sink call's error. rbif is report_batch_item_failures.
@@ -50,12 +56,17 @@ type outcome struct {
 //     unless ReportBatchItemFailures is on, so without rbif it is complete success. With rbif, the
 //     lowest reported record is where the batch failed; a report naming no record of the batch is a
 //     failure of the whole batch (Lambda leaves this undocumented; LocalStack fails the batch).
+//   - A *sinks.SendError is a service's account of a partly failed call, honoured whatever rbif
+//     says (see sendOutcome).
 //   - ErrNotInvoked, or a throttle (a refused connection, an HTTP 429, sinks.ErrThrottled), is
 //     callNotInvoked (see there).
 //   - Anything else is a function error.
 func classify(err error, recs []events.DynamoDBEventRecord, rbif bool) outcome {
 	if err == nil {
 		return outcome{kind: callOK}
+	}
+	if o, ok := sendOutcome(err, len(recs)); ok {
+		return o
 	}
 	if partial, ok := errors.AsType[*sinks.BatchError](err); ok {
 		if !rbif {
@@ -70,6 +81,26 @@ func classify(err error, recs []events.DynamoDBEventRecord, rbif bool) outcome {
 		return outcome{kind: callNotInvoked}
 	}
 	return outcome{kind: callFailed}
+}
+
+// sendOutcome reads a *sinks.SendError of a call that sent a batch of n records record by record:
+// a record over the service's size limit is callTooLarge; records sent before the failed one make
+// a callPartial at it (throttled when the service throttled it); with none sent, the call is
+// judged by its reason alone, as any other error (ok false). A SendError whose Sent is out of
+// range is a function error.
+func sendOutcome(err error, n int) (outcome, bool) {
+	se, ok := errors.AsType[*sinks.SendError](err)
+	switch {
+	case !ok:
+		return outcome{}, false
+	case se.Sent < 0 || se.Sent >= n:
+		return outcome{kind: callFailed}, true
+	case sinks.IsRecordTooLarge(se.Err):
+		return outcome{kind: callTooLarge, first: se.Sent}, true
+	case se.Sent == 0:
+		return outcome{}, false
+	}
+	return outcome{kind: callPartial, first: se.Sent, throttled: sinks.IsThrottled(se.Err)}, true
 }
 
 // notInvoked reports whether a sink error proves the batch never reached the handler: the call
@@ -132,6 +163,9 @@ const (
 	actSplit
 	// actDiscard: retries are exhausted: report the records left to on_failure and move on.
 	actDiscard
+	// actReject: report the first of the records left alone to on_failure (it can never be
+	// delivered) and send the rest at once, under the same budget.
+	actReject
 )
 
 // step is the policy's decision after a sink call.
@@ -172,14 +206,22 @@ type knobs struct {
 //     splitting always reaches the single failing record before the budget decides anything, and
 //     it ends because each split halves the batch. A one-record segment is retried and discarded
 //     under the budget.
-//   - A call that never reached the handler is retried without using the budget or bisecting.
+//   - A call that never reached the handler is retried without using the budget or bisecting; so
+//     are the records left after a partly sent call whose failed record was throttled.
+//   - A record that can never be delivered (over the service's size limit) is reported to
+//     on_failure alone, at once: no retry could deliver it, and the records after it are sent on.
 func next(o outcome, n, failures int, k knobs) step {
 	switch o.kind {
 	case callOK:
 		return step{act: actDone, delivered: n}
 	case callNotInvoked:
 		return step{act: actRetry, failures: failures}
+	case callTooLarge:
+		return step{act: actReject, delivered: o.first, failures: failures}
 	case callPartial:
+		if o.first > 0 && o.throttled {
+			return step{act: actRetry, delivered: o.first, failures: failures}
+		}
 		if o.first > 0 {
 			if k.bisect {
 				return step{act: actSplit, delivered: o.first, at: 0}

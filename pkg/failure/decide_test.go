@@ -74,6 +74,10 @@ func TestNext(t *testing.T) {
 			step{act: actRetry, failures: 0}},
 		{"a call that never reached the sink is not bisected", outcome{kind: callNotInvoked}, 10, 1, knobs{maxRetries: 0, bisect: true},
 			step{act: actRetry, failures: 1}},
+		{"a partly sent call whose failed record was throttled delivers the head and retries the rest without using the budget", outcome{kind: callPartial, first: 3, throttled: true}, 10, 0, knobs{maxRetries: 0, bisect: true},
+			step{act: actRetry, delivered: 3}},
+		{"a record too large for the service delivers the head and rejects that record alone, under the same budget", outcome{kind: callTooLarge, first: 3}, 10, 1, knobs{maxRetries: 0, bisect: true},
+			step{act: actReject, delivered: 3, failures: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,6 +109,12 @@ func TestClassify(t *testing.T) {
 		{"a call that gave up before sending never reached the handler", fmt.Errorf("confirm the lease: %w: %w", ErrNotInvoked, errors.New("timeout")), false, outcome{kind: callNotInvoked}},
 		{"a connection reset after sending may have reached the handler", reset, false, outcome{kind: callFailed}},
 		{"a timeout is a function error", fmt.Errorf("no answer within 30s: %w", context.DeadlineExceeded), false, outcome{kind: callFailed}},
+		{"a partly sent call is a partial failure without report_batch_item_failures", &sinks.SendError{Sent: 2, Err: errors.New("InternalError")}, false, outcome{kind: callPartial, first: 2}},
+		{"a partly sent call throttled at its failed record is a throttled partial failure", fmt.Errorf("put: %w", &sinks.SendError{Sent: 2, Err: fmt.Errorf("%w: slow down", sinks.ErrThrottled)}), true, outcome{kind: callPartial, first: 2, throttled: true}},
+		{"a call throttled before its first record is a throttle", &sinks.SendError{Sent: 0, Err: fmt.Errorf("%w: slow down", sinks.ErrThrottled)}, false, outcome{kind: callNotInvoked}},
+		{"a call failed at its first record is a function error", &sinks.SendError{Sent: 0, Err: errors.New("InternalError")}, false, outcome{kind: callFailed}},
+		{"a record over the service's limit is too large wherever it is", &sinks.SendError{Sent: 0, Err: fmt.Errorf("%w: 300000 bytes", sinks.ErrRecordTooLarge)}, false, outcome{kind: callTooLarge, first: 0}},
+		{"a send error past the batch's end fails the whole batch", &sinks.SendError{Sent: 5, Err: errors.New("x")}, false, outcome{kind: callFailed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

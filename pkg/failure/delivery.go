@@ -134,7 +134,7 @@ func (d *delivery) call() error {
 	o := classify(err, recs, d.p.ReportBatchItemFailures)
 	s := next(o, len(recs), seg.failures, d.knobs)
 	result := callResult(s, o)
-	if o.kind == callNotInvoked && sinks.IsThrottled(err) {
+	if (o.kind == callNotInvoked || o.throttled) && sinks.IsThrottled(err) {
 		d.hooks.OnSinkThrottled(d.batch.ShardID)
 	}
 	if result == hooks.ResultOK {
@@ -159,6 +159,8 @@ func (d *delivery) call() error {
 			return err
 		}
 		d.queue = d.queue[1:]
+	case actReject:
+		return d.reject(seg)
 	case actRetry:
 		return d.retry(o, err)
 	}
@@ -197,6 +199,18 @@ func (d *delivery) split(s step, err error) {
 	d.queue = append(halves, d.queue[1:]...)
 }
 
+// reject reports the head segment's first record alone to on_failure, as one that can never be
+// delivered, and leaves the rest of the segment to be sent next, without a wait.
+func (d *delivery) reject(seg *segment) error {
+	if err := d.discard(seg, seg.b.Slice(0, 1), onfailure.RecordTooLarge); err != nil {
+		return err
+	}
+	if seg.b = seg.b.Slice(1, len(seg.b.Records)); len(seg.b.Records) == 0 {
+		d.queue = d.queue[1:]
+	}
+	return nil
+}
+
 // retry waits out the head segment's next backoff before it is sent again.
 func (d *delivery) retry(o outcome, err error) error {
 	seg := &d.queue[0]
@@ -214,8 +228,11 @@ func (d *delivery) retry(o outcome, err error) error {
 func (d *delivery) discard(seg *segment, sb sinks.Batch, cond onfailure.Condition) error {
 	recs := sb.Records
 	reason := hooks.DroppedRetriesExhausted
-	if cond == onfailure.RecordAgeExceeded {
+	switch cond {
+	case onfailure.RecordAgeExceeded:
 		reason = hooks.DroppedMaxAge
+	case onfailure.RecordTooLarge:
+		reason = hooks.DroppedTooLarge
 	}
 	f := onfailure.Failure{Batch: sb, Condition: cond, InvokeCount: seg.invokes, LastErr: seg.lastErr,
 		StatusCode: seg.status, Time: d.p.now()}

@@ -42,6 +42,7 @@ const (
 	DroppedMaxAge           = "max_age"           // older than max_record_age
 	DroppedRetriesExhausted = "retries_exhausted" // max_retry_attempts used up
 	DroppedMalformed        = "malformed"         // a record the event could not carry
+	DroppedTooLarge         = "too_large"         // over the sink's service's size limit (sinks.ErrRecordTooLarge)
 )
 
 // Reasons records are skipped (read, never delivered, checkpointed past), as HookRecordsSkipped
@@ -83,7 +84,7 @@ type HookRecordsFilteredOut interface {
 }
 
 // HookRecordsDropped is told of records discarded (to on_failure, if any), with the reason:
-// DroppedMaxAge, DroppedRetriesExhausted or DroppedMalformed.
+// DroppedMaxAge, DroppedRetriesExhausted, DroppedMalformed or DroppedTooLarge.
 type HookRecordsDropped interface {
 	OnRecordsDropped(shardID, reason string, n int)
 }

@@ -20,7 +20,7 @@ type Metrics struct {
 	RecordsPolled      *prometheus.CounterVec   // poller_records_polled_total
 	RecordsFilteredOut *prometheus.CounterVec   // poller_records_filtered_out_total
 	RecordsDelivered   *prometheus.CounterVec   // poller_records_delivered_total
-	RecordsDropped     *prometheus.CounterVec   // poller_records_dropped_total{reason = max_age | retries_exhausted}
+	RecordsDropped     *prometheus.CounterVec   // poller_records_dropped_total{reason = max_age | retries_exhausted | malformed | too_large}
 	RecordsTrimmed     *prometheus.CounterVec   // poller_trimmed_positions_total: positions lost to the stream's 24 h trimming
 	SinkInvocations    *prometheus.CounterVec   // poller_sink_invocations_total{result = ok | error | partial}
 	SinkDuration       *prometheus.HistogramVec // poller_sink_duration_seconds

@@ -48,6 +48,11 @@ const (
 	// this case; emulators differ (RecordAgeExpired, MaximumRecordAgeExceeded), so this name follows
 	// the pattern of the documented one.
 	RecordAgeExceeded Condition = "RecordAgeExceeded"
+	// RecordTooLarge: the record is over the size limit of the sink's service (an SQS message of
+	// more than 256 KB, say), so no retry could deliver it; it is reported alone, at once. Lambda
+	// has no such case (its only limit is the 6 MB event); the name follows the documented one's
+	// pattern.
+	RecordTooLarge Condition = "RecordTooLarge"
 )
 
 // Failure is one discarded batch.

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/poller-dev/poller/pkg/plugin"
+	"github.com/poller-dev/poller/pkg/sinks"
 )
 
 func init() {
@@ -35,11 +36,11 @@ var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // Validate checks every key; errors are *plugin.ConfigError.
 func (c *S3Config) Validate() error {
-	errs := required("bucket", c.Bucket, bucketName.MatchString, "must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
+	errs := sinks.RequiredKey("bucket", c.Bucket, bucketName.MatchString, "must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
 	if len(c.Prefix) > 512 {
 		errs = append(errs, &plugin.ConfigError{Key: "prefix", Msg: fmt.Sprintf("must be at most 512 bytes, got %d", len(c.Prefix))})
 	}
-	return c.validate(errs)
+	return c.Check(errs)
 }
 
 // s3API is the part of the S3 client the destination uses.
@@ -62,7 +63,7 @@ func NewS3(cfg S3Config, deps Deps) (*S3, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	client := s3.NewFromConfig(cfg.apply(deps.AWS), func(o *s3.Options) {
+	client := s3.NewFromConfig(cfg.Apply(deps.AWS), func(o *s3.Options) {
 		o.UsePathStyle = cfg.ForcePathStyle
 	})
 	return &S3{bucket: cfg.Bucket, prefix: cfg.Prefix, client: client}, nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/poller-dev/poller/pkg/sinks"
 )
 
 func init() {
@@ -21,7 +22,7 @@ type SNSConfig struct {
 
 // Validate checks every key; errors are *plugin.ConfigError.
 func (c *SNSConfig) Validate() error {
-	return c.validate(required("topic_arn", c.TopicARN, isTopicARN,
+	return c.Check(sinks.RequiredKey("topic_arn", c.TopicARN, isTopicARN,
 		"must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:failed"))
 }
 
@@ -50,7 +51,7 @@ func NewSNS(cfg SNSConfig, deps Deps) (*SNS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	awsCfg := cfg.apply(deps.AWS)
+	awsCfg := cfg.Apply(deps.AWS)
 	if awsCfg.Region == "" {
 		awsCfg.Region = strings.Split(cfg.TopicARN, ":")[3]
 	}

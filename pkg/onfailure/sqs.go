@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/poller-dev/poller/pkg/sinks"
 )
 
 func init() {
@@ -20,7 +21,7 @@ type SQSConfig struct {
 
 // Validate checks every key; errors are *plugin.ConfigError.
 func (c *SQSConfig) Validate() error {
-	return c.validate(required("queue_url", c.QueueURL, isHTTPURL,
+	return c.Check(sinks.RequiredKey("queue_url", c.QueueURL, sinks.IsHTTPURL,
 		"must be an absolute https URL such as https://sqs.us-east-1.amazonaws.com/123456789012/failed"))
 }
 
@@ -42,7 +43,7 @@ func NewSQS(cfg SQSConfig, deps Deps) (*SQS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &SQS{queueURL: cfg.QueueURL, client: sqs.NewFromConfig(cfg.apply(deps.AWS))}, nil
+	return &SQS{queueURL: cfg.QueueURL, client: sqs.NewFromConfig(cfg.Apply(deps.AWS))}, nil
 }
 
 // Send sends the report.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -15,8 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-
-	"github.com/poller-dev/poller/pkg/plugin"
 )
 
 func init() {
@@ -30,15 +27,12 @@ type LambdaConfig struct {
 	FunctionName string `yaml:"function_name"`
 	// Qualifier is a version or alias to invoke; default none ($LATEST, or the ARN's own).
 	Qualifier string `yaml:"qualifier"`
-	// Region is the function's region; default the poller's aws.region (a function in another
-	// region than the table).
-	Region string `yaml:"region"`
 	// RoleARN, when set, is assumed through STS before invoking (a function in another account);
 	// the poller's own credentials must be allowed sts:AssumeRole on it. Default none.
 	RoleARN string `yaml:"role_arn"`
-	// EndpointURL sends the Invoke calls to another endpoint (a local aws-lambda-rie, a VPC
-	// endpoint); default Lambda's own. (aws.endpoint_url is for DynamoDB only.)
-	EndpointURL string `yaml:"endpoint_url"`
+	// AWSOverrides are the function's region (default the poller's aws.region: a function in
+	// another region than the table) and endpoint_url (a local aws-lambda-rie, a VPC endpoint).
+	AWSOverrides `yaml:",inline"`
 	// Timeout bounds one Invoke call; default 20s (see DefaultHTTPTimeout). Set it above the
 	// function's own timeout, or a slow call is abandoned while the function still runs.
 	Timeout time.Duration `yaml:"timeout"`
@@ -66,15 +60,10 @@ func (c *LambdaConfig) Validate() error {
 	if c.RoleARN != "" && !strings.HasPrefix(c.RoleARN, "arn:") {
 		errs = append(errs, &ConfigError{Key: "role_arn", Msg: fmt.Sprintf("must be an IAM role ARN such as arn:aws:iam::123456789012:role/poller, got %q", c.RoleARN)})
 	}
-	if c.EndpointURL != "" {
-		if u, err := url.Parse(c.EndpointURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, &ConfigError{Key: "endpoint_url", Msg: fmt.Sprintf("must be an absolute http or https URL, got %q", RedactURL(c.EndpointURL))})
-		}
-	}
 	if c.Timeout <= 0 {
 		errs = append(errs, &ConfigError{Key: "timeout", Msg: fmt.Sprintf("must be positive, got %s", c.Timeout)})
 	}
-	return plugin.JoinConfigErrors(errs)
+	return c.Check(errs)
 }
 
 // invoker is the part of the Lambda client the sink uses.

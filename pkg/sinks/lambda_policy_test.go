@@ -71,7 +71,7 @@ func TestLambdaSinkUnderTheDeliveryPolicy(t *testing.T) {
 				_, _ = io.WriteString(w, a.body)
 			}))
 			t.Cleanup(srv.Close)
-			sink, err := sinks.NewLambda(sinks.LambdaConfig{FunctionName: "fn", EndpointURL: srv.URL, Timeout: 10 * time.Second},
+			sink, err := sinks.NewLambda(sinks.LambdaConfig{FunctionName: "fn", AWSOverrides: sinks.AWSOverrides{EndpointURL: srv.URL}, Timeout: 10 * time.Second},
 				sinks.Deps{Logger: zap.NewNop(), AWS: testenv.AWSConfig()})
 			if err != nil {
 				t.Fatal(err)

@@ -28,6 +28,9 @@ type Batch struct {
 	// StreamARN and ShardID say where the records come from.
 	StreamARN string
 	ShardID   string
+	// HashKey is the table's partition key attribute, "" when not known: the fan-out sinks order
+	// by its value (SQS FIFO message groups, Kinesis partition keys).
+	HashKey string
 	// Records are the records, in Lambda's event shape.
 	Records []events.DynamoDBEventRecord
 	// RecordJSON, when it has one entry per record, holds records' JSON: RecordJSON[i], unless nil,
