@@ -241,7 +241,7 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	defer resp.Body.Close()
 
 	limit := int64(maxIgnoredAnswer)
-	if h.rbif {
+	if h.rbif || b.Window != nil {
 		limit = maxAnswerBytes
 	}
 	answer, readErr := io.ReadAll(io.LimitReader(resp.Body, limit+1))
@@ -252,7 +252,7 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 		}
 		return herr
 	}
-	if !h.rbif {
+	if !h.rbif && b.Window == nil {
 		return nil // Lambda ignores the answer unless ReportBatchItemFailures is on.
 	}
 	if readErr != nil {
@@ -261,9 +261,29 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	if int64(len(answer)) > limit {
 		return fmt.Errorf("POST %s: answer over %d bytes; the whole batch failed", h.redacted, limit)
 	}
-	failed, err := ParseBatchItemFailures(answer, b)
-	if err != nil {
-		return fmt.Errorf("POST %s: %w; the whole batch failed", h.redacted, err)
+	return h.answered(answer, b)
+}
+
+// answered reads a 2xx answer: a tumbling window's state (b.Window), then, with
+// ReportBatchItemFailures, a partial batch response.
+func (h *HTTP) answered(answer []byte, b Batch) error {
+	var state map[string]string
+	if b.Window != nil {
+		var err error
+		if state, err = ParseWindowState(answer); err != nil {
+			return fmt.Errorf("POST %s: %w; the whole batch failed", h.redacted, err)
+		}
+	}
+	var failed []string
+	if h.rbif {
+		var err error
+		if failed, err = ParseBatchItemFailures(answer, b); err != nil {
+			return fmt.Errorf("POST %s: %w; the whole batch failed", h.redacted, err)
+		}
+	}
+	if b.Window != nil {
+		// The call succeeded, wholly or partly: its state is the window's now.
+		b.Window.State = state
 	}
 	if len(failed) > 0 {
 		return &BatchError{Failed: failed}
