@@ -89,4 +89,3 @@ func (s *Store) SaveWindow(ctx context.Context, pipeline, shardID string, w Wind
 	}
 	return nil
 }
-
