@@ -44,3 +44,19 @@ func TestWindowIsStoredAndDeletedWithItsLease(t *testing.T) {
 		t.Errorf("LoadWindow() after the lease was deleted = %+v, %v, want none", w, err)
 	}
 }
+
+// A reset starts the shard's reading over, and its windows with it.
+func TestResetDeletesTheWindow(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, nil)
+	l := created(t, s, Lease{Pipeline: "p", ShardID: "s1"})
+	if err := s.SaveWindow(ctx, "p", "s1", Window{Start: time.UnixMilli(5000).UTC(), State: map[string]string{}, Through: "9"}); err != nil {
+		t.Fatalf("SaveWindow() = %v", err)
+	}
+	if _, ok, err := s.Reset(ctx, l, "", time.Time{}); !ok || err != nil {
+		t.Fatalf("Reset() = %v, %v", ok, err)
+	}
+	if w, err := s.LoadWindow(ctx, "p", "s1"); err != nil || !reflect.DeepEqual(w, Window{}) {
+		t.Errorf("LoadWindow() after a reset = %+v, %v, want none", w, err)
+	}
+}
