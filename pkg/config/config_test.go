@@ -161,7 +161,7 @@ var badConfigs = []struct {
 	{"tumbling_window_range", "tumbling_window_range.bad.yaml:5: pipelines[0].tumbling_window: must be 0 (off) or whole seconds 1s..900s, got 15m1s"},
 	{"tumbling_window_fraction", "tumbling_window_fraction.bad.yaml:5: pipelines[0].tumbling_window: must be 0 (off) or whole seconds 1s..900s, got 1.5s"},
 	{"tumbling_window_parallel", "tumbling_window_parallel.bad.yaml:6: pipelines[0].parallelization_factor: must be 1 with tumbling_window (1m0s), as Lambda requires, got 2"},
-	{"tumbling_window_sink", "tumbling_window_sink.bad.yaml:5: pipelines[0].tumbling_window: needs a sink that answers the window's state (http), not stdout"},
+	{"tumbling_window_sink", "tumbling_window_sink.bad.yaml:5: pipelines[0].tumbling_window: needs a sink that answers the window's state (http, lambda), not stdout"},
 	{"parallelization_factor_range", "parallelization_factor_range.bad.yaml:5: pipelines[0].parallelization_factor: must be 1..10, got 11"},
 	{"max_retry_attempts_range", "max_retry_attempts_range.bad.yaml:5: pipelines[0].max_retry_attempts: must be -1 (until the record expires) or 0..10000, got -2"},
 	{"max_retry_attempts_too_big", "max_retry_attempts_too_big.bad.yaml:5: pipelines[0].max_retry_attempts: must be -1 (until the record expires) or 0..10000, got 10001"},

@@ -128,7 +128,7 @@ type Pipeline struct {
 	ParallelizationFactor int           `yaml:"parallelization_factor"` // default 1, 1..10
 	// TumblingWindow is Lambda's TumblingWindowInSeconds: 0 (default) is off, else 1s..900s in whole
 	// seconds. Each call then carries one window of one shard and the state its previous call
-	// answered (see sinks.Window); only the http sink supports it, with parallelization_factor 1.
+	// answered (see sinks.Window); the http and lambda sinks support it, with parallelization_factor 1.
 	TumblingWindow          time.Duration `yaml:"tumbling_window"`
 	MaxRetryAttempts        int           `yaml:"max_retry_attempts"`         // default -1 (until expiry), else 0..10000
 	MaxRecordAge            RecordAge     `yaml:"max_record_age"`             // default -1 (no limit), else 60s..168h

@@ -168,7 +168,7 @@ func (d *decoder) validatePipeline(p *Pipeline, path string, names map[string]in
 }
 
 // windowSinks are the sink types that answer a tumbling window's state.
-var windowSinks = map[string]bool{"http": true}
+var windowSinks = map[string]bool{"http": true, "lambda": true}
 
 // validateTumbling checks tumbling_window: its range, and what Lambda refuses with it (a
 // parallelization factor above 1), and that the sink answers with state.
@@ -185,6 +185,6 @@ func validateTumbling(p *Pipeline, at func(key, format string, args ...any)) {
 		at("parallelization_factor", "must be 1 with tumbling_window (%s), as Lambda requires, got %d", w, p.ParallelizationFactor)
 	}
 	if p.Sink.Type != "" && !windowSinks[p.Sink.Type] {
-		at("tumbling_window", "needs a sink that answers the window's state (http), not %s", p.Sink.Type)
+		at("tumbling_window", "needs a sink that answers the window's state (http, lambda), not %s", p.Sink.Type)
 	}
 }

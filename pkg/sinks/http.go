@@ -261,34 +261,7 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	if int64(len(answer)) > limit {
 		return fmt.Errorf("POST %s: answer over %d bytes; the whole batch failed", h.redacted, limit)
 	}
-	return h.answered(answer, b)
-}
-
-// answered reads a 2xx answer: a tumbling window's state (b.Window), then, with
-// ReportBatchItemFailures, a partial batch response.
-func (h *HTTP) answered(answer []byte, b Batch) error {
-	var state map[string]string
-	if b.Window != nil {
-		var err error
-		if state, err = ParseWindowState(answer); err != nil {
-			return fmt.Errorf("POST %s: %w; the whole batch failed", h.redacted, err)
-		}
-	}
-	var failed []string
-	if h.rbif {
-		var err error
-		if failed, err = ParseBatchItemFailures(answer, b); err != nil {
-			return fmt.Errorf("POST %s: %w; the whole batch failed", h.redacted, err)
-		}
-	}
-	if b.Window != nil {
-		// The call succeeded, wholly or partly: its state is the window's now.
-		b.Window.State = state
-	}
-	if len(failed) > 0 {
-		return &BatchError{Failed: failed}
-	}
-	return nil
+	return readAnswer("POST "+h.redacted, answer, b, h.rbif)
 }
 
 // Close closes idle connections. Deliveries still in flight finish.

@@ -87,3 +87,31 @@ func ParseWindowState(answer []byte) (map[string]string, error) {
 	}
 	return state, nil
 }
+
+// readAnswer reads the answer of a call that succeeded (where names the call in errors): a tumbling
+// window's state when b has a Window, then, with rbif (ReportBatchItemFailures), a partial batch
+// response. The window's state becomes the answered one only when the call succeeded, wholly or
+// partly; an answer that fails the whole batch leaves it as it was.
+func readAnswer(where string, answer []byte, b Batch, rbif bool) error {
+	var state map[string]string
+	if b.Window != nil {
+		var err error
+		if state, err = ParseWindowState(answer); err != nil {
+			return fmt.Errorf("%s: %w; the whole batch failed", where, err)
+		}
+	}
+	var failed []string
+	if rbif {
+		var err error
+		if failed, err = ParseBatchItemFailures(answer, b); err != nil {
+			return fmt.Errorf("%s: %w; the whole batch failed", where, err)
+		}
+	}
+	if b.Window != nil {
+		b.Window.State = state
+	}
+	if len(failed) > 0 {
+		return &BatchError{Failed: failed}
+	}
+	return nil
+}

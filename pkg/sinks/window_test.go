@@ -84,3 +84,25 @@ func TestHTTPTimeWindowAnswers(t *testing.T) {
 		})
 	}
 }
+
+// The lambda sink invokes the function with the time window event and takes the state it returns.
+func TestLambdaCarriesTheWindowState(t *testing.T) {
+	api := newLambdaAPI(t)
+	l := testLambda(t, api.srv.URL, false, nil)
+	b := testBatch("s", 1)
+	b.Window = &Window{State: map[string]string{"sum": "1"}, Final: true}
+
+	api.answer(200, nil, `{"state":{"sum":"2"}}`)
+	require.NoError(t, l.Deliver(context.Background(), b))
+	assert.Equal(t, map[string]string{"sum": "2"}, b.Window.State)
+	var ev events.DynamoDBTimeWindowEvent
+	api.mu.Lock()
+	require.NoError(t, json.Unmarshal(api.lastIn, &ev))
+	api.mu.Unlock()
+	assert.Equal(t, map[string]string{"sum": "1"}, ev.State)
+	assert.True(t, ev.IsFinalInvokeForWindow)
+
+	api.answer(200, nil, `null`)
+	require.Error(t, l.Deliver(context.Background(), b), "an answer without state fails the call")
+	assert.Equal(t, map[string]string{"sum": "2"}, b.Window.State)
+}
