@@ -11,6 +11,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -137,6 +138,9 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 	l := d.newLoop(ctx, cancel, stop)
 	defer l.close()
 	if d.Tumbling > 0 {
+		if d.Final == nil {
+			return fmt.Errorf("dispatch shard %s: a tumbling window needs Final", d.ShardID)
+		}
 		t, err := newTumbler(ctx, d, l.backoff)
 		if err != nil {
 			return err

@@ -55,12 +55,11 @@ func wrec(i int, at time.Duration, n int) types.Record {
 
 // call is what the summing handler was sent.
 type call struct {
-	start          time.Time
-	seqs           []string
-	stateIn        string
-	final, early   bool
-	failed         bool
-	answeredTotals string
+	start        time.Time
+	seqs         []string
+	stateIn      string
+	final, early bool
+	failed       bool
 }
 
 // summer is a handler that sums attribute n per window into state["sum"], as a user's would; it
@@ -69,6 +68,19 @@ type summer struct {
 	mu       sync.Mutex
 	calls    []call
 	failOnce string
+	// partialOnce makes the first call holding this record answer a partial batch response that
+	// reports it failed, with the state of the records before it.
+	partialOnce string
+}
+
+// partialAt is the index of record seq in b, if b holds it.
+func (s *summer) partialAt(b sinks.Batch, seq string) (int, bool) {
+	for i, r := range b.Records {
+		if r.Change.SequenceNumber == seq {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 func (s *summer) Deliver(_ context.Context, b sinks.Batch) error {
@@ -78,25 +90,30 @@ func (s *summer) Deliver(_ context.Context, b sinks.Batch) error {
 	if w == nil {
 		return errors.New("no window")
 	}
-	sum, _ := strconv.Atoi(w.State["sum"])
 	c := call{start: w.Start, stateIn: w.State["sum"], final: w.Final, early: w.TerminatedEarly}
-	fail := false
 	for _, r := range b.Records {
 		c.seqs = append(c.seqs, r.Change.SequenceNumber)
+	}
+	counted := b.Records
+	var partial error
+	if i, ok := s.partialAt(b, s.partialOnce); ok {
+		partial = &sinks.BatchError{Failed: []string{s.partialOnce}}
+		counted, s.partialOnce = b.Records[:i], ""
+	}
+	sum, _ := strconv.Atoi(w.State["sum"])
+	for _, r := range counted {
 		n, _ := strconv.Atoi(r.Change.NewImage["n"].Number())
 		sum += n
 		if r.Change.SequenceNumber == s.failOnce {
-			fail, s.failOnce = true, ""
+			c.failed, s.failOnce = true, ""
 		}
 	}
-	c.failed = fail
-	c.answeredTotals = strconv.Itoa(sum)
 	s.calls = append(s.calls, c)
-	if fail {
+	if c.failed {
 		return errors.New("handler failed")
 	}
 	w.State = map[string]string{"sum": strconv.Itoa(sum)}
-	return nil
+	return partial
 }
 
 func (s *summer) Close(context.Context) error { return nil }
@@ -295,5 +312,26 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// With report_batch_item_failures, a partial batch response's state is kept: the records before the
+// failed one count once, and the failed ones are sent again with that state.
+func TestTumblingWindowPartialResponseKeepsItsState(t *testing.T) {
+	recs := []types.Record{wrec(0, 0, 1), wrec(1, time.Second, 2), wrec(2, 2*time.Second, 4), wrec(3, 3*time.Second, 8)}
+	s := &summer{partialOnce: seqOf(1)}
+	d, _ := windowDispatcher(t, s, nil)
+	pol := &failure.Policy{Sink: s, MaxRetryAttempts: -1, ReportBatchItemFailures: true,
+		Backoff: func(int) time.Duration { return time.Millisecond }, Log: zaptest.NewLogger(t)}
+	d.Deliver = pol.Deliver
+	if err := d.Run(context.Background(), nil, pagesOf(recs, 4, true)); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	calls := s.snapshot()
+	if len(calls) < 2 || calls[1].stateIn != "1" || len(calls[1].seqs) == 0 || calls[1].seqs[0] != seqOf(1) {
+		t.Errorf("calls = %+v, want the second to resend record 1 with state 1 (record 0's, which the partial answer kept)", calls)
+	}
+	if totals, _ := finals(calls); totals[base] != "15" {
+		t.Errorf("final total = %q, want 15: each record counted once", totals[base])
 	}
 }
