@@ -505,3 +505,15 @@ func TestEnabledAndAtTimestampDecode(t *testing.T) {
 	assert.Equal(t, config.AtTimestamp, src.StartingPosition)
 	assert.True(t, src.StartingPositionTimestamp.Equal(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)), "timestamp = %v", src.StartingPositionTimestamp)
 }
+
+func TestTumblingWindowIsAcceptedWithASinkThatAnswersState(t *testing.T) {
+	for _, sink := range []string{"type: http\n      url: http://h.test/"} { // lambda is not in the test registries
+		data := "pipelines:\n  - name: p\n    source:\n      table: Totals\n    tumbling_window: 900s\n    sink:\n      " + sink + "\n"
+		c, err := config.Parse([]byte(data), "w.yaml", testRegistries())
+		require.NoError(t, err, sink)
+		assert.Equal(t, 900*time.Second, c.Pipelines[0].TumblingWindow, sink)
+	}
+	c, err := config.Parse([]byte("pipelines:\n  - name: p\n    source:\n      table: Totals\n    sink:\n      type: stdout\n"), "w.yaml", testRegistries())
+	require.NoError(t, err)
+	assert.Zero(t, c.Pipelines[0].TumblingWindow, "off by default")
+}
