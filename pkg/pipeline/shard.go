@@ -14,6 +14,7 @@ import (
 	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/progress"
 	"github.com/poller-dev/poller/pkg/shards"
+	"github.com/poller-dev/poller/pkg/sinks"
 	"github.com/poller-dev/poller/pkg/wait"
 )
 
@@ -234,4 +235,20 @@ func (s windows) LoadWindow(ctx context.Context, shardID string) (dispatch.Windo
 
 func (s windows) SaveWindow(ctx context.Context, shardID string, w dispatch.WindowState) error {
 	return s.k.SaveWindow(ctx, s.pipeline, shardID, checkpoint.Window(w))
+}
+
+// finalCall is a shard's tumbling window final call: one call of its fenced sink, told to the hooks
+// as every sink call is.
+func (p *Pipeline) finalCall(shardID string, sink sinks.Sink) dispatch.FinalFunc {
+	return func(ctx context.Context, b sinks.Batch) error {
+		p.hooks.OnSinkCallStarted(shardID)
+		start := time.Now()
+		err := sink.Deliver(ctx, b)
+		result := hooks.ResultOK
+		if err != nil {
+			result = hooks.ResultError
+		}
+		p.hooks.OnSinkCall(shardID, result, time.Since(start), err)
+		return err
+	}
 }
