@@ -158,9 +158,9 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 }
 
 // laneCount is the number of lanes: Lanes, or 1 without a HashKey or with a tumbling window (its
-// state is carried from call to call, in order). Hashing anything but the partition
-// key alone (every key attribute, say) would put one partition key's items with different sort keys
-// in different lanes, in flight at once, out of order.
+// state is carried from call to call, in order). Hashing anything but the partition key alone (every
+// key attribute, say) would put one partition key's items with different sort keys in different
+// lanes, in flight at once, out of order.
 func (d *Dispatcher) laneCount() int {
 	if d.HashKey == "" || d.Tumbling > 0 {
 		return 1

@@ -71,8 +71,9 @@ func laneRoom(batchSize, sentNotPassed int) int {
 	return max(0, batchSize-sentNotPassed)
 }
 
-// cut takes the next batch off a lane: at most limit (<= BatchSize) records, at most
-// MaxEventBytes of event JSON, records of one tumbling window, and always at least one record. It returns the records' ids and sizes.
+// cut takes the next batch off a lane: at most limit (<= BatchSize) records, at most MaxEventBytes
+// of event JSON, records of one tumbling window, and always at least one record. It returns the
+// records' ids and sizes.
 func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
 	n, size := 0, envelopeBytes
 	maxBytes := d.maxEventBytes()
