@@ -204,7 +204,8 @@ func (h *HTTP) MaxEventBytes() int { return LambdaMaxEventBytes }
 // included (never followed); the transport's *url.Error (naming the redacted URL) for a refused
 // connection, a timeout or a cancellation;
 // and, with ReportBatchItemFailures, a *BatchError for a partial batch response, or an error saying
-// why the answer made the whole batch fail.
+// why the answer made the whole batch fail. With a tumbling window (b.Window) the answer must hold
+// the window's state, which replaces b.Window.State.
 func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	body, err := b.EventJSON()
 	if err != nil {
