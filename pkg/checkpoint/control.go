@@ -93,7 +93,8 @@ const StartAtTime = "AT_TIMESTAMP"
 // checkpoint, the pinned start, the idle iterator and the finished flag are cleared, and the lease is
 // freed: its owner (which keeps it while the pipeline is paused) finds its next renewal refused, drops
 // what it held in memory and never writes its old position back; whoever takes the lease after resume
-// reads the new start from the table. Calls: one UpdateItem.
+// reads the new start from the table. The shard's tumbling window item is deleted. Calls: one
+// UpdateItem, one DeleteItem.
 func (s *Store) Reset(ctx context.Context, l Lease, startAt string, at time.Time) (Lease, bool, error) {
 	if startAt != "" && startAt != StartLatest && startAt != StartAtTime || (startAt == StartAtTime) == at.IsZero() {
 		return Lease{}, false, fmt.Errorf("reset shard %s of pipeline %s: bad start %q at %v", l.ShardID, l.Pipeline, startAt, at)
@@ -120,6 +121,11 @@ func (s *Store) Reset(ctx context.Context, l Lease, startAt string, at time.Time
 	}
 	if !ok {
 		return Lease{}, false, nil
+	}
+	// The shard's tumbling window goes too: reading starts over, and so do its windows (the state
+	// would otherwise skip the records it covered).
+	if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: itemKey(l.Pipeline, windowKey(l.ShardID))}); err != nil {
+		return Lease{}, false, fmt.Errorf("reset shard %s of pipeline %s: delete its window: %w", l.ShardID, l.Pipeline, err)
 	}
 	got, err := decodeLease(item)
 	if err != nil {

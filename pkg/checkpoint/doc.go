@@ -35,6 +35,16 @@
 // consistent), never a Scan; items whose key has another prefix are ignored, so later versions may add
 // kinds of items.
 //
+// # Tumbling window items (key "window#<shardId>")
+//
+// With tumbling_window, each shard's open window (LoadWindow, SaveWindow), written after each
+// successful sink call of the window and after its final call: window_start_ms (N, the window's
+// start, Unix ms), window_state (S, the handler's last state as JSON, at most 256 KB so that the item
+// stays within DynamoDB's 400 KB), window_through (S, the last record the state covers: a new owner
+// skips the records up to it, which the checkpoint may not have passed), window_closed (BOOL, the
+// final call was made) and updated_at. Deleted with the lease (Delete) and by Reset. Not fenced: only
+// the lease's holder delivers, and a holder that lost its lease stops at its next sink call (Fence).
+//
 // # Lease items (key "shard#<shardId>")
 //
 //	shard_id     S     the DynamoDB Streams shard ID

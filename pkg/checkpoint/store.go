@@ -240,14 +240,20 @@ func (s *Store) Want(ctx context.Context, l Lease, by string) (bool, error) {
 
 // Delete removes a finished lease, on the condition that its counter is still l.Counter; (false, nil)
 // when it is not finished or was written since. The caller deletes a lease only once the shard's
-// children are running and the stream's 24-hour retention has passed since FinishedAt. Calls: one
-// DeleteItem.
+// children are running and the stream's 24-hour retention has passed since FinishedAt. The shard's
+// tumbling window item, if any, is deleted with it. Calls: two DeleteItem.
 func (s *Store) Delete(ctx context.Context, l Lease) (bool, error) {
 	cond := expression.Name(attrCounter).Equal(expression.Value(l.Counter)).
 		And(expression.Name(attrFinished).Equal(expression.Value(true)))
 	deleted, err := s.deleteIf(ctx, itemKey(l.Pipeline, leaseKey(l.ShardID)), cond)
 	if err != nil {
 		return false, fmt.Errorf("delete lease of shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	if deleted {
+		// The shard's tumbling window item (if any) goes with its lease.
+		if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: itemKey(l.Pipeline, windowKey(l.ShardID))}); err != nil {
+			return true, fmt.Errorf("delete window of shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+		}
 	}
 	return deleted, nil
 }

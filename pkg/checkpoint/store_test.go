@@ -485,7 +485,7 @@ func TestCallsPerOperation(t *testing.T) {
 		{"Renew", func() error { _, err := h.Renew(ctx); return err }, map[string]int{"UpdateItem": 1}},
 		{"Checkpoint", func() error { _, err := h.Checkpoint(ctx, "1"); return err }, map[string]int{"UpdateItem": 1}},
 		{"Finish", func() error { _, err := h.Finish(ctx, "2"); return err }, map[string]int{"UpdateItem": 1}},
-		{"Delete", func() error { _, err := s.Delete(ctx, h.Lease()); return err }, map[string]int{"DeleteItem": 1}},
+		{"Delete", func() error { _, err := s.Delete(ctx, h.Lease()); return err }, map[string]int{"DeleteItem": 2}}, // the lease and its window item
 		{"Heartbeat", func() error { _, err := s.Heartbeat(ctx, pipe, "me"); return err }, map[string]int{"UpdateItem": 1}},
 		{"DeleteWorker", func() error {
 			_, err := s.DeleteWorker(ctx, Worker{Pipeline: pipe, ID: "me", Counter: 1})

@@ -158,6 +158,10 @@ var badConfigs = []struct {
 	{"memory_bad_unit", `memory_bad_unit.bad.yaml:8: memory.max_buffered_bytes: must be a size like 64MiB, 512Mi or 67108864 (units B, KB, MB, GB, KiB, MiB, GiB, TiB, Ki, Mi, Gi, Ti), got "64 megabytes"`},
 	{"batch_size_too_big", "batch_size_too_big.bad.yaml:5: pipelines[0].batch_size: must be 1..10000, got 10001"},
 	{"max_batching_window_range", "max_batching_window_range.bad.yaml:5: pipelines[0].max_batching_window: must be 0..300s, got 5m1s"},
+	{"tumbling_window_range", "tumbling_window_range.bad.yaml:5: pipelines[0].tumbling_window: must be 0 (off) or whole seconds 1s..900s, got 15m1s"},
+	{"tumbling_window_fraction", "tumbling_window_fraction.bad.yaml:5: pipelines[0].tumbling_window: must be 0 (off) or whole seconds 1s..900s, got 1.5s"},
+	{"tumbling_window_parallel", "tumbling_window_parallel.bad.yaml:6: pipelines[0].parallelization_factor: must be 1 with tumbling_window (1m0s), as Lambda requires, got 2"},
+	{"tumbling_window_sink", "tumbling_window_sink.bad.yaml:5: pipelines[0].tumbling_window: needs a sink that answers the window's state (http, lambda), not stdout"},
 	{"parallelization_factor_range", "parallelization_factor_range.bad.yaml:5: pipelines[0].parallelization_factor: must be 1..10, got 11"},
 	{"max_retry_attempts_range", "max_retry_attempts_range.bad.yaml:5: pipelines[0].max_retry_attempts: must be -1 (until the record expires) or 0..10000, got -2"},
 	{"max_retry_attempts_too_big", "max_retry_attempts_too_big.bad.yaml:5: pipelines[0].max_retry_attempts: must be -1 (until the record expires) or 0..10000, got 10001"},
@@ -500,4 +504,16 @@ func TestEnabledAndAtTimestampDecode(t *testing.T) {
 	src := c.Pipelines[1].Source
 	assert.Equal(t, config.AtTimestamp, src.StartingPosition)
 	assert.True(t, src.StartingPositionTimestamp.Equal(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)), "timestamp = %v", src.StartingPositionTimestamp)
+}
+
+func TestTumblingWindowIsAcceptedWithASinkThatAnswersState(t *testing.T) {
+	for _, sink := range []string{"type: http\n      url: http://h.test/"} { // lambda is not in the test registries
+		data := "pipelines:\n  - name: p\n    source:\n      table: Totals\n    tumbling_window: 900s\n    sink:\n      " + sink + "\n"
+		c, err := config.Parse([]byte(data), "w.yaml", testRegistries())
+		require.NoError(t, err, sink)
+		assert.Equal(t, 900*time.Second, c.Pipelines[0].TumblingWindow, sink)
+	}
+	c, err := config.Parse([]byte("pipelines:\n  - name: p\n    source:\n      table: Totals\n    sink:\n      type: stdout\n"), "w.yaml", testRegistries())
+	require.NoError(t, err)
+	assert.Zero(t, c.Pipelines[0].TumblingWindow, "off by default")
 }

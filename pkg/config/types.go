@@ -122,10 +122,14 @@ type Pipeline struct {
 	// empty polls in a row the wait doubles up to it, and the first page with records brings it back
 	// to PollInterval. Default 0: every shard polls at PollInterval always, as Lambda does; else
 	// PollInterval..10s.
-	IdlePollInterval        time.Duration `yaml:"idle_poll_interval"`
-	BatchSize               int           `yaml:"batch_size"`                 // default 100, 1..10000
-	MaxBatchingWindow       time.Duration `yaml:"max_batching_window"`        // default 0, 0..300s
-	ParallelizationFactor   int           `yaml:"parallelization_factor"`     // default 1, 1..10
+	IdlePollInterval      time.Duration `yaml:"idle_poll_interval"`
+	BatchSize             int           `yaml:"batch_size"`             // default 100, 1..10000
+	MaxBatchingWindow     time.Duration `yaml:"max_batching_window"`    // default 0, 0..300s
+	ParallelizationFactor int           `yaml:"parallelization_factor"` // default 1, 1..10
+	// TumblingWindow is Lambda's TumblingWindowInSeconds: 0 (default) is off, else 1s..900s in whole
+	// seconds. Each call then carries one window of one shard and the state its previous call
+	// answered (see sinks.Window); the http and lambda sinks support it, with parallelization_factor 1.
+	TumblingWindow          time.Duration `yaml:"tumbling_window"`
 	MaxRetryAttempts        int           `yaml:"max_retry_attempts"`         // default -1 (until expiry), else 0..10000
 	MaxRecordAge            RecordAge     `yaml:"max_record_age"`             // default -1 (no limit), else 60s..168h
 	BisectBatchOnError      bool          `yaml:"bisect_batch_on_error"`      // default false

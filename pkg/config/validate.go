@@ -25,6 +25,7 @@ var (
 const (
 	minBatchSize, maxBatchSize       = 1, 10000
 	maxBatchingWindow                = 300 * time.Second
+	maxTumblingWindow                = 900 * time.Second
 	minParallelization, maxParallel  = 1, 10
 	maxRetryAttempts                 = 10000
 	minRecordAge, maxRecordAge       = 60 * time.Second, 168 * time.Hour
@@ -154,6 +155,7 @@ func (d *decoder) validatePipeline(p *Pipeline, path string, names map[string]in
 	if p.ParallelizationFactor < minParallelization || p.ParallelizationFactor > maxParallel {
 		at("parallelization_factor", "must be 1..10, got %d", p.ParallelizationFactor)
 	}
+	validateTumbling(p, at)
 	if p.MaxRetryAttempts < -1 || p.MaxRetryAttempts > maxRetryAttempts {
 		at("max_retry_attempts", "must be -1 (until the record expires) or 0..10000, got %d", p.MaxRetryAttempts)
 	}
@@ -162,5 +164,27 @@ func (d *decoder) validatePipeline(p *Pipeline, path string, names map[string]in
 	}
 	if _, given := d.lines[joinKey(path, "sink")]; !given && (!d.inCode || p.Sink.Type == "") {
 		at("sink", "is required (known sink types: %s)", d.reg.Sinks.names())
+	}
+}
+
+// windowSinks are the sink types that answer a tumbling window's state.
+var windowSinks = map[string]bool{"http": true, "lambda": true}
+
+// validateTumbling checks tumbling_window: its range, and what Lambda refuses with it (a
+// parallelization factor above 1), and that the sink answers with state.
+func validateTumbling(p *Pipeline, at func(key, format string, args ...any)) {
+	w := p.TumblingWindow
+	switch {
+	case w == 0:
+		return
+	case w < time.Second || w > maxTumblingWindow || w%time.Second != 0:
+		at("tumbling_window", "must be 0 (off) or whole seconds 1s..900s, got %s", w)
+		return
+	}
+	if p.ParallelizationFactor > 1 {
+		at("parallelization_factor", "must be 1 with tumbling_window (%s), as Lambda requires, got %d", w, p.ParallelizationFactor)
+	}
+	if p.Sink.Type != "" && !windowSinks[p.Sink.Type] {
+		at("tumbling_window", "needs a sink that answers the window's state (http, lambda), not %s", p.Sink.Type)
 	}
 }

@@ -11,6 +11,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -82,6 +83,15 @@ type Dispatcher struct {
 	// Lanes is parallelization_factor: batches of one shard in flight at once, each lane keeping the
 	// records of its partition keys in order. Without a HashKey there is one lane.
 	Lanes int
+	// Tumbling is tumbling_window: 0 is off; else each batch holds records of one window (by
+	// ApproximateCreationDateTime, aligned to the epoch), carries the window's state (sinks.Window)
+	// and each window ends with a final call through Final. It needs one lane.
+	Tumbling time.Duration
+	// Windows, with Tumbling, stores the shard's window between runs; nil keeps it in memory only.
+	Windows WindowStore
+	// Final, with Tumbling, makes a window's final call (records none): one sink call, repeated
+	// until it succeeds.
+	Final FinalFunc
 	// MaxEventBytes caps the JSON size of one event ({"Records":[...]}), e.g. Lambda's 6 MB.
 	MaxEventBytes int
 	// HashKey is the table's partition key attribute, which picks a record's lane; "" (the key schema
@@ -127,6 +137,16 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 	defer cancel()
 	l := d.newLoop(ctx, cancel, stop)
 	defer l.close()
+	if d.Tumbling > 0 {
+		if d.Final == nil {
+			return fmt.Errorf("dispatch shard %s: a tumbling window needs Final", d.ShardID)
+		}
+		t, err := newTumbler(ctx, d, l.backoff)
+		if err != nil {
+			return err
+		}
+		l.tumbler = t
+	}
 	for {
 		wake := l.startBatches(time.Now())
 		if over, err := l.over(); over {
@@ -137,11 +157,12 @@ func (d *Dispatcher) Run(ctx context.Context, stop <-chan struct{}, pages <-chan
 	}
 }
 
-// laneCount is the number of lanes: Lanes, or 1 without a HashKey. Hashing anything but the partition
-// key alone (every key attribute, say) would put one partition key's items with different sort keys
-// in different lanes, in flight at once, out of order.
+// laneCount is the number of lanes: Lanes, or 1 without a HashKey or with a tumbling window (its
+// state is carried from call to call, in order). Hashing anything but the partition key alone (every
+// key attribute, say) would put one partition key's items with different sort keys in different
+// lanes, in flight at once, out of order.
 func (d *Dispatcher) laneCount() int {
-	if d.HashKey == "" {
+	if d.HashKey == "" || d.Tumbling > 0 {
 		return 1
 	}
 	return max(1, d.Lanes)

@@ -71,16 +71,19 @@ func laneRoom(batchSize, sentNotPassed int) int {
 	return max(0, batchSize-sentNotPassed)
 }
 
-// cut takes the next batch off a lane: at most limit (<= BatchSize) records and at most
-// MaxEventBytes of event JSON, and always at least one record. It returns the records' ids and sizes.
+// cut takes the next batch off a lane: at most limit (<= BatchSize) records, at most MaxEventBytes
+// of event JSON, records of one tumbling window, and always at least one record. It returns the
+// records' ids and sizes.
 func (d *Dispatcher) cut(l *lane, limit int) (sinks.Batch, []int64, []int) {
 	n, size := 0, envelopeBytes
-	for n < len(l.queue) && n < limit {
+	maxBytes := d.maxEventBytes()
+	end := windowCut(l.queue, min(len(l.queue), limit), d.Tumbling)
+	for n < end {
 		next := l.queue[n].size
 		if n > 0 {
 			next++ // the comma
 		}
-		if n > 0 && d.MaxEventBytes > 0 && size+next > d.MaxEventBytes {
+		if n > 0 && maxBytes > 0 && size+next > maxBytes {
 			break
 		}
 		size += next
@@ -210,4 +213,17 @@ func (d *Dispatcher) release(sizes []int) {
 		n += int64(s)
 	}
 	d.Memory.Release(n)
+}
+
+// windowReserve is the room a tumbling window's members (window, state, shardId, ...) take in an
+// event, besides the records.
+const windowReserve = sinks.MaxWindowStateBytes + 2048
+
+// maxEventBytes is the JSON size the records of a batch may take: MaxEventBytes, less room for a
+// tumbling window's members.
+func (d *Dispatcher) maxEventBytes() int {
+	if d.Tumbling <= 0 || d.MaxEventBytes <= 0 {
+		return d.MaxEventBytes
+	}
+	return max(d.MaxEventBytes-windowReserve, 1)
 }

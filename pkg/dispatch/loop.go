@@ -47,6 +47,12 @@ type loop struct {
 	stopping bool  // no batch starts any more; Run returns once none is in flight
 	err      error // why Run stops, first reason first
 
+	// tumbler carries the tumbling window (Dispatcher.Tumbling); nil without one. lastRead is when
+	// the newest page came back, which says when a window's records have all been read.
+	tumbler  *tumbler
+	lastRead time.Time
+	backoff  func(attempt int) time.Duration
+
 	timer *time.Timer // the earliest batching window's end
 	// stopSel and ctxDone are stop and ctx.Done() until each fired: a closed channel stays ready.
 	stopSel, ctxDone <-chan struct{}
@@ -71,7 +77,7 @@ func (d *Dispatcher) newLoop(ctx context.Context, cancel context.CancelFunc, sto
 		d: d, hooks: d.hooks(), ctx: ctx, cancel: cancel, stop: stop,
 		lanes: make([]lane, n), done: make(chan completion, n),
 		ck:        progress.NewCheckpointer(ctx, d.Checkpoint, backoff, d.Log),
-		maxQueued: maxQueued, maxPending: max(4*maxQueued, 20_000),
+		maxQueued: maxQueued, maxPending: max(4*maxQueued, 20_000), backoff: backoff,
 		timer: wait.NewTimer(), stopSel: stop, ctxDone: ctx.Done(),
 	}
 }
@@ -103,7 +109,29 @@ func (l *loop) startBatches(now time.Time) (wake time.Time) {
 		}
 		l.start(i, room)
 	}
+	l.finalIfDue()
 	return wake
+}
+
+// finalIfDue starts the open tumbling window's final call once a read that came back after the
+// window's end (and windowSettle) left nothing of it queued. A shard that ended closes its window
+// in over instead.
+func (l *loop) finalIfDue() {
+	ln := &l.lanes[0]
+	if l.tumbler == nil || l.ended || ln.busy || len(ln.queue) > 0 || !l.tumbler.due(l.lastRead) {
+		return
+	}
+	l.startFinal(false)
+}
+
+// startFinal makes the open window's final call on lane 0, reported on l.done like a batch.
+func (l *loop) startFinal(early bool) {
+	l.lanes[0].busy = true
+	l.inflight++
+	go func() {
+		err := l.tumbler.final(l.ctx, l.stop, early)
+		l.done <- completion{lane: 0, err: err}
+	}()
 }
 
 // start cuts a batch of at most room records off lane i and delivers it in a goroutine, which
@@ -116,8 +144,12 @@ func (l *loop) start(i, room int) {
 	l.queued -= len(ids)
 	l.lanes[i].busy = true
 	l.inflight++
+	deliver := l.d.Deliver
+	if l.tumbler != nil {
+		deliver = l.tumbler.deliver
+	}
 	go func(b sinks.Batch) {
-		err := l.d.Deliver(l.ctx, l.stop, b)
+		err := deliver(l.ctx, l.stop, b)
 		l.done <- completion{lane: i, ids: ids, sizes: sizes, err: err}
 	}(b)
 }
@@ -135,6 +167,11 @@ func (l *loop) over() (bool, error) {
 		return true, cmp.Or(l.err, ErrStopped)
 	}
 	if l.ended && l.progress.Pending() == 0 {
+		if _, open := l.tumbler.openWindow(); open {
+			// The shard ended: its open window ends now, early, as in Lambda.
+			l.startFinal(true)
+			return false, nil
+		}
 		return true, l.ck.Close()
 	}
 	return false, nil
@@ -189,6 +226,7 @@ func (l *loop) page(p shards.Page, ok bool) {
 		l.ended = true
 		return
 	}
+	l.lastRead = p.ReadAt
 	l.queued += l.accept(p)
 	if l.d.Memory != nil {
 		// The reader's estimate for the page gives way to the queued records' sizes (accept

@@ -295,7 +295,8 @@ func (p *Pipeline) start(ctx context.Context, st *state, g checkpoint.Grant) {
 	l := g.Held.Lease()
 	wctx, cancel := context.WithCancel(ctx)
 	w := &shardWorker{id: l.ShardID, held: g.Held, stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
-	w.deliver = p.shardPolicy(&fence{lease: g.Fence, shardID: w.id, cancel: cancel, now: time.Now}).Deliver
+	pol := p.shardPolicy(&fence{lease: g.Fence, shardID: w.id, cancel: cancel, now: time.Now})
+	w.deliver, w.final = pol.Deliver, p.finalCall(w.id, pol.Sink)
 	st.running[w.id] = w
 	start := startOf(l)
 	p.Log.Info("reading shard", zap.String("shard_id", w.id), zap.Stringer("from", start.Pos), zap.Bool("resolving_latest", start.Resolve))

@@ -14,6 +14,7 @@ import (
 	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/progress"
 	"github.com/poller-dev/poller/pkg/shards"
+	"github.com/poller-dev/poller/pkg/sinks"
 	"github.com/poller-dev/poller/pkg/wait"
 )
 
@@ -31,6 +32,8 @@ type shardWorker struct {
 	done   chan struct{}
 	// deliver is the pipeline's policy behind this shard's fence; immutable.
 	deliver dispatch.DeliverFunc
+	// final is one call of the shard's fenced sink: a tumbling window's final call; immutable.
+	final dispatch.FinalFunc
 
 	// Written before done is closed; read after.
 	err      error
@@ -118,6 +121,7 @@ func (p *Pipeline) dispatcher(w *shardWorker, stream shards.Stream, mem dispatch
 		BatchSize: p.Config.BatchSize, Window: p.Config.MaxBatchingWindow, Lanes: p.Config.ParallelizationFactor,
 		MaxEventBytes: p.maxEventBytes, HashKey: stream.HashKey, Filter: p.Filter,
 		Deliver: w.deliver, Memory: mem,
+		Tumbling: p.Config.TumblingWindow, Final: w.final, Windows: p.windowStore(),
 		Checkpoint: func(ctx context.Context, seq string) error {
 			err := p.checkpoint(ctx, w.id, w.held, seq)
 			if err == nil {
@@ -197,4 +201,54 @@ func (p *Pipeline) finish(ctx context.Context, held *checkpoint.Held, last strin
 		return fmt.Errorf("mark shard finished: %w", errLeaseLost)
 	}
 	return nil
+}
+
+// windowKeeper is the part of the lease table that keeps tumbling windows; *checkpoint.Store
+// satisfies it.
+type windowKeeper interface {
+	LoadWindow(ctx context.Context, pipeline, shardID string) (checkpoint.Window, error)
+	SaveWindow(ctx context.Context, pipeline, shardID string, w checkpoint.Window) error
+}
+
+var _ windowKeeper = (*checkpoint.Store)(nil)
+
+// windowStore is where the shard's tumbling windows are kept: the lease table, one item per shard;
+// nil (memory only) without a tumbling window or with a store that cannot keep them.
+func (p *Pipeline) windowStore() dispatch.WindowStore {
+	k, ok := p.Store.(windowKeeper)
+	if p.Config.TumblingWindow <= 0 || !ok {
+		return nil
+	}
+	return windows{k: k, pipeline: p.Name}
+}
+
+// windows keeps a pipeline's tumbling windows in the lease table.
+type windows struct {
+	k        windowKeeper
+	pipeline string
+}
+
+func (s windows) LoadWindow(ctx context.Context, shardID string) (dispatch.WindowState, error) {
+	w, err := s.k.LoadWindow(ctx, s.pipeline, shardID)
+	return dispatch.WindowState(w), err
+}
+
+func (s windows) SaveWindow(ctx context.Context, shardID string, w dispatch.WindowState) error {
+	return s.k.SaveWindow(ctx, s.pipeline, shardID, checkpoint.Window(w))
+}
+
+// finalCall is a shard's tumbling window final call: one call of its fenced sink, told to the hooks
+// as every sink call is.
+func (p *Pipeline) finalCall(shardID string, sink sinks.Sink) dispatch.FinalFunc {
+	return func(ctx context.Context, b sinks.Batch) error {
+		p.hooks.OnSinkCallStarted(shardID)
+		start := time.Now()
+		err := sink.Deliver(ctx, b)
+		result := hooks.ResultOK
+		if err != nil {
+			result = hooks.ResultError
+		}
+		p.hooks.OnSinkCall(shardID, result, time.Since(start), err)
+		return err
+	}
 }

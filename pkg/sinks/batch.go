@@ -38,7 +38,8 @@ func (b Batch) AppendRecordJSON(dst []byte, i int) ([]byte, error) {
 
 // EventJSON returns the batch as Lambda's event JSON, {"Records":[...]}: the bytes of
 // json.Marshal(b.Event()), except that no records give [] rather than null. With kept JSON no
-// record is encoded again.
+// record is encoded again. With a Window it is Lambda's DynamoDBTimeWindowEvent instead:
+// the records and the window's members (window, state, shardId, ...).
 func (b Batch) EventJSON() ([]byte, error) {
 	buf := make([]byte, 0, b.sizeHint()+len(`{"Records":[]}`))
 	buf = append(buf, `{"Records":[`...)
@@ -51,7 +52,7 @@ func (b Batch) EventJSON() ([]byte, error) {
 			return nil, err
 		}
 	}
-	return append(buf, "]}"...), nil
+	return b.appendWindow(append(buf, ']'))
 }
 
 // Lines returns the batch as JSON Lines: each record's JSON (Lambda's record shape, not the

@@ -204,7 +204,8 @@ func (h *HTTP) MaxEventBytes() int { return LambdaMaxEventBytes }
 // included (never followed); the transport's *url.Error (naming the redacted URL) for a refused
 // connection, a timeout or a cancellation;
 // and, with ReportBatchItemFailures, a *BatchError for a partial batch response, or an error saying
-// why the answer made the whole batch fail.
+// why the answer made the whole batch fail. With a tumbling window (b.Window) the answer must hold
+// the window's state, which replaces b.Window.State.
 func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	body, err := b.EventJSON()
 	if err != nil {
@@ -241,7 +242,7 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	defer resp.Body.Close()
 
 	limit := int64(maxIgnoredAnswer)
-	if h.rbif {
+	if h.rbif || b.Window != nil {
 		limit = maxAnswerBytes
 	}
 	answer, readErr := io.ReadAll(io.LimitReader(resp.Body, limit+1))
@@ -252,7 +253,7 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 		}
 		return herr
 	}
-	if !h.rbif {
+	if !h.rbif && b.Window == nil {
 		return nil // Lambda ignores the answer unless ReportBatchItemFailures is on.
 	}
 	if readErr != nil {
@@ -261,14 +262,7 @@ func (h *HTTP) Deliver(ctx context.Context, b Batch) error {
 	if int64(len(answer)) > limit {
 		return fmt.Errorf("POST %s: answer over %d bytes; the whole batch failed", h.redacted, limit)
 	}
-	failed, err := ParseBatchItemFailures(answer, b)
-	if err != nil {
-		return fmt.Errorf("POST %s: %w; the whole batch failed", h.redacted, err)
-	}
-	if len(failed) > 0 {
-		return &BatchError{Failed: failed}
-	}
-	return nil
+	return readAnswer("POST "+h.redacted, answer, b, h.rbif)
 }
 
 // Close closes idle connections. Deliveries still in flight finish.

@@ -128,7 +128,8 @@ func (l *Lambda) MaxEventBytes() int { return LambdaMaxEventBytes }
 // *InvokeError when Lambda refused or failed the call, which is a throttle (see InvokeError) for
 // TooManyRequestsException and 5xx service errors; an error naming the timeout when no answer came
 // in time; and, with ReportBatchItemFailures, a *BatchError for a partial batch response, or an
-// error saying why the answer made the whole batch fail.
+// error saying why the answer made the whole batch fail. With a tumbling window (b.Window) the
+// answer must hold the window's state, which replaces b.Window.State.
 func (l *Lambda) Deliver(ctx context.Context, b Batch) error {
 	body, err := b.EventJSON()
 	if err != nil {
@@ -154,17 +155,10 @@ func (l *Lambda) Deliver(ctx context.Context, b Batch) error {
 	if ferr := functionError(l.function, out); ferr != nil {
 		return ferr
 	}
-	if !l.rbif {
+	if !l.rbif && b.Window == nil {
 		return nil // Lambda ignores the answer unless ReportBatchItemFailures is on.
 	}
-	failed, err := ParseBatchItemFailures(out.Payload, b)
-	if err != nil {
-		return fmt.Errorf("invoke %s: %w; the whole batch failed", l.function, err)
-	}
-	if len(failed) > 0 {
-		return &BatchError{Failed: failed}
-	}
-	return nil
+	return readAnswer("invoke "+l.function, out.Payload, b, l.rbif)
 }
 
 // Close does nothing: the client keeps no resources that need releasing.

@@ -40,6 +40,11 @@ type Batch struct {
 	// batch built by hand may leave it nil. Code that takes part of a batch takes both with Slice.
 	// The bytes are shared: read them, never change them.
 	RecordJSON [][]byte
+	// Window, with tumbling_window set, is the call's tumbling window: the event is then Lambda's
+	// DynamoDBTimeWindowEvent and the answer carries the window's new state (see Window). It is
+	// shared by the slices of a batch, so that each call of a retry or bisect carries the state of
+	// the last successful one.
+	Window *Window
 }
 
 // Event returns the batch as Lambda's event: {"Records": [...]}.
