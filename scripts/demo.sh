@@ -56,6 +56,19 @@ done
 
 curl -fsS "http://$POLLER_LISTEN/metrics" >"$DEMO_DIR/metrics.txt" || true
 
+step "poller status --config examples/demo.yaml (what the lease table says: owners, checkpoints, lag)"
+# The owner writes each shard's iterator age with its next lease write (every renew_interval, 2 s):
+# wait, up to 10 s, until the table shows every shard caught up (age 0).
+for _ in $(seq 1 40); do
+  "$DEMO_DIR/poller" status --config examples/demo.yaml --json 2>/dev/null |
+    grep -o '"iterator_age_seconds": *[^,}]*' | grep -qv ': *0$' || break
+  sleep 0.25
+done
+"$DEMO_DIR/poller" status --config examples/demo.yaml
+
+step "poller healthcheck --config examples/demo.yaml (a container's health check)"
+"$DEMO_DIR/poller" healthcheck --config examples/demo.yaml
+
 step "stopping poller with SIGTERM (it drains, checkpoints and releases its leases)"
 kill -TERM "$poller_pid"
 wait "$poller_pid" && echo "poller exited with status 0"
