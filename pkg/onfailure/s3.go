@@ -5,13 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"regexp"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/poller-dev/poller/pkg/plugin"
 	"github.com/poller-dev/poller/pkg/sinks"
 )
 
@@ -31,16 +29,9 @@ type S3Config struct {
 	AWSOverrides   `yaml:",inline"`
 }
 
-// bucketName is S3's rule for general purpose bucket names.
-var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-
 // Validate checks every key; errors are *plugin.ConfigError.
 func (c *S3Config) Validate() error {
-	errs := sinks.RequiredKey("bucket", c.Bucket, bucketName.MatchString, "must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
-	if len(c.Prefix) > 512 {
-		errs = append(errs, &plugin.ConfigError{Key: "prefix", Msg: fmt.Sprintf("must be at most 512 bytes, got %d", len(c.Prefix))})
-	}
-	return c.Check(errs)
+	return c.Check(sinks.CheckS3Location(c.Bucket, c.Prefix))
 }
 
 // s3API is the part of the S3 client the destination uses.
@@ -63,10 +54,7 @@ func NewS3(cfg S3Config, deps Deps) (*S3, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	client := s3.NewFromConfig(cfg.Apply(deps.AWS), func(o *s3.Options) {
-		o.UsePathStyle = cfg.ForcePathStyle
-	})
-	return &S3{bucket: cfg.Bucket, prefix: cfg.Prefix, client: client}, nil
+	return &S3{bucket: cfg.Bucket, prefix: cfg.Prefix, client: sinks.NewS3Client(deps.AWS, cfg.AWSOverrides, cfg.ForcePathStyle)}, nil
 }
 
 // Send stores the report.

@@ -33,13 +33,25 @@ type S3Config struct {
 // s3BucketName is S3's rule for general purpose bucket names.
 var s3BucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
+// CheckS3Location checks the bucket and prefix keys of an S3 sink or destination: a bucket name
+// is required, a prefix at most 512 bytes. The errors are *ConfigError.
+func CheckS3Location(bucket, prefix string) []error {
+	errs := RequiredKey("bucket", bucket, s3BucketName.MatchString, "must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
+	if len(prefix) > 512 {
+		errs = append(errs, &plugin.ConfigError{Key: "prefix", Msg: fmt.Sprintf("must be at most 512 bytes, got %d", len(prefix))})
+	}
+	return errs
+}
+
+// NewS3Client is the S3 client of an S3 sink or destination: the poller's AWS config with its
+// overrides, path-style addressing if asked (moto, MinIO).
+func NewS3Client(awsCfg aws.Config, o AWSOverrides, forcePathStyle bool) *s3.Client {
+	return s3.NewFromConfig(o.Apply(awsCfg), func(opts *s3.Options) { opts.UsePathStyle = forcePathStyle })
+}
+
 // Validate checks every key; errors are *ConfigError.
 func (c *S3Config) Validate() error {
-	errs := RequiredKey("bucket", c.Bucket, s3BucketName.MatchString, "must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
-	if len(c.Prefix) > 512 {
-		errs = append(errs, &plugin.ConfigError{Key: "prefix", Msg: fmt.Sprintf("must be at most 512 bytes, got %d", len(c.Prefix))})
-	}
-	return c.Check(errs)
+	return c.Check(CheckS3Location(c.Bucket, c.Prefix))
 }
 
 // s3API is the part of the S3 client the sink uses.
@@ -62,8 +74,7 @@ func NewS3(cfg S3Config, deps Deps) (*S3, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	client := s3.NewFromConfig(cfg.Apply(deps.AWS), func(o *s3.Options) { o.UsePathStyle = cfg.ForcePathStyle })
-	return &S3{bucket: cfg.Bucket, prefix: cfg.Prefix, client: client}, nil
+	return &S3{bucket: cfg.Bucket, prefix: cfg.Prefix, client: NewS3Client(deps.AWS, cfg.AWSOverrides, cfg.ForcePathStyle)}, nil
 }
 
 // Deliver stores the batch's event as one object.
