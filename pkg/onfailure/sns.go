@@ -22,14 +22,8 @@ type SNSConfig struct {
 
 // Validate checks every key; errors are *plugin.ConfigError.
 func (c *SNSConfig) Validate() error {
-	return c.Check(sinks.RequiredKey("topic_arn", c.TopicARN, isTopicARN,
+	return c.Check(sinks.RequiredKey("topic_arn", c.TopicARN, sinks.IsTopicARN,
 		"must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:failed"))
-}
-
-// isTopicARN reports an SNS topic ARN: arn:<partition>:sns:<region>:<account>:<name>.
-func isTopicARN(s string) bool {
-	p := strings.Split(s, ":")
-	return len(p) == 6 && p[0] == "arn" && p[2] == "sns" && p[5] != ""
 }
 
 // snsAPI is the part of the SNS client the destination uses.

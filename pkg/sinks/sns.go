@@ -27,12 +27,12 @@ type SNSConfig struct {
 
 // Validate checks every key; errors are *ConfigError.
 func (c *SNSConfig) Validate() error {
-	return c.Check(RequiredKey("topic_arn", c.TopicARN, isTopicARN,
+	return c.Check(RequiredKey("topic_arn", c.TopicARN, IsTopicARN,
 		"must be an SNS topic ARN such as arn:aws:sns:us-east-1:123456789012:changes"))
 }
 
-// isTopicARN reports an SNS topic ARN: arn:<partition>:sns:<region>:<account>:<name>.
-func isTopicARN(s string) bool {
+// IsTopicARN reports an SNS topic ARN: arn:<partition>:sns:<region>:<account>:<name>.
+func IsTopicARN(s string) bool {
 	p := strings.Split(s, ":")
 	return len(p) == 6 && p[0] == "arn" && p[2] == "sns" && p[5] != ""
 }
