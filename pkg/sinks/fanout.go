@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go"
 )
 
@@ -221,10 +222,21 @@ func entryError(code, msg string) error {
 func entryID(i int) string { return strconv.Itoa(i) }
 
 // firstFailedID returns the index of the first message of a call of n that the answer does not
-// list as stored (ok), with its error, for SQS's and SNS's answers by entry id; n when all were.
-func firstFailedID(n int, ok map[string]bool, failed map[string]error) (int, error) {
+// list as stored, with its error, for SQS's and SNS's answers by entry id; n when all were. stored
+// and failed are the answer's entries; id gives a stored entry's id, failure a failed entry's id,
+// code and message.
+func firstFailedID[S, F any](n int, stored []S, failed []F, id func(S) *string, failure func(F) (id, code, msg *string)) (int, error) {
+	ok := make(map[string]bool, len(stored))
+	for _, e := range stored {
+		ok[aws.ToString(id(e))] = true
+	}
+	bad := make(map[string]error, len(failed))
+	for _, e := range failed {
+		fid, code, msg := failure(e)
+		bad[aws.ToString(fid)] = entryError(aws.ToString(code), aws.ToString(msg))
+	}
 	for i := range n {
-		if err, bad := failed[entryID(i)]; bad {
+		if err, isBad := bad[entryID(i)]; isBad {
 			return i, err
 		}
 		if !ok[entryID(i)] {

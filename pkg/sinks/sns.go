@@ -97,13 +97,7 @@ func (s *SNS) send(ctx context.Context, msgs []message) (int, error) {
 	if err != nil {
 		return 0, awsError(err)
 	}
-	ok := make(map[string]bool, len(out.Successful))
-	for _, e := range out.Successful {
-		ok[aws.ToString(e.Id)] = true
-	}
-	failed := make(map[string]error, len(out.Failed))
-	for _, e := range out.Failed {
-		failed[aws.ToString(e.Id)] = entryError(aws.ToString(e.Code), aws.ToString(e.Message))
-	}
-	return firstFailedID(len(msgs), ok, failed)
+	return firstFailedID(len(msgs), out.Successful, out.Failed,
+		func(e snstypes.PublishBatchResultEntry) *string { return e.Id },
+		func(e snstypes.BatchResultErrorEntry) (id, code, msg *string) { return e.Id, e.Code, e.Message })
 }
