@@ -42,13 +42,24 @@ type renewal struct {
 	confirmed time.Time
 }
 
+// renewAge is how long a lease may go unconfirmed before a round renews it: about a third of a
+// lease_duration, so that a lease gets three rounds' chances to be renewed before it could be taken,
+// and never less than three quarters of a renew_interval (so that a round run off the tick, on an
+// expiry or an ended worker, renews nothing renewed by the round before). Half a renew_interval is
+// taken off a third of the lease_duration for the spread of a round's writes over its budget: at the
+// defaults (10 s, 2 s) a lease is renewed every other round, every 4 s, half the writes (and half the
+// lease-table cost at rest) of renewing it every round, with renewals due at ages 4, 6 and 8 s. A
+// lease_duration of less than about four renew_intervals is renewed every round.
+func (c *Coordinator) renewAge() time.Duration {
+	return max(c.renewInterval-c.renewInterval/4, c.leaseDuration/3-c.renewInterval/2)
+}
+
 // due returns the leases to renew at now, longest unconfirmed first: every lease not confirmed within
-// the last three quarters of a renew_interval (so that a round run off the tick, on an expiry or an
-// ended worker, renews nothing renewed by the round before); every lease the last List showed asked
-// for or held by another (its confirmations extend no trust, and the renewal finds a lost lease at
-// once); and every lease already known lost (no call: Renew reports it).
+// renewAge; every lease the last List showed asked for or held by another (its confirmations extend
+// no trust, and the renewal finds a lost lease at once); and every lease already known lost (no call:
+// Renew reports it).
 func (c *Coordinator) due(now time.Time) []renewal {
-	fresh := c.renewInterval - c.renewInterval/4
+	fresh := c.renewAge()
 	var list []renewal
 	for id, r := range c.running {
 		at, contested := r.fence.state()
@@ -138,6 +149,7 @@ func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
 			zap.String("shard_id", list[0].id), zap.Duration("unconfirmed_for", began.Sub(list[0].confirmed)), zap.Int("due", len(list)))
 	}
 	st := c.renewAll(ctx, list, began.Add(c.renewBudget()))
+	c.pace(began, list, st)
 	for _, id := range st.lost {
 		c.log.Warn("lease lost to another worker; stopping the shard", zap.String("shard_id", id))
 		delete(c.running, id)

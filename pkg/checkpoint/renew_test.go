@@ -17,11 +17,17 @@ import (
 // s, and its grants by shard.
 func holding(t *testing.T, s *Store, n int, leaseDuration time.Duration, clock *streamstest.ManualClock) (*Coordinator, map[string]Grant) {
 	t.Helper()
+	return holdingWith(t, s, n, CoordinatorConfig{LeaseDuration: leaseDuration, RenewInterval: leaseDuration / 4, Clock: clock.Now})
+}
+
+// holdingWith is holding with the coordinator's config (its store, pipeline and worker are set here).
+func holdingWith(t *testing.T, s *Store, n int, cfg CoordinatorConfig) (*Coordinator, map[string]Grant) {
+	t.Helper()
 	for i := range n {
 		created(t, s, Lease{ShardID: fmt.Sprintf("shard-%03d", i)})
 	}
-	c := NewCoordinator(CoordinatorConfig{Store: s, Pipeline: pipe, WorkerID: "me",
-		LeaseDuration: leaseDuration, RenewInterval: leaseDuration / 4, Clock: clock.Now})
+	cfg.Store, cfg.Pipeline, cfg.WorkerID = s, pipe, "me"
+	c := NewCoordinator(cfg)
 	listing, err := c.List(t.Context())
 	if err != nil {
 		t.Fatalf("List() = %v", err)

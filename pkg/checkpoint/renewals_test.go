@@ -49,7 +49,7 @@ func TestRenewReportsEachRoundsDurationAndFailedRenewals(t *testing.T) {
 	var clock atomic.Int64
 	now := func() time.Time { return time.Unix(0, clock.Add(int64(time.Millisecond))) } // each reading moves it a little
 	c := NewCoordinator(CoordinatorConfig{Store: s, Pipeline: pipe, WorkerID: "a",
-		LeaseDuration: time.Minute, RenewInterval: time.Second, Hooks: h, Clock: now})
+		LeaseDuration: 3 * time.Second, RenewInterval: time.Second, Hooks: h, Clock: now})
 	listing, err := c.List(ctx)
 	if err != nil {
 		t.Fatalf("List() = %v", err)
