@@ -55,6 +55,9 @@ type CoordinatorConfig struct {
 	// Fleet is the process's view shared by the coordinators of all its pipelines, so that the fair
 	// share is one over all of them; nil: a Fleet of this pipeline alone.
 	Fleet *Fleet
+	// Pace is told how each renewal round went, to slow the process's readers down while rounds
+	// fall behind; nil: nobody.
+	Pace Pace
 }
 
 // Coordinator is one worker's part in coordinating one pipeline's leases with the other replicas,
@@ -85,6 +88,7 @@ type Coordinator struct {
 	hooks         Hooks
 	log           *zap.Logger
 	fleet         *Fleet
+	pacer         Pace
 
 	tracker *Tracker
 	// running are the leases this worker holds, each run by a shard worker of the pipeline.
@@ -120,7 +124,7 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	c := &Coordinator{
 		store: cfg.Store, pipeline: cfg.Pipeline, me: cfg.WorkerID,
 		leaseDuration: cfg.LeaseDuration, renewInterval: cfg.RenewInterval,
-		now: cfg.Clock, hooks: cfg.Hooks, log: cfg.Log, fleet: cfg.Fleet,
+		now: cfg.Clock, hooks: cfg.Hooks, log: cfg.Log, fleet: cfg.Fleet, pacer: cfg.Pace,
 		tracker: NewTracker(cfg.LeaseDuration),
 		running: map[string]*running{}, wants: map[string]time.Time{},
 		live: map[string]bool{cfg.WorkerID: true}, expired: map[string]bool{},

@@ -18,3 +18,22 @@ func (c *Coordinator) observeRenewals(start time.Time, failed int) {
 		h.OnLeaseRenewals(c.now().Sub(start), failed)
 	}
 }
+
+// Pace is told after each renewal round whether the round kept up with the leases held; *pace.Governor
+// satisfies it. A process whose rounds fall behind polls its shards less often until they keep up
+// again: renewals come before the polling cadence.
+type Pace interface {
+	// Round: behind, the round could not start every renewal due within its budget, or a lease went
+	// unconfirmed for half a lease_duration; easy, it renewed everything due within half its budget.
+	Round(behind, easy bool)
+}
+
+// pace tells the Pace, if any, how the round that began at start and renewed list went.
+func (c *Coordinator) pace(start time.Time, list []renewal, st renewStats) {
+	if c.pacer == nil {
+		return
+	}
+	late := len(list) > 0 && !list[0].confirmed.IsZero() && start.Sub(list[0].confirmed) > c.leaseDuration/2
+	behind := st.delayed > 0 || late
+	c.pacer.Round(behind, !behind && c.now().Sub(start) < c.renewBudget()/2)
+}

@@ -42,6 +42,7 @@ type Metrics struct {
 	SinkInFlight       *prometheus.GaugeVec     // poller_sink_in_flight: sink calls in flight
 	PipelinePaused     *prometheus.GaugeVec     // poller_pipeline_paused: 1 while the pipeline is paused, else 0
 	BuildInfo          *prometheus.GaugeVec     // poller_build_info{version, goversion}: 1 (see SetVersion)
+	PollSlowdown       prometheus.Gauge         // poller_poll_slowdown: how many times the poll waits are stretched (1: as configured)
 
 	iteratorAge *ageCollector
 }
@@ -89,7 +90,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.SinkInvocations, m.SinkDuration, m.BatchBisects, m.GetRecords, m.LeasesOwned, m.LeaseTakeovers,
 		m.Checkpoints, m.EndToEndLatency, m.ShardsFinished, m.OnFailureErrors, m.iteratorAge,
 		m.BufferedBytes, m.MemoryWaits, m.RenewalRounds, m.RenewalFailures,
-		m.RecordsOnFailure, m.RecordsSkipped, m.SinkThrottles, m.SinkInFlight, m.PipelinePaused, m.BuildInfo)
+		m.RecordsOnFailure, m.RecordsSkipped, m.SinkThrottles, m.SinkInFlight, m.PipelinePaused, m.BuildInfo, m.PollSlowdown)
 	return m
 }
 
@@ -107,6 +108,8 @@ func (m *Metrics) addOperations(counter func(name, help string, labels ...string
 		"Sink calls refused before the handler ran (HTTP 429, refused connection, a throttle the sink reported); retried without using up max_retry_attempts.")
 	m.SinkInFlight = gauge("poller_sink_in_flight", "Sink calls in flight (Lambda's ConcurrentExecutions).", "pipeline")
 	m.PipelinePaused = gauge("poller_pipeline_paused", "1 while the pipeline is paused (poller pause, or enabled: false), else 0.", "pipeline")
+	m.PollSlowdown = prometheus.NewGauge(prometheus.GaugeOpts{Name: "poller_poll_slowdown",
+		Help: "How many times this process stretches its shards' poll waits because its lease renewals fall behind (1: the configured cadence)."})
 	m.BuildInfo = gauge("poller_build_info", "Always 1; the labels give poller's version and the Go version it was built with.", "version", "goversion")
 }
 

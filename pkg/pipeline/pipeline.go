@@ -27,6 +27,7 @@ import (
 	"github.com/poller-dev/poller/pkg/hooks"
 	"github.com/poller-dev/poller/pkg/membudget"
 	"github.com/poller-dev/poller/pkg/onfailure"
+	"github.com/poller-dev/poller/pkg/pace"
 	"github.com/poller-dev/poller/pkg/shards"
 	"github.com/poller-dev/poller/pkg/sinks"
 	"github.com/poller-dev/poller/pkg/wait"
@@ -79,6 +80,7 @@ type Pipeline struct {
 	memory        *membudget.Budget // the process's, shared with the other pipelines
 	shardMemory   int64             // each shard's cap within memory
 	fleet         *checkpoint.Fleet // the process's, shared with the other pipelines
+	pace          *pace.Governor    // the process's, shared with the other pipelines; may be nil
 }
 
 // Deps are what a pipeline needs from outside.
@@ -115,6 +117,10 @@ type Deps struct {
 	// Fleet is the process's lease view shared by all its pipelines, so that the fair share is one
 	// over all of them (checkpoint.Fleet); nil: this pipeline's alone.
 	Fleet *checkpoint.Fleet
+	// Pace is the process's reading pace, shared by all its pipelines: told how each renewal round
+	// went, it stretches the readers' waits while rounds fall behind (see package pace); nil: the
+	// configured cadence always.
+	Pace *pace.Governor
 }
 
 // lambdaMaxEventBytes is Lambda's synchronous invocation payload limit, the default event size cap.
@@ -139,7 +145,7 @@ func New(cfg config.Pipeline, deps Deps) (*Pipeline, error) {
 		LeaseDuration: deps.LeaseDuration, RenewInterval: deps.RenewInterval, RefreshInterval: 10 * time.Second,
 		Log: log, maxEventBytes: lambdaMaxEventBytes, hooks: hooks.New(deps.Hooks...),
 	}
-	p.memory, p.shardMemory, p.fleet = deps.Memory, deps.ShardMemory, deps.Fleet
+	p.memory, p.shardMemory, p.fleet, p.pace = deps.Memory, deps.ShardMemory, deps.Fleet, deps.Pace
 	if def := config.Default().Memory; p.memory == nil || p.shardMemory <= 0 {
 		p.memory, p.shardMemory = membudget.New(int64(def.MaxBufferedBytes)), int64(def.MaxBufferedBytesPerShard)
 	}
@@ -195,7 +201,7 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 		coord: checkpoint.NewCoordinator(checkpoint.CoordinatorConfig{
 			Store: p.Store, Pipeline: p.Name, WorkerID: p.WorkerID,
 			LeaseDuration: p.LeaseDuration, RenewInterval: p.RenewInterval, Hooks: p.hooks, Log: p.Log,
-			Fleet: p.fleet,
+			Fleet: p.fleet, Pace: p.coordPace(),
 		}),
 		finished: make(chan string, 16),
 		ended:    make(chan struct{}, 1),
@@ -404,4 +410,13 @@ func (p *Pipeline) stopAll(st *state, now bool) {
 // jitter spreads d by ±10% so that replicas do not describe the stream in step.
 func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
+}
+
+// coordPace is the pace the coordinator reports its rounds to: none when the pipeline has none (a
+// nil *pace.Governor in the interface would not be nil).
+func (p *Pipeline) coordPace() checkpoint.Pace {
+	if p.pace == nil {
+		return nil
+	}
+	return p.pace
 }

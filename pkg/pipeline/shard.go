@@ -57,7 +57,7 @@ func (p *Pipeline) runShard(ctx context.Context, w *shardWorker, start shardStar
 	defer mem.Close()
 	reader := &shards.Reader{
 		API: p.Streams, StreamARN: stream.ARN, ShardID: w.id,
-		PollInterval: p.Config.PollInterval, IdlePollInterval: p.Config.IdlePollInterval, Stagger: shards.RandomStagger, Limit: 1000,
+		PollInterval: p.Config.PollInterval, IdlePollInterval: p.Config.IdlePollInterval, Stagger: shards.RandomStagger, Pace: p.pace.Stretch, Limit: 1000,
 		Backoff: wait.Backoff(100*time.Millisecond, 10*time.Second), Hooks: p.hooks, Memory: mem, Log: log,
 	}
 	if start.Resolve {

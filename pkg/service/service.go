@@ -42,6 +42,7 @@ import (
 	"github.com/poller-dev/poller/pkg/membudget"
 	"github.com/poller-dev/poller/pkg/metrics"
 	"github.com/poller-dev/poller/pkg/onfailure"
+	"github.com/poller-dev/poller/pkg/pace"
 	"github.com/poller-dev/poller/pkg/pipeline"
 	"github.com/poller-dev/poller/pkg/server"
 	"github.com/poller-dev/poller/pkg/sinks"
@@ -105,7 +106,9 @@ type shared struct {
 	// memory is the budget of the whole process: every shard of every pipeline reads within it.
 	memory *membudget.Budget
 	// fleet is the lease view of the whole process: the fair share is one over every pipeline.
-	fleet    *checkpoint.Fleet
+	fleet *checkpoint.Fleet
+	// pace slows every reader of the process down while its lease renewals fall behind.
+	pace     *pace.Governor
 	workerID string
 }
 
@@ -145,6 +148,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.ready.Collector())
 	s.metrics = metrics.New(reg)
 	s.metrics.SetVersion(a.version)
+	s.pace = pace.New(maxPollSlowdown, s.metrics.PollSlowdown.Set)
 	for i, pc := range cfg.Pipelines {
 		if !pc.IsEnabled() {
 			// Lambda's Enabled: false. Nothing reads it or touches its leases; they wait in the table.
@@ -194,7 +198,7 @@ func (a *App) newPipeline(i int, pc config.Pipeline, s shared) (*pipeline.Pipeli
 		Streams: s.streams, Tables: s.ddb, Store: a.store, Sink: sink, OnFailure: dest, Filter: match,
 		WorkerID: s.workerID, LeaseDuration: a.cfg.Leases.LeaseDuration, RenewInterval: a.cfg.Leases.RenewInterval,
 		Log: a.log, Hooks: a.hooksOf(pc.Name, s.metrics),
-		Memory: s.memory, ShardMemory: int64(a.cfg.Memory.MaxBufferedBytesPerShard), Fleet: s.fleet,
+		Memory: s.memory, ShardMemory: int64(a.cfg.Memory.MaxBufferedBytesPerShard), Fleet: s.fleet, Pace: s.pace,
 	})
 }
 
@@ -357,3 +361,9 @@ func (a *App) observersOf(name string, m *metrics.Metrics) []hooks.Hook {
 	}
 	return hs
 }
+
+// maxPollSlowdown bounds how far the process's pace stretches the poll waits while its lease
+// renewals fall behind (pace.Governor): 8 x 250 ms is one call per shard every 2 s, which is what
+// a core affords at a few thousand shards; beyond that the process holds more shards than it can
+// read, and another replica (or a larger machine) is the fix, not slower polling.
+const maxPollSlowdown = 8

@@ -25,6 +25,7 @@ func TestReaderCadence(t *testing.T) {
 		records int
 		limit   int32
 		stagger func(time.Duration) time.Duration
+		pace    func(time.Duration) time.Duration
 		checks  []check
 	}{
 		{
@@ -49,6 +50,13 @@ func TestReaderCadence(t *testing.T) {
 			checks: []check{{0, 1}, {poll + poll/2 - time.Nanosecond, 1}, {poll + poll/2, 2},
 				{2*poll + poll/2 - time.Nanosecond, 2}, {2*poll + poll/2, 3}, {3*poll + poll/2, 4}},
 		},
+		{
+			name: "a Pace stretches the wait after a page short of Limit, not the call after a full page",
+			// 5, 5, then 0: three calls at once (the Pace holds none of them up), the fourth three
+			// PollIntervals later.
+			records: 10, limit: 5, pace: func(d time.Duration) time.Duration { return 3 * d },
+			checks: []check{{0, 3}, {3*poll - time.Nanosecond, 3}, {3 * poll, 4}, {6*poll - time.Nanosecond, 4}, {6 * poll, 5}},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,7 +79,7 @@ func TestReaderCadence(t *testing.T) {
 				r := &shards.Reader{
 					API: client, StreamARN: st.ARN(), ShardID: shard, Start: shards.TrimHorizon,
 					PollInterval: poll, Limit: tc.limit, Backoff: (&backoffLog{}).fn, Hooks: newObserver(),
-					Stagger: tc.stagger,
+					Stagger: tc.stagger, Pace: tc.pace,
 				}
 				ctx, cancel := context.WithCancel(t.Context())
 				pages := make(chan shards.Page, 100) // the consumer never holds the reader up

@@ -172,8 +172,16 @@ func (l *readLoop) read(ctx context.Context, res *dynamodbstreams.GetRecordsOutp
 	if len(page.Records) > 0 {
 		l.empty = 0
 	}
-	err = wait.Until(ctx, nil, l.timer, pollWait(l.r.PollInterval, l.r.IdlePollInterval, l.empty)+l.stagger())
+	err = wait.Until(ctx, nil, l.timer, l.pace(pollWait(l.r.PollInterval, l.r.IdlePollInterval, l.empty))+l.stagger())
 	return err != nil, err
+}
+
+// pace is d stretched by the Reader's Pace, if any.
+func (l *readLoop) pace(d time.Duration) time.Duration {
+	if l.r.Pace == nil {
+		return d
+	}
+	return l.r.Pace(d)
 }
 
 // stagger is the Reader's Stagger the first time, then 0.

@@ -113,6 +113,10 @@ type Reader struct {
 	// shards, and a burst of work where an even spread would do. RandomStagger spreads them over the
 	// interval; nil adds nothing.
 	Stagger func(poll time.Duration) time.Duration
+	// Pace, if set, stretches each wait after a page that was not full: a process whose lease
+	// renewals fall behind polls less often until they keep up (pace.Governor.Stretch). nil keeps the
+	// waits as they are.
+	Pace func(wait time.Duration) time.Duration
 	// Limit is GetRecords' Limit, 1..1000.
 	Limit int32
 	// Backoff gives the wait before retry number attempt (1, 2, ...) after a throttle or error.

@@ -1,0 +1,86 @@
+// Package pace lets a process's lease rounds slow its shard readers down when they cannot keep up.
+//
+// A process reads every shard it holds every poll_interval and renews every lease it holds within a
+// lease_duration, on the same cores. When the cores cannot do both (thousands of shards on a small
+// machine), something must give, and it must not be the renewals: a lease that is not renewed is
+// taken by another replica, and its shard is read twice. A Governor is told after every renewal round
+// whether the round kept up; while rounds fall behind it stretches every reader's wait after a page
+// that was not full (up to a bound), and it eases back to the configured cadence once they are easy
+// again. A busy shard is not slowed down by it: a full page is followed by the next call at once.
+package pace
+
+import (
+	"sync"
+	"time"
+)
+
+// Growth and decay of the stretch: doubled after a round that fell behind, so that a process out of
+// CPU frees it within a few rounds; eased by a tenth after an easy round, so that it finds the
+// cadence the process affords without swinging between the bound and none.
+const (
+	grow = 2.0
+	ease = 0.9
+)
+
+// Governor is the process's pace, shared by its pipelines: their coordinators report each renewal
+// round (Round) and their readers stretch their waits by it (Stretch). Safe for concurrent use; the
+// zero value is not usable (New).
+type Governor struct {
+	mu      sync.Mutex
+	factor  float64
+	limit   float64
+	changed func(factor float64)
+}
+
+// New returns a Governor that stretches waits at most limit times (limit >= 1; 1 never stretches).
+// changed, if not nil, is told each new factor (a metric), under the Governor's lock: it must not
+// call back.
+func New(limit float64, changed func(factor float64)) *Governor {
+	g := &Governor{factor: 1, limit: max(limit, 1), changed: changed}
+	if changed != nil {
+		changed(1)
+	}
+	return g
+}
+
+// Stretch returns wait stretched by the current factor: wait itself while the rounds keep up.
+func (g *Governor) Stretch(wait time.Duration) time.Duration {
+	if g == nil {
+		return wait
+	}
+	g.mu.Lock()
+	f := g.factor
+	g.mu.Unlock()
+	return time.Duration(float64(wait) * f)
+}
+
+// Factor is the current stretch: 1 at the configured cadence, up to the limit.
+func (g *Governor) Factor() float64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.factor
+}
+
+// Round is told how a renewal round went: behind, it could not start every renewal due within its
+// budget (or a lease went unconfirmed for half a lease_duration); easy, it ended well within its
+// budget. A round that is neither leaves the pace as it is.
+func (g *Governor) Round(behind, easy bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f := g.factor
+	switch {
+	case behind:
+		f = min(f*grow, g.limit)
+	case easy:
+		f = max(f*ease, 1)
+		if f < 1.05 {
+			f = 1
+		}
+	}
+	if f != g.factor {
+		g.factor = f
+		if g.changed != nil {
+			g.changed(f)
+		}
+	}
+}

@@ -1,0 +1,49 @@
+package pace
+
+import (
+	"testing"
+	"time"
+)
+
+func TestGovernorRounds(t *testing.T) {
+	tests := []struct {
+		name   string
+		limit  float64
+		rounds []string // "behind", "easy" or "neither"
+		want   float64
+	}{
+		{"keeps the cadence while rounds are easy", 8, []string{"easy", "easy"}, 1},
+		{"doubles after each round that fell behind", 8, []string{"behind", "behind"}, 4},
+		{"stops at its limit", 8, []string{"behind", "behind", "behind", "behind", "behind"}, 8},
+		{"a limit of 1 never stretches", 1, []string{"behind"}, 1},
+		{"a limit below 1 is 1", 0, []string{"behind"}, 1},
+		{"a round that is neither holds the pace", 8, []string{"behind", "neither", "neither"}, 2},
+		{"eases by a tenth after an easy round", 8, []string{"behind", "behind", "easy"}, 3.6},
+		{"eases back to the cadence exactly", 8, []string{"behind", "easy", "easy", "easy", "easy", "easy", "easy", "easy"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var told []float64
+			g := New(tc.limit, func(f float64) { told = append(told, f) })
+			for _, r := range tc.rounds {
+				g.Round(r == "behind", r == "easy")
+			}
+			if got := g.Factor(); got < tc.want-1e-9 || got > tc.want+1e-9 {
+				t.Fatalf("Factor() = %v, want %v", got, tc.want)
+			}
+			if last := told[len(told)-1]; last != g.Factor() {
+				t.Errorf("changed was last told %v, want the factor %v", last, g.Factor())
+			}
+			if got, want := g.Stretch(250*time.Millisecond), time.Duration(float64(250*time.Millisecond)*g.Factor()); got != want {
+				t.Errorf("Stretch(250ms) = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestNilGovernorKeepsTheWait(t *testing.T) {
+	var g *Governor
+	if got := g.Stretch(time.Second); got != time.Second {
+		t.Fatalf("Stretch(1s) on a nil Governor = %v, want 1s", got)
+	}
+}
