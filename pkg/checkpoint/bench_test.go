@@ -89,7 +89,7 @@ func BenchmarkRenewRound(b *testing.B) {
 			s := newStore(b, nil)
 			clock := streamstest.NewManualClock(time.Unix(1_000_000, 0))
 			c := NewCoordinator(CoordinatorConfig{Store: s, Pipeline: pipe, WorkerID: "me",
-				LeaseDuration: time.Hour, RenewInterval: time.Minute, Clock: clock.Now})
+				LeaseDuration: 4 * time.Minute, RenewInterval: time.Minute, Clock: clock.Now})
 			for i := range n {
 				l := Lease{Pipeline: pipe, ShardID: fmt.Sprintf("shard-%05d", i)}
 				if _, err := s.Create(context.Background(), l); err != nil {

@@ -7,6 +7,10 @@
 // whether the round kept up; while rounds fall behind it stretches every reader's wait after a page
 // that was not full (up to a bound), and it eases back to the configured cadence once they are easy
 // again. A busy shard is not slowed down by it: a full page is followed by the next call at once.
+//
+// Only a process short of CPU is slowed down: a round that fell behind because the lease table is
+// slow or throttled (its goroutines waited on the network, not for a core) leaves the pace alone,
+// since polling less would not help it and would only delay records.
 package pace
 
 import (
@@ -30,13 +34,18 @@ type Governor struct {
 	factor  float64
 	limit   float64
 	changed func(factor float64)
+	starved func() bool
 }
 
 // New returns a Governor that stretches waits at most limit times (limit >= 1; 1 never stretches).
 // changed, if not nil, is told each new factor (a metric), under the Governor's lock: it must not
-// call back.
-func New(limit float64, changed func(factor float64)) *Governor {
-	g := &Governor{factor: 1, limit: max(limit, 1), changed: changed}
+// call back. starved says whether the process was short of CPU since it was last asked (nil:
+// NewScheduler().Starved); a round behind while it was not does not stretch the waits.
+func New(limit float64, changed func(factor float64), starved func() bool) *Governor {
+	if starved == nil {
+		starved = NewScheduler().Starved
+	}
+	g := &Governor{factor: 1, limit: max(limit, 1), changed: changed, starved: starved}
 	if changed != nil {
 		changed(1)
 	}
@@ -63,12 +72,15 @@ func (g *Governor) Factor() float64 {
 
 // Round is told how a renewal round went: behind, it could not start every renewal due within its
 // budget (or a lease went unconfirmed for half a lease_duration); easy, it ended well within its
-// budget. A round that is neither leaves the pace as it is.
+// budget. A round behind stretches the waits when the process was short of CPU meanwhile; a round
+// that is neither, or behind on a process with CPU to spare, leaves the pace as it is.
 func (g *Governor) Round(behind, easy bool) {
+	starved := g.starved() // every round, so that each look covers one round
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f := g.factor
 	switch {
+	case behind && !starved:
 	case behind:
 		f = min(f*grow, g.limit)
 	case easy:

@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, opts ...Optio
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), a.ready.Collector())
 	s.metrics = metrics.New(reg)
 	s.metrics.SetVersion(a.version)
-	s.pace = pace.New(maxPollSlowdown, s.metrics.PollSlowdown.Set)
+	s.pace = pace.New(maxPollSlowdown, s.metrics.PollSlowdown.Set, nil)
 	for i, pc := range cfg.Pipelines {
 		if !pc.IsEnabled() {
 			// Lambda's Enabled: false. Nothing reads it or touches its leases; they wait in the table.
@@ -363,7 +363,8 @@ func (a *App) observersOf(name string, m *metrics.Metrics) []hooks.Hook {
 }
 
 // maxPollSlowdown bounds how far the process's pace stretches the poll waits while its lease
-// renewals fall behind (pace.Governor): 8 x 250 ms is one call per shard every 2 s, which is what
-// a core affords at a few thousand shards; beyond that the process holds more shards than it can
-// read, and another replica (or a larger machine) is the fix, not slower polling.
-const maxPollSlowdown = 8
+// renewals fall behind for want of CPU (pace.Governor): 32 x 250 ms is one call per idle shard every
+// 8 s, still within a lease_duration. Measured at 4,000 idle shards on 2 cores, 8x was not enough
+// for the renewals to keep up. Past that bound the process holds more shards than it can read, and
+// another replica (or more CPU) is the fix, not slower polling.
+const maxPollSlowdown = 32
