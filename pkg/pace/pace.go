@@ -70,20 +70,21 @@ func (g *Governor) Factor() float64 {
 	return g.factor
 }
 
-// Round is told how a renewal round went: behind, it could not start every renewal due within its
-// budget (or a lease went unconfirmed for half a lease_duration); easy, it ended well within its
-// budget. A round behind stretches the waits when the process was short of CPU meanwhile; a round
-// that is neither, or behind on a process with CPU to spare, leaves the pace as it is.
+// Round is told how a renewal round went: behind, a lease missed its turn; easy, the round ended well
+// within its budget. A round behind while the process was short of CPU stretches the waits; an easy
+// round, or any round while the process had CPU to spare (polling is not what holds the renewals
+// up then: the lease table is), eases them; a round behind or not easy on a process short of CPU
+// leaves the pace as it is. So the pace settles where the readers poll as often as the process
+// affords without starving its renewals.
 func (g *Governor) Round(behind, easy bool) {
 	starved := g.starved() // every round, so that each look covers one round
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f := g.factor
 	switch {
-	case behind && !starved:
-	case behind:
+	case behind && starved:
 		f = min(f*grow, g.limit)
-	case easy:
+	case easy || !starved:
 		f = max(f*ease, 1)
 		if f < 1.05 {
 			f = 1
