@@ -109,7 +109,7 @@ type snapshot struct {
 // metricNames are read from /metrics (summed over their labels; a missing series reads -1).
 var metricNames = []string{"poller_getrecords_total", "poller_lease_renewal_round_seconds_sum",
 	"poller_lease_renewal_round_seconds_count", "poller_lease_renewal_failures_total", "poller_records_delivered_total",
-	"poller_end_to_end_latency_seconds_sum", "poller_end_to_end_latency_seconds_count", "poller_leases_owned"}
+	"poller_end_to_end_latency_seconds_sum", "poller_end_to_end_latency_seconds_count", "poller_leases_owned", "poller_poll_slowdown"}
 
 func (e *env) snapshot(b *testing.B, ps ...*proc) snapshot {
 	b.Helper()

@@ -84,6 +84,10 @@ func renewals(b *testing.B, s0, s1 snapshot, p *proc) {
 		rounds, mean, s1.metrics[p.id+" renewal_max"], m("poller_lease_renewal_failures_total"), failedLog)
 	b.ReportMetric(mean, p.id+"_renewal_round_s")
 	b.ReportMetric(m("poller_lease_renewal_failures_total"), p.id+"_renewal_failures")
+	if slow := s1.metrics[p.id+" poller_poll_slowdown"]; slow >= 0 {
+		line("poll pace "+p.id, "waits stretched %.1fx at the end of the window (poller_poll_slowdown; 1: poll_interval as configured)", slow)
+		b.ReportMetric(slow, p.id+"_poll_slowdown")
+	}
 }
 
 // watchLeases lists the lease table every lease_duration for d and returns the leases whose counter
