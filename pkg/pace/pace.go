@@ -71,11 +71,10 @@ func (g *Governor) Factor() float64 {
 }
 
 // Round is told how a renewal round went: behind, a lease missed its turn; easy, the round ended well
-// within its budget. A round behind while the process was short of CPU stretches the waits; an easy
-// round, or any round while the process had CPU to spare (polling is not what holds the renewals
-// up then: the lease table is), eases them; a round behind or not easy on a process short of CPU
-// leaves the pace as it is. So the pace settles where the readers poll as often as the process
-// affords without starving its renewals.
+// within its budget. A round behind while the process was short of CPU stretches the waits. An easy
+// round eases them, and so does one that was not behind while the process had CPU to spare. A round
+// behind on a process with CPU to spare leaves the pace as it is: polling less would not help (the
+// lease table is what holds the renewals up), and polling more could starve them again.
 func (g *Governor) Round(behind, easy bool) {
 	starved := g.starved() // every round, so that each look covers one round
 	g.mu.Lock()
@@ -84,7 +83,7 @@ func (g *Governor) Round(behind, easy bool) {
 	switch {
 	case behind && starved:
 		f = min(f*grow, g.limit)
-	case easy || !starved:
+	case easy || (!behind && !starved):
 		f = max(f*ease, 1)
 		if f < 1.05 {
 			f = 1

@@ -18,8 +18,8 @@ func TestGovernorRounds(t *testing.T) {
 		{"a limit of 1 never stretches", 1, []string{"behind"}, 1},
 		{"a limit below 1 is 1", 0, []string{"behind"}, 1},
 		{"a round that is neither holds the pace", 8, []string{"behind", "neither", "neither"}, 2},
-		{"a round behind with CPU to spare eases the pace", 8, []string{"behind", "behind", "behind-not-starved"}, 3.6},
-		{"any round with CPU to spare eases the pace", 8, []string{"behind", "behind", "neither-not-starved"}, 3.6},
+		{"a round behind with CPU to spare holds the pace", 8, []string{"behind", "behind", "behind-not-starved"}, 4},
+		{"a round neither behind nor easy with CPU to spare eases the pace", 8, []string{"behind", "behind", "neither-not-starved"}, 3.6},
 		{"eases by a tenth after an easy round", 8, []string{"behind", "behind", "easy"}, 3.6},
 		{"eases back to the cadence exactly", 8, []string{"behind", "easy", "easy", "easy", "easy", "easy", "easy", "easy"}, 1},
 	}
