@@ -68,8 +68,9 @@ type CoordinatorConfig struct {
 // The pipeline runs a round every renew_interval (and when a lease may have expired, NextExpiry):
 //
 //  1. Ended, with the shard workers that ended since: a lease drained for a handoff is handed over.
-//  2. Renew: every lease held that no write confirmed within the interval (a checkpoint counts) is
-//     renewed; the shards whose lease was lost are returned, to stop at once.
+//  2. Renew: every lease held that no write confirmed for about a third of a lease_duration (a
+//     checkpoint counts; see renewAge) is renewed; the shards whose lease was lost are returned, to
+//     stop at once. How the round went is told to the process's Pace.
 //  3. List: heartbeat, list the lease table and judge it (Tracker). The pipeline then refreshes its
 //     view of the stream from the listing.
 //  4. Balance, with the leases of the stream being read and their shards that are ready: hand over
