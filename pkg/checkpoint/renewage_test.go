@@ -54,7 +54,7 @@ func (p *paceSeen) Round(behind, easy bool) {
 }
 
 // TestRenewTellsThePaceHowTheRoundWent: a round that renews what is due in time is easy; one that
-// finds a lease unconfirmed for a round past its renewAge (it missed its turn) is behind.
+// finds a lease unconfirmed for over half a lease_duration is behind.
 func TestRenewTellsThePaceHowTheRoundWent(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, nil)
@@ -63,7 +63,7 @@ func TestRenewTellsThePaceHowTheRoundWent(t *testing.T) {
 	c, _ := holdingWith(t, s, 2, CoordinatorConfig{LeaseDuration: 8 * time.Second, RenewInterval: 2 * time.Second, Clock: clock.Now, Pace: p})
 	clock.Advance(2 * time.Second)
 	c.Renew(t.Context())
-	clock.Advance(c.renewAge() + c.renewInterval + time.Millisecond) // a turn missed
+	clock.Advance(c.leaseDuration/2 + time.Millisecond)
 	c.Renew(t.Context())
 	if want := []bool{false, true}; len(p.behind) != 2 || p.behind[0] != want[0] || p.behind[1] != want[1] {
 		t.Fatalf("Pace told behind = %v, want %v", p.behind, want)
