@@ -149,7 +149,7 @@ func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
 			zap.String("shard_id", list[0].id), zap.Duration("unconfirmed_for", began.Sub(list[0].confirmed)), zap.Int("due", len(list)))
 	}
 	st := c.renewAll(ctx, list, began.Add(c.renewBudget()))
-	c.pace(began, list, st)
+	c.pace(began, list)
 	for _, id := range st.lost {
 		c.log.Warn("lease lost to another worker; stopping the shard", zap.String("shard_id", id))
 		delete(c.running, id)

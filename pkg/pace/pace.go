@@ -70,12 +70,12 @@ func (g *Governor) Factor() float64 {
 	return g.factor
 }
 
-// Round is told how a renewal round went: behind, a lease missed its turn; easy, the round ended well
-// within its budget. A round behind while the process was short of CPU stretches the waits. An easy
-// round eases them, and so does one that was not behind while the process had CPU to spare. A round
-// behind on a process with CPU to spare leaves the pace as it is: polling less would not help (the
-// lease table is what holds the renewals up), and polling more could starve them again.
-func (g *Governor) Round(behind, easy bool) {
+// Round is told how a renewal round went: behind, a lease's renewals are running out of chances (it
+// went unconfirmed for half a lease_duration). A round behind while the process was short of CPU
+// stretches the waits; a round behind on a process with CPU to spare leaves them as they are
+// (polling less would not help: the lease table is what holds the renewals up); a round not behind
+// eases them, since nothing is at risk.
+func (g *Governor) Round(behind bool) {
 	starved := g.starved() // every round, so that each look covers one round
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -83,7 +83,7 @@ func (g *Governor) Round(behind, easy bool) {
 	switch {
 	case behind && starved:
 		f = min(f*grow, g.limit)
-	case easy || (!behind && !starved):
+	case !behind:
 		f = max(f*ease, 1)
 		if f < 1.05 {
 			f = 1

@@ -9,19 +9,17 @@ func TestGovernorRounds(t *testing.T) {
 	tests := []struct {
 		name   string
 		limit  float64
-		rounds []string // "behind", "easy" or "neither"
+		rounds []string // "behind", "behind-not-starved" or "fine"
 		want   float64
 	}{
-		{"keeps the cadence while rounds are easy", 8, []string{"easy", "easy"}, 1},
-		{"doubles after each round that fell behind", 8, []string{"behind", "behind"}, 4},
+		{"keeps the cadence while no round is behind", 8, []string{"fine", "fine"}, 1},
+		{"doubles after each round behind", 8, []string{"behind", "behind"}, 4},
 		{"stops at its limit", 8, []string{"behind", "behind", "behind", "behind", "behind"}, 8},
 		{"a limit of 1 never stretches", 1, []string{"behind"}, 1},
 		{"a limit below 1 is 1", 0, []string{"behind"}, 1},
-		{"a round that is neither holds the pace", 8, []string{"behind", "neither", "neither"}, 2},
 		{"a round behind with CPU to spare holds the pace", 8, []string{"behind", "behind", "behind-not-starved"}, 4},
-		{"a round neither behind nor easy with CPU to spare eases the pace", 8, []string{"behind", "behind", "neither-not-starved"}, 3.6},
-		{"eases by a tenth after an easy round", 8, []string{"behind", "behind", "easy"}, 3.6},
-		{"eases back to the cadence exactly", 8, []string{"behind", "easy", "easy", "easy", "easy", "easy", "easy", "easy"}, 1},
+		{"eases by a tenth after a round not behind", 8, []string{"behind", "behind", "fine"}, 3.6},
+		{"eases back to the cadence exactly", 8, []string{"behind", "fine", "fine", "fine", "fine", "fine", "fine", "fine"}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -29,8 +27,8 @@ func TestGovernorRounds(t *testing.T) {
 			starved := true
 			g := New(tc.limit, func(f float64) { told = append(told, f) }, func() bool { return starved })
 			for _, r := range tc.rounds {
-				starved = r != "behind-not-starved" && r != "neither-not-starved"
-				g.Round(r == "behind" || r == "behind-not-starved", r == "easy")
+				starved = r != "behind-not-starved"
+				g.Round(r == "behind" || r == "behind-not-starved")
 			}
 			if got := g.Factor(); got < tc.want-1e-9 || got > tc.want+1e-9 {
 				t.Fatalf("Factor() = %v, want %v", got, tc.want)
