@@ -52,7 +52,12 @@ func New(limit float64, changed func(factor float64), starved func() bool) *Gove
 	return g
 }
 
-// Stretch returns wait stretched by the current factor: wait itself while the rounds keep up.
+// MaxStretchedWait bounds a stretched wait: however far the factor goes, a shard is polled at least
+// this often (a longer wait, an idle_poll_interval of 10 s say, is kept as it is).
+const MaxStretchedWait = 8 * time.Second
+
+// Stretch returns wait stretched by the current factor, at most MaxStretchedWait (or wait, if
+// longer): wait itself while the rounds keep up.
 func (g *Governor) Stretch(wait time.Duration) time.Duration {
 	if g == nil {
 		return wait
@@ -60,7 +65,7 @@ func (g *Governor) Stretch(wait time.Duration) time.Duration {
 	g.mu.Lock()
 	f := g.factor
 	g.mu.Unlock()
-	return time.Duration(float64(wait) * f)
+	return max(wait, min(time.Duration(float64(wait)*f), MaxStretchedWait))
 }
 
 // Factor is the current stretch: 1 at the configured cadence, up to the limit.

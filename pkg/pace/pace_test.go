@@ -43,6 +43,24 @@ func TestGovernorRounds(t *testing.T) {
 	}
 }
 
+func TestStretchedWaitsAreBounded(t *testing.T) {
+	g := New(32, nil, func() bool { return true })
+	for range 5 {
+		g.Round(true)
+	}
+	tests := []struct{ wait, want time.Duration }{
+		{100 * time.Millisecond, 3200 * time.Millisecond},
+		{250 * time.Millisecond, MaxStretchedWait},
+		{time.Second, MaxStretchedWait},
+		{10 * time.Second, 10 * time.Second}, // a wait over the bound is not stretched, nor cut
+	}
+	for _, tc := range tests {
+		if got := g.Stretch(tc.wait); got != tc.want {
+			t.Errorf("Stretch(%v) at %vx = %v, want %v", tc.wait, g.Factor(), got, tc.want)
+		}
+	}
+}
+
 func TestNilGovernorKeepsTheWait(t *testing.T) {
 	var g *Governor
 	if got := g.Stretch(time.Second); got != time.Second {
