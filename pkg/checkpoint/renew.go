@@ -144,12 +144,15 @@ func eachLimited(ctx context.Context, n int, may func(i int) bool, fn func(i int
 func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
 	began := c.now()
 	list := c.due(began)
-	if len(list) > 0 && !list[0].confirmed.IsZero() && began.Sub(list[0].confirmed) > c.leaseDuration/2 {
+	behind := len(list) > 0 && !list[0].confirmed.IsZero() && began.Sub(list[0].confirmed) > c.leaseDuration/2
+	if behind {
 		c.log.Warn("lease renewals fall behind: the lease table does not take every lease's renewal each renew_interval; leases may expire",
 			zap.String("shard_id", list[0].id), zap.Duration("unconfirmed_for", began.Sub(list[0].confirmed)), zap.Int("due", len(list)))
 	}
 	st := c.renewAll(ctx, list, began.Add(c.renewBudget()))
-	c.pace(began, list)
+	if c.pacer != nil {
+		c.pacer.Round(behind)
+	}
 	for _, id := range st.lost {
 		c.log.Warn("lease lost to another worker; stopping the shard", zap.String("shard_id", id))
 		delete(c.running, id)

@@ -23,18 +23,9 @@ func (c *Coordinator) observeRenewals(start time.Time, failed int) {
 // satisfies it. A process whose rounds fall behind polls its shards less often until they keep up
 // again: renewals come before the polling cadence.
 type Pace interface {
-	// Round: behind, a lease held went unconfirmed for over half a lease_duration (its renewals
-	// are running out of chances).
+	// Round: behind, the longest unconfirmed lease due went unconfirmed for over half a
+	// lease_duration (its renewals are running out of chances; Renew warns of it too). A round that
+	// merely could not start every renewal due within its budget is not behind: the rest go first at
+	// the next round, with chances to spare.
 	Round(behind bool)
-}
-
-// pace tells the Pace, if any, whether the round that began at start and renewed list (longest
-// unconfirmed first) was behind. A round that merely could not start every renewal due within its budget,
-// or renewed a lease a round late, is not behind: the rest go first at the next round, with chances
-// to spare before the lease_duration; a lease unconfirmed for half of it is what Renew warns of.
-func (c *Coordinator) pace(start time.Time, list []renewal) {
-	if c.pacer == nil {
-		return
-	}
-	c.pacer.Round(len(list) > 0 && !list[0].confirmed.IsZero() && start.Sub(list[0].confirmed) > c.leaseDuration/2)
 }

@@ -41,11 +41,7 @@ type windowItem struct {
 // LoadWindow returns the stored tumbling window of a pipeline's shard, the zero Window when none
 // is stored. Calls: one consistent GetItem.
 func (s *Store) LoadWindow(ctx context.Context, pipeline, shardID string) (Window, error) {
-	key, err := attributevalue.MarshalMap(map[string]string{attrPipeline: pipeline, attrKey: windowKey(shardID)})
-	if err != nil {
-		return Window{}, fmt.Errorf("load window of shard %s of pipeline %s: %w", shardID, pipeline, err)
-	}
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key, ConsistentRead: aws.Bool(true)})
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: itemKey(pipeline, windowKey(shardID)), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return Window{}, fmt.Errorf("load window of shard %s of pipeline %s: %w", shardID, pipeline, err)
 	}

@@ -2,7 +2,6 @@ package onfailure
 
 import (
 	"context"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -45,11 +44,7 @@ func NewSNS(cfg SNSConfig, deps Deps) (*SNS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	awsCfg := cfg.Apply(deps.AWS)
-	if awsCfg.Region == "" {
-		awsCfg.Region = strings.Split(cfg.TopicARN, ":")[3]
-	}
-	return &SNS{topicARN: cfg.TopicARN, client: sns.NewFromConfig(awsCfg)}, nil
+	return &SNS{topicARN: cfg.TopicARN, client: sns.NewFromConfig(cfg.ApplyARN(deps.AWS, cfg.TopicARN))}, nil
 }
 
 // Send publishes the report.

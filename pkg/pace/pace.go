@@ -5,8 +5,8 @@
 // machine), something must give, and it must not be the renewals: a lease that is not renewed is
 // taken by another replica, and its shard is read twice. A Governor is told after every renewal round
 // whether the round kept up; while rounds fall behind it stretches every reader's wait after a page
-// that was not full (up to a bound), and it eases back to the configured cadence once they are easy
-// again. A busy shard is not slowed down by it: a full page is followed by the next call at once.
+// that was not full (up to a bound), and it eases back to the configured cadence once they are no
+// longer behind. A busy shard is not slowed down by it: a full page is followed by the next call at once.
 //
 // Only a process short of CPU is slowed down: a round that fell behind because the lease table is
 // slow or throttled (its goroutines waited on the network, not for a core) leaves the pace alone,
@@ -14,24 +14,26 @@
 package pace
 
 import (
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Growth and decay of the stretch: doubled after a round that fell behind, so that a process out of
-// CPU frees it within a few rounds; eased by a tenth after an easy round, so that it finds the
-// cadence the process affords without swinging between the bound and none.
+// CPU frees it within a few rounds; eased by a tenth after a round that did not, so that it finds
+// the cadence the process affords without swinging between the bound and none.
 const (
 	grow = 2.0
 	ease = 0.9
 )
 
 // Governor is the process's pace, shared by its pipelines: their coordinators report each renewal
-// round (Round) and their readers stretch their waits by it (Stretch). Safe for concurrent use; the
-// zero value is not usable (New).
+// round (Round) and their readers stretch their waits by it (Stretch). Safe for concurrent use. A
+// nil Governor never stretches and ignores rounds; the zero value is not usable (New).
 type Governor struct {
-	mu      sync.Mutex
-	factor  float64
+	mu      sync.Mutex    // serialises Round
+	factor  atomic.Uint64 // math.Float64bits of the stretch: read lock-free by every reader's wait
 	limit   float64
 	changed func(factor float64)
 	starved func() bool
@@ -45,7 +47,8 @@ func New(limit float64, changed func(factor float64), starved func() bool) *Gove
 	if starved == nil {
 		starved = NewScheduler().Starved
 	}
-	g := &Governor{factor: 1, limit: max(limit, 1), changed: changed, starved: starved}
+	g := &Governor{limit: max(limit, 1), changed: changed, starved: starved}
+	g.factor.Store(math.Float64bits(1))
 	if changed != nil {
 		changed(1)
 	}
@@ -62,29 +65,26 @@ func (g *Governor) Stretch(wait time.Duration) time.Duration {
 	if g == nil {
 		return wait
 	}
-	g.mu.Lock()
-	f := g.factor
-	g.mu.Unlock()
-	return max(wait, min(time.Duration(float64(wait)*f), MaxStretchedWait))
+	return max(wait, min(time.Duration(float64(wait)*g.Factor()), MaxStretchedWait))
 }
 
 // Factor is the current stretch: 1 at the configured cadence, up to the limit.
-func (g *Governor) Factor() float64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.factor
-}
+func (g *Governor) Factor() float64 { return math.Float64frombits(g.factor.Load()) }
 
 // Round is told how a renewal round went: behind, a lease's renewals are running out of chances (it
 // went unconfirmed for half a lease_duration). A round behind while the process was short of CPU
 // stretches the waits; a round behind on a process with CPU to spare leaves them as they are
 // (polling less would not help: the lease table is what holds the renewals up); a round not behind
-// eases them, since nothing is at risk.
+// eases them, since nothing is at risk. Every round asks starved, so that each look covers the time
+// since the last round of any pipeline.
 func (g *Governor) Round(behind bool) {
-	starved := g.starved() // every round, so that each look covers one round
+	if g == nil {
+		return
+	}
+	starved := g.starved()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	f := g.factor
+	f := g.Factor()
 	switch {
 	case behind && starved:
 		f = min(f*grow, g.limit)
@@ -94,8 +94,8 @@ func (g *Governor) Round(behind bool) {
 			f = 1
 		}
 	}
-	if f != g.factor {
-		g.factor = f
+	if f != g.Factor() {
+		g.factor.Store(math.Float64bits(f))
 		if g.changed != nil {
 			g.changed(f)
 		}

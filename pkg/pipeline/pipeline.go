@@ -201,7 +201,7 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 		coord: checkpoint.NewCoordinator(checkpoint.CoordinatorConfig{
 			Store: p.Store, Pipeline: p.Name, WorkerID: p.WorkerID,
 			LeaseDuration: p.LeaseDuration, RenewInterval: p.RenewInterval, Hooks: p.hooks, Log: p.Log,
-			Fleet: p.fleet, Pace: p.coordPace(),
+			Fleet: p.fleet, Pace: p.pace,
 		}),
 		finished: make(chan string, 16),
 		ended:    make(chan struct{}, 1),
@@ -410,13 +410,4 @@ func (p *Pipeline) stopAll(st *state, now bool) {
 // jitter spreads d by ±10% so that replicas do not describe the stream in step.
 func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
-}
-
-// coordPace is the pace the coordinator reports its rounds to: none when the pipeline has none (a
-// nil *pace.Governor in the interface would not be nil).
-func (p *Pipeline) coordPace() checkpoint.Pace {
-	if p.pace == nil {
-		return nil
-	}
-	return p.pace
 }

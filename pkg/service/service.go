@@ -364,7 +364,7 @@ func (a *App) observersOf(name string, m *metrics.Metrics) []hooks.Hook {
 
 // maxPollSlowdown bounds how far the process's pace stretches the poll waits while its lease
 // renewals fall behind for want of CPU (pace.Governor): 32 x 250 ms is one call per idle shard every
-// 8 s, the most any wait is stretched to (pace.MaxStretchedWait). Measured at 4,000 idle shards on 2 cores, 8x was not enough
-// for the renewals to keep up. Past that bound the process holds more shards than it can read, and
-// another replica (or more CPU) is the fix, not slower polling.
+// 8 s, the most any wait is stretched to (pace.MaxStretchedWait). Measured at 4,000 idle shards on
+// 2 cores, 8x was not enough for the renewals to keep up. Past that bound the process holds more
+// shards than it can read, and another replica (or more CPU) is the fix, not slower polling.
 const maxPollSlowdown = 32

@@ -3,6 +3,7 @@ package sinks
 import (
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -37,6 +38,17 @@ func (o AWSOverrides) Apply(cfg aws.Config) aws.Config {
 	}
 	if o.EndpointURL != "" {
 		cfg.BaseEndpoint = aws.String(o.EndpointURL)
+	}
+	return cfg
+}
+
+// ApplyARN is Apply for a client of the resource named by arn (arn:partition:service:region:...):
+// when neither the overrides nor the poller's config give a region, the resource's own is used. An
+// empty arn (a resource given by name) adds nothing to Apply.
+func (o AWSOverrides) ApplyARN(cfg aws.Config, arn string) aws.Config {
+	cfg = o.Apply(cfg)
+	if p := strings.Split(arn, ":"); cfg.Region == "" && len(p) > 3 {
+		cfg.Region = p[3]
 	}
 	return cfg
 }

@@ -2,7 +2,6 @@ package sinks
 
 import (
 	"context"
-	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -86,13 +85,5 @@ func (e *EventBridge) send(ctx context.Context, msgs []message) (int, error) {
 	if err != nil {
 		return 0, awsError(err)
 	}
-	if len(out.Entries) != len(msgs) {
-		return 0, errors.New("answer does not have one entry per event")
-	}
-	for i, r := range out.Entries {
-		if r.ErrorCode != nil {
-			return i, entryError(aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))
-		}
-	}
-	return len(msgs), nil
+	return firstFailedInOrder(len(msgs), out.Entries, func(r ebtypes.PutEventsResultEntry) (code, msg *string) { return r.ErrorCode, r.ErrorMessage })
 }

@@ -221,6 +221,22 @@ func entryError(code, msg string) error {
 // entryID is the id of message i of a call, for the SQS and SNS batch APIs.
 func entryID(i int) string { return strconv.Itoa(i) }
 
+// firstFailedInOrder returns the index of the first message of a call of n that the answer lists as
+// failed, with its error, for the answers of Kinesis, Firehose and EventBridge, whose entries come one
+// per message in the call's order; n when all were stored. failure gives an entry's error code and
+// message (a nil code: stored).
+func firstFailedInOrder[E any](n int, entries []E, failure func(E) (code, msg *string)) (int, error) {
+	if len(entries) != n {
+		return 0, errors.New("answer does not have one entry per message")
+	}
+	for i, e := range entries {
+		if code, msg := failure(e); code != nil {
+			return i, entryError(aws.ToString(code), aws.ToString(msg))
+		}
+	}
+	return n, nil
+}
+
 // firstFailedID returns the index of the first message of a call of n that the answer does not
 // list as stored, with its error, for SQS's and SNS's answers by entry id; n when all were. stored
 // and failed are the answer's entries; id gives a stored entry's id, failure a failed entry's id,

@@ -2,7 +2,6 @@ package sinks
 
 import (
 	"context"
-	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
@@ -68,13 +67,7 @@ func (f *Firehose) send(ctx context.Context, msgs []message) (int, error) {
 	if err != nil {
 		return 0, awsError(err)
 	}
-	if len(out.RequestResponses) != len(msgs) {
-		return 0, errors.New("answer does not have one entry per record")
-	}
-	for i, r := range out.RequestResponses {
-		if r.ErrorCode != nil {
-			return i, entryError(aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))
-		}
-	}
-	return len(msgs), nil
+	return firstFailedInOrder(len(msgs), out.RequestResponses, func(r firehosetypes.PutRecordBatchResponseEntry) (code, msg *string) {
+		return r.ErrorCode, r.ErrorMessage
+	})
 }

@@ -2,7 +2,6 @@ package sinks
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,11 +69,7 @@ func NewKinesis(cfg KinesisConfig, deps Deps) (*Kinesis, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	awsCfg := cfg.Apply(deps.AWS)
-	if awsCfg.Region == "" && cfg.StreamARN != "" {
-		awsCfg.Region = strings.Split(cfg.StreamARN, ":")[3]
-	}
-	k := &Kinesis{name: cfg.StreamName, arn: cfg.StreamARN, client: kinesis.NewFromConfig(awsCfg)}
+	k := &Kinesis{name: cfg.StreamName, arn: cfg.StreamARN, client: kinesis.NewFromConfig(cfg.ApplyARN(deps.AWS, cfg.StreamARN))}
 	k.fanout = fanout{service: "Kinesis PutRecords to " + cfg.StreamName + cfg.StreamARN, lim: kinesisLimits, send: k.send,
 		size: func(m *message) int { return len(m.body) + len(kinesisKey(m.key)) }}
 	return k, nil
@@ -103,13 +98,5 @@ func (k *Kinesis) send(ctx context.Context, msgs []message) (int, error) {
 	if err != nil {
 		return 0, awsError(err)
 	}
-	if len(out.Records) != len(msgs) {
-		return 0, errors.New("answer does not have one entry per record")
-	}
-	for i, r := range out.Records {
-		if r.ErrorCode != nil {
-			return i, entryError(aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))
-		}
-	}
-	return len(msgs), nil
+	return firstFailedInOrder(len(msgs), out.Records, func(r kinesistypes.PutRecordsResultEntry) (code, msg *string) { return r.ErrorCode, r.ErrorMessage })
 }

@@ -59,11 +59,7 @@ func NewSNS(cfg SNSConfig, deps Deps) (*SNS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	awsCfg := cfg.Apply(deps.AWS)
-	if awsCfg.Region == "" {
-		awsCfg.Region = strings.Split(cfg.TopicARN, ":")[3]
-	}
-	s := &SNS{topicARN: cfg.TopicARN, fifo: strings.HasSuffix(cfg.TopicARN, ".fifo"), client: sns.NewFromConfig(awsCfg)}
+	s := &SNS{topicARN: cfg.TopicARN, fifo: strings.HasSuffix(cfg.TopicARN, ".fifo"), client: sns.NewFromConfig(cfg.ApplyARN(deps.AWS, cfg.TopicARN))}
 	s.fanout = fanout{service: "SNS PublishBatch to " + cfg.TopicARN, lim: snsLimits, send: s.send, size: snsSize, onePerKey: s.fifo}
 	return s, nil
 }

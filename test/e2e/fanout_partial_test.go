@@ -90,29 +90,55 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("X-Amz-Target") == p.api.target {
 		body, dropped = p.batch(body)
 	}
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.moto+r.URL.RequestURI(), strings.NewReader(string(body)))
+	a, ok := passOn(w, r, p.moto, body)
+	if !ok {
+		return
+	}
+	if len(dropped) > 0 {
+		var m map[string]any
+		if json.Unmarshal(a.body, &m) == nil {
+			p.api.fail(m, p.failFrom, dropped, p.code)
+			a.body, _ = json.Marshal(m)
+		}
+	}
+	a.write(w)
+}
+
+// answer is what an upstream answered a proxied request.
+type answer struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+// write passes the answer on to w.
+func (a answer) write(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", a.contentType)
+	w.WriteHeader(a.status)
+	_, _ = w.Write(a.body)
+}
+
+// passOn sends r, with body, to upstream (with r's headers) and returns its answer, for a test proxy
+// to look at or change before it writes it. ok false: the request failed, and w was answered 502.
+func passOn(w http.ResponseWriter, r *http.Request, upstream string, body []byte) (a answer, ok bool) {
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.RequestURI(), strings.NewReader(string(body)))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
+		return answer{}, false
 	}
 	out.Header = r.Header.Clone()
 	resp, err := http.DefaultClient.Do(out)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
+		return answer{}, false
 	}
 	defer resp.Body.Close()
-	answer, _ := io.ReadAll(resp.Body)
-	if len(dropped) > 0 {
-		var a map[string]any
-		if json.Unmarshal(answer, &a) == nil {
-			p.api.fail(a, p.failFrom, dropped, p.code)
-			answer, _ = json.Marshal(a)
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return answer{}, false
 	}
-	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(answer)
+	return answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: b}, true
 }
 
 // batch logs a call's records and, for the one call it fails, keeps only the first failFrom

@@ -27,19 +27,10 @@ func (p *lostAnswers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.moto+r.URL.RequestURI(), strings.NewReader(string(body)))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
+	a, ok := passOn(w, r, p.moto, body)
+	if !ok {
 		return
 	}
-	out.Header = r.Header.Clone()
-	resp, err := http.DefaultClient.Do(out)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(resp.Body)
 	p.mu.Lock()
 	lose := r.Method == http.MethodPut && p.n > 0
 	if lose {
@@ -52,9 +43,7 @@ func (p *lostAnswers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "<Error><Code>InternalError</Code><Message>injected by the test</Message></Error>")
 		return
 	}
-	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(answer)
+	a.write(w)
 }
 
 // The s3 sink's key is the batch's own: a batch stored but whose answers were lost (more than the
