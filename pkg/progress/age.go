@@ -11,6 +11,8 @@ import (
 type Age struct {
 	newest   time.Time // creation time of the newest record read
 	caughtUp bool      // the last page was empty: the shard holds nothing newer
+	paged    bool      // a page was read: the mark says something
+	told     bool      // Mark reported a change once
 	marked   time.Time // the last value Mark returned as changed
 }
 
@@ -39,21 +41,23 @@ func (a *Age) Created(r types.Record, readAt time.Time) time.Time {
 }
 
 // Page notes a page of n records: an empty one shows the shard is caught up.
-func (a *Age) Page(n int) { a.caughtUp = n == 0 }
+func (a *Age) Page(n int) { a.caughtUp, a.paged = n == 0, true }
 
 // Mark returns the creation time the shard's iterator age is measured from, given the records t
 // holds, and whether it changed since the last time Mark reported a change. The age says how far
 // behind the stream the shard's delivery is, as Lambda's IteratorAge does: while some record read
 // is not done it is measured from the oldest of them (a batch stuck retrying shows its true,
 // growing age, whatever empty pages come); once every record read is done, from the newest record
-// read, until an empty page (Page(0)) shows the shard caught up: then the zero time, age 0.
+// read, until an empty page (Page(0)) shows the shard caught up: then the zero time, age 0. Nothing
+// is reported before the first page, and the first mark after it is, even age 0: a shard caught up
+// from its first page says so once.
 func (a *Age) Mark(t *Tracker) (time.Time, bool) {
 	oldest, pending := t.Oldest()
 	m := ageMark(oldest, pending, a.newest, a.caughtUp)
-	if m.Equal(a.marked) {
+	if !a.paged || a.told && m.Equal(a.marked) {
 		return m, false
 	}
-	a.marked = m
+	a.marked, a.told = m, true
 	return m, true
 }
 

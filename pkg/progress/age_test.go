@@ -30,3 +30,23 @@ func TestAgeMark(t *testing.T) {
 		})
 	}
 }
+
+// TestAgeMarkReportsTheFirstPage: nothing is reported before a page was read; the first page's mark
+// is, even age 0 (a shard caught up from the start says so), and a mark that did not change is not.
+func TestAgeMarkReportsTheFirstPage(t *testing.T) {
+	var (
+		a  Age
+		tr Tracker
+	)
+	if _, changed := a.Mark(&tr); changed {
+		t.Fatal("Mark() before any page reported a change")
+	}
+	a.Page(0)
+	if m, changed := a.Mark(&tr); !changed || !m.IsZero() {
+		t.Fatalf("Mark() after an empty first page = %v, %v; want the zero time, changed", m, changed)
+	}
+	a.Page(0)
+	if _, changed := a.Mark(&tr); changed {
+		t.Fatal("Mark() after a second empty page reported a change")
+	}
+}
