@@ -27,11 +27,13 @@ var iamPrefix = map[string]string{
 }
 
 // iamAction maps an operation to the IAM action that allows it, where the two differ (batch calls
-// are allowed by their single call's action).
+// are allowed by their single call's action; a transaction by the actions of its items, and poller's
+// one transaction, a take over a heartbeat, is made of two UpdateItems).
 var iamAction = map[string]string{
-	"lambda:Invoke":        "lambda:InvokeFunction",
-	"sns:PublishBatch":     "sns:Publish",
-	"sqs:SendMessageBatch": "sqs:SendMessage",
+	"lambda:Invoke":               "lambda:InvokeFunction",
+	"sns:PublishBatch":            "sns:Publish",
+	"sqs:SendMessageBatch":        "sqs:SendMessage",
+	"dynamodb:TransactWriteItems": "dynamodb:UpdateItem",
 }
 
 // helperCalls are SDK functions that make AWS calls of their own, with no operation input in sight.

@@ -13,7 +13,7 @@ type LeaseTable interface {
 	List(ctx context.Context, pipeline string) ([]Lease, []Worker, error)
 	Take(ctx context.Context, l Lease, owner string) (*Held, bool, error)
 	Want(ctx context.Context, l Lease, by string) (bool, error)
-	Heartbeat(ctx context.Context, pipeline, workerID string) (int64, error)
+	Beat(ctx context.Context, pipeline, workerID string, prev Beat) (Beat, bool, error)
 	DeleteWorker(ctx context.Context, w Worker) (bool, error)
 }
 
@@ -99,10 +99,18 @@ type Coordinator struct {
 	// live are the workers counted live at the last List, this worker included: a lease is handed
 	// over only to one of them (else released). expired are the leases judged expired then.
 	live, expired map[string]bool
+	// ownerBeats are the expired leases' owners' heartbeat counters to take them over with
+	// (Lease.OwnerBeat), for the owners that vouch for their leases.
+	ownerBeats map[string]int64
 	// listedAt is when the last List was taken.
 	listedAt time.Time
-	// heartbeat is the counter of this worker's last heartbeat, for removing its item on Leave.
-	heartbeat int64
+	// beat is this worker's last heartbeat: the next is written after it (Store.Beat), and its
+	// counter removes the item on Leave.
+	beat Beat
+	// vouching: every worker item of the last List vouches for its leases (ProtocolVouch), so this
+	// worker's clean heartbeats keep its leases too, and a lease needs no renewal of its own. A worker
+	// of an older version, which judges a lease by its counter alone, turns it off.
+	vouching bool
 	// paused: the pipeline is paused (SetPaused); Balance moves nothing, and leases whose workers
 	// ended are kept (idle) and renewed.
 	paused bool
@@ -128,7 +136,7 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 		now: cfg.Clock, hooks: cfg.Hooks, log: cfg.Log, fleet: cfg.Fleet, pacer: cfg.Pace,
 		tracker: NewTracker(cfg.LeaseDuration),
 		running: map[string]*running{}, wants: map[string]time.Time{},
-		live: map[string]bool{cfg.WorkerID: true}, expired: map[string]bool{},
+		live: map[string]bool{cfg.WorkerID: true}, expired: map[string]bool{}, ownerBeats: map[string]int64{},
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -201,18 +209,13 @@ func (c *Coordinator) Draining(shardID string) bool {
 // owner's leases are taken as soon as they may be. Zero when there is none.
 func (c *Coordinator) NextExpiry() time.Time { return c.tracker.NextExpiry() }
 
-// List runs the round's reads: it heartbeats, lists the pipeline's leases and workers, judges them on
-// this worker's clock (Tracker), marks the fences of the leases asked for by others (or taken) as
-// contested, and removes the items of dead workers. A failed List is the round's error (told to
-// Hooks.OnLeaseRound): the round ends there, and is run again at the next tick.
+// List runs the round's reads: it heartbeats (vouching for the leases held, see beat), lists the
+// pipeline's leases and workers, judges them on this worker's clock (Tracker), marks the fences of the
+// leases asked for by others (or taken) as contested, and removes the items of dead workers. A failed
+// List is the round's error (told to Hooks.OnLeaseRound): the round ends there, and is run again at
+// the next tick.
 func (c *Coordinator) List(ctx context.Context) (Listing, error) {
-	if n, err := c.store.Heartbeat(ctx, c.pipeline, c.me); err != nil {
-		// Other replicas count a worker whose heartbeat stands still as dead and share out its
-		// leases' future; say so at once.
-		c.log.Warn("heartbeat failed; other replicas may count this worker as gone", zap.Error(err))
-	} else {
-		c.heartbeat = n
-	}
+	c.heartbeat(ctx)
 	leases, workers, err := c.store.List(ctx, c.pipeline)
 	if err != nil {
 		err = fmt.Errorf("list leases: %w", err)
@@ -231,15 +234,59 @@ func (c *Coordinator) List(ctx context.Context) (Listing, error) {
 	}
 	view := c.tracker.Observe(now, leases, workers)
 	c.expired = make(map[string]bool, len(view.Expired))
+	c.ownerBeats = map[string]int64{}
 	for _, l := range view.Expired {
 		c.expired[l.ShardID] = true
+		if l.OwnerBeat > 0 {
+			c.ownerBeats[l.ShardID] = l.OwnerBeat
+		}
 	}
-	c.forgetDead(ctx, view.Dead)
+	c.forgetDead(ctx, view.Dead, leases)
 	c.live = map[string]bool{c.me: true}
 	for _, w := range view.Live {
 		c.live[w.ID] = true
 	}
+	c.vouching = true
+	for _, w := range workers {
+		c.vouching = c.vouching && w.Vouches()
+	}
 	return Listing{Leases: leases, At: now}, nil
+}
+
+// heartbeat writes this worker's heartbeat. A clean one vouches, as of when it was sent, for every
+// lease held whose shard is caught up, while every worker vouches (vouching): they need no renewal of
+// their own. A shard with records not done yet is renewed on its own still, which keeps its lag in the
+// table current for `poller status`. One that is not clean found a lease of this worker taken over its
+// heartbeat (or its item removed): no lease is vouched for until a write of its own confirms it, so
+// each is renewed when its last confirmation ages, and the one taken is found lost.
+func (c *Coordinator) heartbeat(ctx context.Context) {
+	sent := c.now()
+	b, clean, err := c.store.Beat(ctx, c.pipeline, c.me, c.beat)
+	if err != nil {
+		// Other replicas count a worker whose heartbeat stands still as dead and share out its
+		// leases' future; say so at once.
+		c.log.Warn("heartbeat failed; other replicas may count this worker as gone", zap.Error(err))
+		return
+	}
+	first := c.beat.Counter == 0
+	c.beat = b
+	if !clean {
+		if !first {
+			c.log.Warn("a lease of this worker was taken over its heartbeat (it stood still for lease_duration); renewing every lease on its own until each is confirmed")
+		}
+		for _, r := range c.running {
+			r.fence.Unvouch()
+		}
+		return
+	}
+	if !c.vouching {
+		return
+	}
+	for _, r := range c.running {
+		if r.held.Owned() && r.held.caughtUp() {
+			r.fence.Vouch(sent)
+		}
+	}
 }
 
 // asked reports whether another worker asked for l (wanted_by).
@@ -247,10 +294,18 @@ func asked(l Lease, me string) bool { return l.WantedBy != "" && l.WantedBy != m
 
 // forgetDead removes the items of workers whose heartbeat stood still for lease_duration, so that
 // the fair share is computed over live workers only. Any worker may do it; the write is conditional
-// on the counter it saw, so a worker that heartbeats again meanwhile keeps its item.
-func (c *Coordinator) forgetDead(ctx context.Context, dead []Worker) {
+// on the counter it saw, so a worker that heartbeats again meanwhile keeps its item. The item of a
+// worker that still owns an unfinished lease of leases stays until its leases were taken: a take over
+// its heartbeat is conditional on that item (Store.Take).
+func (c *Coordinator) forgetDead(ctx context.Context, dead []Worker, leases []Lease) {
+	owners := map[string]bool{}
+	for _, l := range leases {
+		if !l.Finished && l.Owner != "" {
+			owners[l.Owner] = true
+		}
+	}
 	for _, w := range dead {
-		if w.ID == c.me {
+		if w.ID == c.me || owners[w.ID] {
 			continue
 		}
 		if ok, err := c.store.DeleteWorker(ctx, w); err != nil {
@@ -306,8 +361,8 @@ func (c *Coordinator) Leave(ctx context.Context, ended []Ended) {
 		}
 	}
 	c.leaveAll(ctx, ended)
-	if c.heartbeat > 0 {
-		if _, err := c.store.DeleteWorker(ctx, Worker{Pipeline: c.pipeline, ID: c.me, Counter: c.heartbeat}); err != nil {
+	if c.beat.Counter > 0 {
+		if _, err := c.store.DeleteWorker(ctx, Worker{Pipeline: c.pipeline, ID: c.me, Counter: c.beat.Counter}); err != nil {
 			c.log.Warn("removing this worker's item failed; others count it until it expires", zap.Error(err))
 		}
 	}

@@ -107,7 +107,10 @@
 // # Worker items (key "worker#<workerId>")
 //
 //	worker_id    S     the worker ID
-//	counter      N     heartbeat counter, bumped by every Heartbeat
+//	counter      N     heartbeat counter, bumped by every heartbeat (Beat), only by the worker itself
+//	protocol     N     ProtocolVouch (2): the heartbeat vouches for the worker's leases; absent on
+//	                   versions that renew every lease on its own
+//	takes        N     leases taken over this heartbeat (Take with OwnerBeat)
 //	updated_at   S     time of the last heartbeat (informational)
 //
 // # Rules
@@ -127,6 +130,26 @@
 // Expiry is judged by each observer on its own monotonic clock: a lease whose counter did not move for
 // lease_duration may be taken (see Tracker). Wall-clock times in the table are for humans only.
 //
+// # Heartbeats vouch for leases
+//
+// A worker whose item has protocol 2 keeps its leases with its heartbeat: a lease of such an owner
+// has expired only once its counter and its owner's heartbeat counter both stood still for
+// lease_duration. It is then taken in one transaction (Take with Lease.OwnerBeat): the lease on its
+// counter, and the owner's item, takes + 1, on the heartbeat counter seen to stand still; a
+// heartbeat in between cancels the take. The owner writes its heartbeat conditional on its own last
+// one (counter and takes), so a heartbeat after a take, or after its item was removed as dead, fails
+// its condition: that heartbeat is rewritten unconditionally and vouches for nothing, and from then
+// on each lease is vouched for again only once a write of its own (a renewal, a checkpoint) succeeded
+// (Fence.Unvouch): the ones taken are found lost. A clean heartbeat sent at t confirms each lease
+// held, uncontested and caught up (see Coordinator.List) as a renewal sent at t would (Fence.Vouch):
+// another worker takes it only after seeing the heartbeat stand still for lease_duration, which
+// began after t.
+//
+// A worker judges by the lease counter alone when the owner's item lacks protocol 2 (an older
+// version) or is gone. Older versions judge every lease that way, so a worker vouches only while
+// every worker item of the pipeline has protocol 2; otherwise each lease is renewed on its own, as
+// those versions expect. The item of a dead worker is kept while it owns a lease, for the takes.
+//
 // A checkpoint never moves backwards: Held knows the item's checkpoint exactly (its writes are
 // conditional on the counter of its own last write) and refuses a smaller sequence number.
 //
@@ -135,8 +158,8 @@
 //
 // # Load
 //
-// The table's load is proportional to shards and workers, never to records: one write per lease per
-// renewal or checkpoint, one write per worker per heartbeat, one Query (about 3,000 lease items per
-// 1 MB page) per List, and one GetItem of the control item per round. Each method's comment gives its
-// DynamoDB calls.
+// The table's load is proportional to shards and workers, never to records: one write per checkpoint,
+// one write per lease renewal (none for a caught-up lease while heartbeats vouch), one write per worker
+// per heartbeat, one Query (about 3,000 lease items per 1 MB page) per List, and one GetItem of the
+// control item per round. Each method's comment gives its DynamoDB calls.
 package checkpoint

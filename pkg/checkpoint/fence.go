@@ -17,7 +17,9 @@ import (
 // trust is lease_duration minus renew_interval: while nobody asked for the lease, another worker may
 // take it only after it saw the counter stand still for lease_duration, so a confirmation younger
 // than that still holds, and the Coordinator's renewals every renew_interval keep the fence silent in
-// normal operation.
+// normal operation. A clean heartbeat of a worker that vouches for its leases (Vouch) is such a
+// confirmation too: its leases are taken only over a heartbeat that stood still for lease_duration,
+// and a take marks the heartbeat item, so that the next heartbeat vouches for nothing (Unvouch).
 //
 // A request for the lease (wanted_by, seen in a List) voids that argument: the requester takes the
 // lease lease_duration after its request even while the owner renews. From then on renewals extend no
@@ -34,6 +36,9 @@ type Fence struct {
 	mu        sync.Mutex
 	confirmed time.Time // when the last successful write of the lease (take, renewal, checkpoint) was sent
 	contested bool      // the last List showed another worker's request for the lease
+	// unvouched: a heartbeat of this worker found one of its leases taken over its heartbeat, maybe
+	// this one; heartbeats vouch for it no more until a write of its own confirms it.
+	unvouched bool
 }
 
 // NewFence returns a fence for held that trusts a confirmation for trust; margin is the least time a
@@ -66,9 +71,31 @@ func (f *Fence) state() (confirmed time.Time, contested bool) {
 func (f *Fence) Confirm(at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.unvouched = false
 	if at.After(f.confirmed) {
 		f.confirmed = at
 	}
+}
+
+// Vouch records that a clean heartbeat of this worker, sent at at, vouched for the lease (see
+// Store.Beat): no other worker takes it for lease_duration from then unless it asked for it, as after a
+// renewal. Ignored while the lease is contested (a request lets its worker take it whatever the
+// heartbeat says) and while it is unvouched.
+func (f *Fence) Vouch(at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.contested && !f.unvouched && at.After(f.confirmed) {
+		f.confirmed = at
+	}
+}
+
+// Unvouch records that a heartbeat found a lease of this worker taken over its heartbeat, maybe this
+// one: until a write of the lease's own confirms it (a renewal, a checkpoint), heartbeats vouch for it
+// no more, so it is renewed when its last confirmation ages, and found lost if it was taken.
+func (f *Fence) Unvouch() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unvouched = true
 }
 
 // Contest records whether the last List showed the lease asked for by another worker (or held by

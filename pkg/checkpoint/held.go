@@ -89,6 +89,13 @@ func (h *Held) withAge(ub expression.UpdateBuilder, now time.Time, keeps bool) e
 	return ub.Set(expression.Name(attrIteratorAge), expression.Value(age))
 }
 
+// caughtUp says whether the shard's last iterator age report (ReportAge) was the zero time: every
+// record read was done.
+func (h *Held) caughtUp() bool {
+	since := h.since.Load()
+	return since != nil && since.IsZero()
+}
+
 func newHeld(s *Store, l Lease, owner string) *Held {
 	return &Held{store: s, owner: owner, pipeline: l.Pipeline, shardID: l.ShardID, turn: make(chan struct{}, 1), lease: l}
 }

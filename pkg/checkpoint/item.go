@@ -25,6 +25,8 @@ const (
 	attrStartTime  = "start_time"
 	attrStartIter  = "start_iterator"
 	attrStartAt    = "start_at"
+	attrProtocol   = "protocol"
+	attrTakes      = "takes"
 
 	leasePrefix  = "shard#"
 	workerPrefix = "worker#"
@@ -78,6 +80,11 @@ type Lease struct {
 	// AgeReported.
 	IteratorAge time.Duration
 	AgeReported bool
+
+	// OwnerBeat is not stored: the Tracker sets it on an expired lease whose owner vouches for its
+	// leases with its heartbeat (Worker.Vouches), to the owner's heartbeat counter it saw stand still.
+	// Take then fences that heartbeat as well as the lease (see Store.Take). 0: the lease alone.
+	OwnerBeat int64
 }
 
 // Values of Lease.StartAt (and StartAtTime).
@@ -88,11 +95,24 @@ const (
 
 // Worker is a worker's heartbeat item: Counter moves while the worker is alive.
 type Worker struct {
-	Pipeline  string
-	ID        string
-	Counter   int64
+	Pipeline string
+	ID       string
+	Counter  int64
+	// Protocol is the lease protocol the worker speaks: 0 for a version that renews each lease on
+	// its own; ProtocolVouch for one whose heartbeat vouches for its leases (see Worker.Vouches).
+	Protocol int
+	// Takes counts the leases taken from the worker over its heartbeat (Store.Take with OwnerBeat):
+	// a worker whose own heartbeat finds it changed knows some lease of its may be gone.
+	Takes     int64
 	UpdatedAt time.Time // informational
 }
+
+// ProtocolVouch is the lease protocol of a worker whose heartbeat keeps its leases: while its
+// heartbeat counter moves, its leases are not taken even if their own counters stand still.
+const ProtocolVouch = 2
+
+// Vouches says whether w's heartbeat keeps its leases (see ProtocolVouch).
+func (w Worker) Vouches() bool { return w.Protocol >= ProtocolVouch }
 
 // leaseItem is a lease as stored. Times are RFC 3339 strings so that the table reads well in the console.
 type leaseItem struct {
@@ -122,6 +142,8 @@ type workerItem struct {
 	Key       string `dynamodbav:"key"`
 	WorkerID  string `dynamodbav:"worker_id"`
 	Counter   int64  `dynamodbav:"counter"`
+	Protocol  int    `dynamodbav:"protocol,omitempty"`
+	Takes     int64  `dynamodbav:"takes,omitempty"`
 	UpdatedAt string `dynamodbav:"updated_at,omitempty"`
 }
 
@@ -193,7 +215,7 @@ func decodeWorker(av map[string]types.AttributeValue) (Worker, error) {
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 		return Worker{}, fmt.Errorf("decode worker item: %w", err)
 	}
-	w := Worker{Pipeline: it.Pipeline, ID: it.WorkerID, Counter: it.Counter}
+	w := Worker{Pipeline: it.Pipeline, ID: it.WorkerID, Counter: it.Counter, Protocol: it.Protocol, Takes: it.Takes}
 	if w.ID == "" {
 		w.ID = strings.TrimPrefix(it.Key, workerPrefix)
 	}

@@ -23,6 +23,7 @@ type DynamoAPI interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 var _ DynamoAPI = (*dynamodb.Client)(nil)
@@ -174,8 +175,9 @@ func (s *Store) Create(ctx context.Context, l Lease) (bool, error) {
 // caller observed (in List): a free lease, or one whose counter the caller saw stand still for
 // lease_duration (Tracker). It fails with (nil, false, nil) when someone wrote the lease since, or the
 // lease is finished or gone. The returned Held resumes from the lease's checkpoint. A request to hand
-// the lease over (wanted_by) is cleared: it was addressed to the previous owner. Calls: one
-// UpdateItem.
+// the lease over (wanted_by) is cleared: it was addressed to the previous owner. A lease with an
+// OwnerBeat is taken over the owner's heartbeat as well (see takeOverBeat). Calls: one UpdateItem, or
+// one TransactWriteItems of two updates with an OwnerBeat.
 func (s *Store) Take(ctx context.Context, l Lease, owner string) (*Held, bool, error) {
 	if owner == "" {
 		return nil, false, fmt.Errorf("take shard %s of pipeline %s: empty owner", l.ShardID, l.Pipeline)
@@ -192,6 +194,9 @@ func (s *Store) Take(ctx context.Context, l Lease, owner string) (*Held, bool, e
 		expression.AttributeNotExists(expression.Name(attrFinished)),
 		expression.Name(attrFinished).Equal(expression.Value(false)),
 	))
+	if l.OwnerBeat > 0 && l.Owner != "" && l.Owner != owner {
+		return s.takeOverBeat(ctx, l, owner, upd, cond, now)
+	}
 	attrs, ok, err := s.update(ctx, itemKey(l.Pipeline, leaseKey(l.ShardID)), upd, cond)
 	if err != nil {
 		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
@@ -210,6 +215,81 @@ func (s *Store) Take(ctx context.Context, l Lease, owner string) (*Held, bool, e
 		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
 	}
 	return newHeld(s, got, owner), true, nil
+}
+
+// takeOverBeat takes l, whose owner vouches for its leases with its heartbeat, in one transaction of
+// two conditional updates: the lease, as Take writes it (upd, cond: its counter is still the one
+// observed), and the owner's heartbeat item, takes + 1 on the condition that its counter is still
+// l.OwnerBeat, the one the caller saw stand still for lease_duration. Either both land or neither: a
+// heartbeat since keeps the lease its owner's, and an owner that wakes up after the take finds Takes
+// moved at its next heartbeat (Store.Beat), which then vouches for none of its leases until a write
+// of each lease's own confirms it. The SDK makes the call idempotent (ClientRequestToken), so a
+// retry of a transaction that landed succeeds. (nil, false, nil) when a condition failed or another
+// write raced it.
+func (s *Store) takeOverBeat(ctx context.Context, l Lease, owner string, upd expression.UpdateBuilder, cond expression.ConditionBuilder, now string) (*Held, bool, error) {
+	lease, err := transactUpdate(s.table, itemKey(l.Pipeline, leaseKey(l.ShardID)), upd, cond)
+	if err != nil {
+		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	beat, err := transactUpdate(s.table, itemKey(l.Pipeline, workerKey(l.Owner)),
+		expression.Add(expression.Name(attrTakes), expression.Value(1)),
+		expression.Name(attrCounter).Equal(expression.Value(l.OwnerBeat)))
+	if err != nil {
+		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{Update: lease}, {Update: beat}}})
+	if lostRace(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("take shard %s of pipeline %s over the heartbeat of worker %s: %w", l.ShardID, l.Pipeline, l.Owner, err)
+	}
+	// The condition held: the item was l but for wanted_by (Want leaves the counter), and the update
+	// made it this.
+	got := l
+	got.Owner, got.Counter, got.WantedBy, got.OwnerBeat = owner, l.Counter+1, "", 0
+	got.Takeovers++
+	if got.UpdatedAt, err = parseStamp(attrUpdatedAt, now); err != nil {
+		return nil, false, fmt.Errorf("take shard %s of pipeline %s: %w", l.ShardID, l.Pipeline, err)
+	}
+	return newHeld(s, got, owner), true, nil
+}
+
+// transactUpdate is a conditional update of the item at key of table, for TransactWriteItems.
+func transactUpdate(table string, key map[string]types.AttributeValue, upd expression.UpdateBuilder, cond expression.ConditionBuilder) (*types.Update, error) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		return nil, err
+	}
+	return &types.Update{
+		TableName:                 aws.String(table),
+		Key:                       key,
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	}, nil
+}
+
+// lostRace says whether err is a transaction canceled only because a condition failed or another
+// transaction wrote one of its items meanwhile: the normal way to lose a race, as a failed condition
+// is for a single write.
+func lostRace(err error) bool {
+	tce, ok := errors.AsType[*types.TransactionCanceledException](err)
+	if !ok {
+		return false
+	}
+	lost := false
+	for _, r := range tce.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "", "None":
+		case "ConditionalCheckFailed", "TransactionConflict":
+			lost = true
+		default:
+			return false
+		}
+	}
+	return lost
 }
 
 // Want asks the owner of l to hand the lease over to worker by: a cooperative steal. It sets wanted_by =

@@ -28,9 +28,10 @@ type sighting struct {
 
 // View is what one List says once judged.
 type View struct {
-	// Expired are the owned, unfinished leases whose counter has not moved for lease_duration: they may
-	// be taken with Take (their Counter is the one observed). Free leases are never listed here; they
-	// may be taken at once.
+	// Expired are the owned, unfinished leases whose counter has not moved for lease_duration (nor
+	// their owner's heartbeat, for an owner that vouches for its leases): they may be taken with Take
+	// (their Counter and OwnerBeat are the ones observed). Free leases are never listed here; they may
+	// be taken at once.
 	Expired []Lease
 	// Stranded are the free, unfinished leases whose counter has not moved for lease_duration: no
 	// worker below its fair share took them (see planInput.Stranded).
@@ -47,41 +48,55 @@ func NewTracker(leaseDuration time.Duration) *Tracker {
 
 // Observe records one List (leases and workers of one pipeline) taken at now, and returns which
 // leases have expired and which workers are alive. Items missing from the List are forgotten.
+//
+// An owned lease has expired once its counter stood still for lease_duration, and, when its owner's
+// item vouches for its leases (Worker.Vouches), once the owner's heartbeat counter stood still for
+// lease_duration as well: such a lease is listed with OwnerBeat, the counter to take it over (Take).
 func (t *Tracker) Observe(now time.Time, leases []Lease, workers []Worker) View {
 	seen := make(map[string]sighting, len(leases)+len(workers))
-	// stale records c under key and says whether it has not moved for leaseDuration.
-	stale := func(key string, c int64) bool {
+	// since records c under key and returns since when it has stood still.
+	since := func(key string, c int64) time.Time {
 		s, ok := t.seen[key]
 		if !ok || s.counter != c {
 			s = sighting{counter: c, since: now}
 		}
 		seen[key] = s
-		return now.Sub(s.since) >= t.leaseDuration
+		return s.since
 	}
 	var v View
+	// vouching are the workers whose heartbeat keeps their leases, with when it last moved.
+	vouching := make(map[string]sighting, len(workers))
+	for _, w := range workers {
+		at := since(workerKey(w.ID), w.Counter)
+		if now.Sub(at) >= t.leaseDuration {
+			v.Dead = append(v.Dead, w)
+		} else {
+			v.Live = append(v.Live, w)
+		}
+		if w.Vouches() {
+			vouching[w.ID] = sighting{counter: w.Counter, since: at}
+		}
+	}
 	t.next = time.Time{}
 	for _, l := range leases {
-		isStale := stale(leaseKey(l.ShardID), l.Counter)
+		still := since(leaseKey(l.ShardID), l.Counter)
 		if l.Finished {
 			continue
 		}
 		if l.Owner == "" {
-			if isStale {
+			if now.Sub(still) >= t.leaseDuration {
 				v.Stranded = append(v.Stranded, l)
 			}
 			continue
 		}
-		if isStale {
-			v.Expired = append(v.Expired, l)
-		} else if at := seen[leaseKey(l.ShardID)].since.Add(t.leaseDuration); t.next.IsZero() || at.Before(t.next) {
-			t.next = at
+		l.OwnerBeat = 0
+		if b, ok := vouching[l.Owner]; ok {
+			still, l.OwnerBeat = later(still, b.since), b.counter
 		}
-	}
-	for _, w := range workers {
-		if stale(workerKey(w.ID), w.Counter) {
-			v.Dead = append(v.Dead, w)
-		} else {
-			v.Live = append(v.Live, w)
+		if at := still.Add(t.leaseDuration); !now.Before(at) {
+			v.Expired = append(v.Expired, l)
+		} else if t.next.IsZero() || at.Before(t.next) {
+			t.next = at
 		}
 	}
 	t.seen = seen
@@ -90,6 +105,14 @@ func (t *Tracker) Observe(now time.Time, leases []Lease, workers []Worker) View 
 		t.stranded[l.ShardID] = true
 	}
 	return v
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // NextExpiry returns when the first lease of the last Observe that is owned, unfinished and not

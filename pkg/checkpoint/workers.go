@@ -5,28 +5,78 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // Heartbeat bumps the counter of the worker's heartbeat item, creating it on first use, and returns the
-// new counter. Other workers count the live workers of a pipeline from these counters (List, Tracker).
-// It is the one unconditional write: only the worker itself writes its item. Call it every
-// renew_interval. Calls: one UpdateItem.
+// new counter: Beat with no earlier beat, for callers that vouch for no lease with it. Calls: one
+// UpdateItem.
 func (s *Store) Heartbeat(ctx context.Context, pipeline, workerID string) (int64, error) {
+	b, _, err := s.Beat(ctx, pipeline, workerID, Beat{})
+	return b.Counter, err
+}
+
+// Beat is what a worker's own last heartbeat left in its item.
+type Beat struct {
+	Counter, Takes int64
+}
+
+// Beat writes the worker's heartbeat after prev, its own last one (the zero Beat: none yet), and
+// returns the new one, and whether it is clean: the item is as prev left it, so no lease of the worker
+// was taken over its heartbeat since (Worker.Takes did not move) and nobody removed the item. Other
+// workers count the live workers of a pipeline from these counters (List, Tracker), and keep a
+// vouching worker's leases while its counter moves (ProtocolVouch); only a clean beat may vouch.
+//
+// The item is marked ProtocolVouch. Only the worker itself moves the counter. A beat after prev
+// that finds the item changed by another (a take moved Takes, or the item was removed as dead) is
+// written again unconditionally, adopting the item as it is, and is not clean; so is a first beat.
+// Call it every renew_interval. Calls: one UpdateItem, two when prev is no longer the item's state.
+func (s *Store) Beat(ctx context.Context, pipeline, workerID string, prev Beat) (Beat, bool, error) {
 	if pipeline == "" || workerID == "" {
-		return 0, fmt.Errorf("heartbeat of worker %q of pipeline %q: pipeline and worker ID are required", workerID, pipeline)
+		return prev, false, fmt.Errorf("heartbeat of worker %q of pipeline %q: pipeline and worker ID are required", workerID, pipeline)
 	}
+	key := itemKey(pipeline, workerKey(workerID))
 	upd := expression.Set(expression.Name("worker_id"), expression.Value(workerID)).
 		Set(expression.Name(attrUpdatedAt), expression.Value(stamp(s.now()))).
+		Set(expression.Name(attrProtocol), expression.Value(ProtocolVouch)).
 		Add(expression.Name(attrCounter), expression.Value(1))
-	item, _, err := s.update(ctx, itemKey(pipeline, workerKey(workerID)), upd, expression.ConditionBuilder{})
-	if err != nil {
-		return 0, fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
+	if prev.Counter > 0 {
+		cond := expression.Name(attrCounter).Equal(expression.Value(prev.Counter)).
+			And(expression.Name(attrTakes).Equal(expression.Value(prev.Takes)))
+		item, ok, err := s.update(ctx, key, upd, cond)
+		if err != nil {
+			return prev, false, fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
+		}
+		if ok {
+			b, err := decodeBeat(item)
+			return b, err == nil, wrapBeat(err, workerID, pipeline)
+		}
 	}
+	// The counter goes on from prev even if the item was removed: a taker conditional on a counter it
+	// saw must never find that value again on a live worker.
+	upd = expression.Set(expression.Name("worker_id"), expression.Value(workerID)).
+		Set(expression.Name(attrUpdatedAt), expression.Value(stamp(s.now()))).
+		Set(expression.Name(attrProtocol), expression.Value(ProtocolVouch)).
+		Set(expression.Name(attrCounter), expression.Plus(expression.Name(attrCounter).IfNotExists(expression.Value(prev.Counter)), expression.Value(1))).
+		Set(expression.Name(attrTakes), expression.Name(attrTakes).IfNotExists(expression.Value(0)))
+	item, _, err := s.update(ctx, key, upd, expression.ConditionBuilder{})
+	if err != nil {
+		return prev, false, fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
+	}
+	b, err := decodeBeat(item)
+	return b, false, wrapBeat(err, workerID, pipeline)
+}
+
+func decodeBeat(item map[string]types.AttributeValue) (Beat, error) {
 	w, err := decodeWorker(item)
-	if err != nil {
-		return 0, fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
+	return Beat{Counter: w.Counter, Takes: w.Takes}, err
+}
+
+func wrapBeat(err error, workerID, pipeline string) error {
+	if err == nil {
+		return nil
 	}
-	return w.Counter, nil
+	return fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
 }
 
 // DeleteWorker removes a worker's heartbeat item on the condition that its counter is still w.Counter:
