@@ -204,14 +204,15 @@ type leaseState struct {
 	free    int            // leases without an owner
 	wanted  int            // leases some worker asked for
 	counter map[string]int64
+	workers []checkpoint.Worker // the heartbeat items
 }
 
 func (e *env) leaseState(ctx context.Context) (leaseState, error) {
-	leases, _, err := e.store.List(ctx, pipeline)
+	leases, workers, err := e.store.List(ctx, pipeline)
 	if err != nil {
 		return leaseState{}, fmt.Errorf("list the lease table: %w", err)
 	}
-	s := leaseState{leases: leases, owners: map[string]int{}, counter: map[string]int64{}}
+	s := leaseState{leases: leases, owners: map[string]int{}, counter: map[string]int64{}, workers: workers}
 	for _, l := range leases {
 		if l.Finished {
 			continue

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poller-dev/poller/pkg/checkpoint"
+
 	"github.com/poller-dev/poller/internal/streamstest"
 )
 
@@ -90,16 +92,19 @@ func renewals(b *testing.B, s0, s1 snapshot, p *proc) {
 	}
 }
 
-// watchLeases lists the lease table every lease_duration for d and returns the leases whose counter
-// stood still between two listings (they would have looked expired to another replica) and the
-// leases not owned by p at the last listing.
+// watchLeases lists the lease table every lease_duration for d and returns the leases another replica
+// would have judged expired at some listing (checkpoint.Tracker: the lease's counter stood still for a
+// lease_duration, and so did its owner's heartbeat where the owner vouches for its leases with it),
+// and the leases not owned by p at the last listing.
 func (e *env) watchLeases(b *testing.B, d time.Duration, p *proc) (lapsed, notMine int) {
 	b.Helper()
+	judge := checkpoint.NewTracker(leaseDuration)
 	prev, err := e.leaseState(b.Context())
 	if err != nil {
 		b.Fatal(err)
 	}
-	stalled := map[string]bool{}
+	judge.Observe(time.Now(), prev.leases, prev.workers)
+	expired := map[string]bool{}
 	for end := time.Now().Add(d); time.Now().Before(end); {
 		sleep(b, min(leaseDuration, time.Until(end)+time.Millisecond))
 		p.alive(b)
@@ -107,14 +112,12 @@ func (e *env) watchLeases(b *testing.B, d time.Duration, p *proc) (lapsed, notMi
 		if err != nil {
 			b.Fatal(err)
 		}
-		for id, c := range cur.counter {
-			if prev.counter[id] == c {
-				stalled[id] = true
-			}
+		for _, l := range judge.Observe(time.Now(), cur.leases, cur.workers).Expired {
+			expired[l.ShardID] = true
 		}
 		prev = cur
 	}
-	return len(stalled), len(prev.counter) - prev.owners[p.id]
+	return len(expired), len(prev.counter) - prev.owners[p.id]
 }
 
 // runIdle: one process on n shards without records.
@@ -129,7 +132,7 @@ func runIdle(b *testing.B, n int) {
 	lapsed, notMine := e.watchLeases(b, *window, p)
 	s1 := e.snapshot(b, p)
 	usage(b, s0, s1, n, p)
-	line("leases over the window", "%d of %d stood still for a lease_duration (%s) at least once; %d not held at the end",
+	line("leases over the window", "%d of %d looked expired (lease and owner's heartbeat still for a lease_duration, %s) at least once; %d not held at the end",
 		lapsed, n, leaseDuration, notMine)
 	b.ReportMetric(float64(lapsed), "lapsed_leases")
 	if rru, items, size, err := e.listCost(b.Context()); err != nil {
