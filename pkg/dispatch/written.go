@@ -25,6 +25,10 @@ type ckSet struct {
 	end int64
 }
 
+// maxSets bounds written.sets. While a write is retried (a throttled lease table), every page
+// whose records are filtered out can move the checkpoint; those checkpoints must not pile up.
+const maxSets = 16
+
 // sent records a batch of lane whose newest record is last.
 func (w *written) sent(lane int, last int64) {
 	for len(w.lanes) <= lane {
@@ -33,8 +37,14 @@ func (w *written) sent(lane int, last int64) {
 	w.lanes[lane] = append(w.lanes[lane], last)
 }
 
-// set records that seq, which passes every id below end, was handed to the Checkpointer.
+// set records that seq, which passes every id below end, was handed to the Checkpointer. Past
+// maxSets it takes the place of the newest one recorded: a notice that the one it replaced was
+// written is then ignored (the checkpoint written seems to lag more than it does, never less), and
+// the newest, which the Checkpointer always writes in the end, is kept.
 func (w *written) set(seq string, end int64) {
+	if len(w.sets) == maxSets {
+		w.sets = w.sets[:maxSets-1]
+	}
 	w.sets = append(w.sets, ckSet{seq: seq, end: end})
 }
 
