@@ -3,7 +3,8 @@
 # kill -9 at random moments 50 times while 100,000 records flow through 4 shards of the Streams test
 # endpoint, once with parallelization_factor 1 and once with 4, then checks that no record was lost,
 # that each partition key's records arrived in order (a redelivery may repeat a suffix already
-# delivered) and that duplicates stayed within batch_size x parallelization_factor per shard per kill.
+# delivered) and that duplicates stayed within 2 x batch_size x parallelization_factor (two batches
+# per lane) per shard per kill.
 # Writes the figures to soak-report.txt (or the file given as $1).
 #
 #   SOAK_KILLS=50 SOAK_RECORDS=100000 SOAK_SEED=<random> scripts/soak.sh [report-file]

@@ -4,8 +4,8 @@
 // failure policy of pkg/failure). It sits between the shard's reader (pkg/shards) and the sink.
 //
 // What is done is tracked by pkg/progress, which also writes the checkpoint: the contiguous prefix
-// of records that are done. The dispatcher paces its lanes by that checkpoint (the repeat bound,
-// see Dispatcher).
+// of records that are done. The dispatcher paces its lanes by that checkpoint and by the last one
+// written (the repeat bound, see Dispatcher).
 package dispatch
 
 import (
@@ -64,13 +64,26 @@ type Memory interface {
 
 // Dispatcher handles one shard. Its fields are immutable once Run starts.
 //
-// Invariant (the repeat bound): a lane starts a batch only while no checkpoint write is pending and
-// only while the records it handed to the sink that the checkpoint has not passed, plus the new
-// batch, are at most BatchSize. So at any moment at most BatchSize x Lanes records beyond the last
-// checkpoint written have been sent (in flight, or done behind a slower lane): what a kill -9 can
-// deliver again. This never deadlocks: the lane that holds the oldest record not done has sent
-// nothing the checkpoint has not passed (its earlier records precede that record), so it can always
-// start.
+// Invariant (the repeat bound): a lane starts a batch only while both hold:
+//   - the records it handed to the sink that the tracker's checkpoint (progress.Tracker: the done
+//     prefix) has not passed, plus the new batch, are at most BatchSize: a lane runs at most one
+//     batch ahead of that checkpoint, however far a slower lane holds it back;
+//   - at most one earlier batch of the lane reached the sink beyond the last checkpoint written
+//     (acknowledged by the lease table): the one whose checkpoint write may still be in flight.
+//
+// So a lane's next batch runs while the checkpoint of its last one is written, and a shard's rate is
+// not bounded by sink time plus checkpoint latency; but a third batch waits until the first one's
+// checkpoint is written. At any moment at most two batches, 2 x BatchSize records, per lane (2 x
+// BatchSize x Lanes per shard) beyond the last checkpoint written have been sent: in flight, done
+// behind a slower lane, or passed by a checkpoint not yet written. That is what a kill -9 can deliver
+// again.
+//
+// This never deadlocks. The lane that holds the oldest record not done either has it in flight,
+// and the delivery ends, or has it queued: then its earlier records precede that record, so they are
+// done and the tracker's checkpoint has passed them (it has sent nothing that checkpoint has not
+// passed), and the Checkpointer writes the newest checkpoint handed to it (a failed write is retried
+// in place; a refused one ends Run), so once that write is acknowledged none of the lane's batches is
+// beyond the checkpoint written and it can start.
 type Dispatcher struct {
 	// Pipeline, StreamARN and ShardID name the shard; every batch carries them.
 	Pipeline  string
@@ -101,7 +114,8 @@ type Dispatcher struct {
 	Deliver DeliverFunc
 	// Checkpoint durably records that every record up to seq is done. An error wrapping
 	// progress.ErrCheckpointRefused stops the shard (a lost lease must not keep delivering); any
-	// other error is retried with CheckpointBackoff while ctx lives, and no new batch starts meanwhile.
+	// other error is retried with CheckpointBackoff while ctx lives; meanwhile each lane starts at
+	// most one more batch (the repeat bound).
 	Checkpoint progress.WriteFunc
 	// Memory, if not nil, is the shard's byte budget, which the reader charged each page to
 	// (Page.Bytes). The dispatcher gives that back once the page is converted, holds each queued

@@ -65,9 +65,14 @@ func (d *Dispatcher) hold(l *lane, memFull, ended bool, now time.Time) (bool, ti
 	return d.Window > 0 && !full && !ended && now.Before(deadline), deadline
 }
 
-// laneRoom is how many records a lane may send now (the repeat bound, see Dispatcher): what is left
-// of batchSize after the records it sent that the checkpoint has not passed.
-func laneRoom(batchSize, sentNotPassed int) int {
+// laneRoom is how many records a lane may send now (the repeat bound, see Dispatcher): none while
+// maxUnwrittenBatches of its batches reached the sink beyond the last checkpoint written
+// (unwrittenBatches), else what is left of batchSize after the records it sent that the tracker's
+// checkpoint has not passed (sentNotPassed).
+func laneRoom(batchSize, sentNotPassed, unwrittenBatches int) int {
+	if unwrittenBatches >= maxUnwrittenBatches {
+		return 0
+	}
 	return max(0, batchSize-sentNotPassed)
 }
 

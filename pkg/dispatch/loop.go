@@ -30,10 +30,10 @@ type loop struct {
 	age      progress.Age
 	kept     arena // the kept JSON of queued records (see keepJSONMax)
 	ck       *progress.Checkpointer
-	// pendingCk is the newest checkpoint handed to ck and not yet known written. No batch starts
-	// while one is pending, so when a batch starts the checkpoint written is the one progress
-	// holds, and the repeat bound (see Dispatcher) counts from it.
-	pendingCk string
+	// written follows the last checkpoint written, which lags behind progress's while a write is in
+	// flight, and each lane's batches it has not passed: the repeat bound (see Dispatcher) counts
+	// from it, not from progress's checkpoint.
+	written written
 
 	inflight int // batches being delivered
 	queued   int // records waiting in lanes
@@ -91,13 +91,13 @@ func (l *loop) close() {
 // startBatches starts a batch on every lane that may start one now (see hold and the repeat
 // bound), and returns when the earliest batching window still open ends (zero: none is).
 func (l *loop) startBatches(now time.Time) (wake time.Time) {
-	if l.stopping || l.pendingCk != "" {
+	if l.stopping {
 		return time.Time{}
 	}
 	memFull := l.d.Memory != nil && l.d.Memory.Full()
 	for i := range l.lanes {
 		ln := &l.lanes[i]
-		room := laneRoom(l.d.BatchSize, l.progress.SentBy(i))
+		room := laneRoom(l.d.BatchSize, l.progress.SentBy(i), l.written.batches(i))
 		if ln.busy || len(ln.queue) == 0 || room == 0 {
 			continue
 		}
@@ -141,6 +141,7 @@ func (l *loop) start(i, room int) {
 	for _, id := range ids {
 		l.progress.Sent(id, i)
 	}
+	l.written.sent(i, ids[len(ids)-1])
 	l.queued -= len(ids)
 	l.lanes[i].busy = true
 	l.inflight++
@@ -197,9 +198,7 @@ func (l *loop) step(pages <-chan shards.Page, wake time.Time) {
 		l.completed(c)
 	case seq := <-l.ck.Wrote():
 		l.hooks.OnCheckpointWritten(l.d.ShardID, seq)
-		if seq == l.pendingCk {
-			l.pendingCk = ""
-		}
+		l.written.wrote(seq)
 	case err := <-l.ck.Failed():
 		// A checkpoint was refused (lease lost), or ctx ended while it was retried: stop
 		// delivering for this shard now.
@@ -266,11 +265,11 @@ func (l *loop) markDone(ids []int64, sizes []int) {
 }
 
 // advance passes the done prefix and, if the checkpoint moved, hands it to the checkpointer: the
-// one place a checkpoint is set, and becomes pending.
+// one place a checkpoint is set, and becomes unwritten until the checkpointer reports it written.
 func (l *loop) advance() {
 	if seq, moved := l.progress.Advance(); moved {
 		l.ck.Set(seq)
-		l.pendingCk = seq
+		l.written.set(seq, l.progress.PassedEnd())
 	}
 }
 

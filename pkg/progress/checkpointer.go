@@ -27,8 +27,8 @@ type WriteFunc func(ctx context.Context, seq string) error
 // with at most one write in flight per shard.
 //
 // A failed write is retried in place, with backoff, for as long as ctx lives: a throttled, slow or
-// unreachable lease table delays the shard (the dispatcher starts no new batch while a checkpoint
-// is pending) but never tears it down, which would read it again from the old checkpoint and
+// unreachable lease table delays the shard (each of the dispatcher's lanes starts at most one more
+// batch while a checkpoint is not written) but never tears it down, which would read it again from the old checkpoint and
 // deliver the batches since then again, every time the table refuses a few writes in a row. Before
 // each retry a newer queued checkpoint takes the place of the failed one. Only a refused write
 // (ErrCheckpointRefused) or the end of ctx stops it; then nothing more is written.
@@ -98,7 +98,7 @@ func (c *Checkpointer) writeRetrying(seq string) (string, error) {
 			return wait.Permanent(last)
 		}
 		pause = c.backoff(attempt)
-		c.log.Warn("checkpoint write failed; retrying, and no new batch starts meanwhile",
+		c.log.Warn("checkpoint write failed; retrying, and each lane starts at most one more batch meanwhile",
 			zap.String("sequence_number", seq), zap.Int("attempt", attempt), zap.Duration("retry_in", pause), zap.Error(last))
 		return last
 	})

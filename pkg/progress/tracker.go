@@ -21,7 +21,8 @@ import "time"
 //
 // It also counts, per lane, the records handed to the sink (Sent) that the checkpoint has not passed
 // yet: in flight, or done behind an earlier record that is not. The dispatcher bounds that count to
-// one batch per lane (see dispatch.Dispatcher), which is what a kill -9 can deliver again.
+// one batch per lane, and what the checkpoint passed but the lease table has not yet acknowledged to
+// one more (see dispatch.Dispatcher): what a kill -9 can deliver again.
 //
 // The zero Tracker is empty and ready to use.
 type Tracker struct {
@@ -116,6 +117,10 @@ func (p *Tracker) Oldest() (time.Time, bool) {
 	}
 	return p.entries[p.head].created, true
 }
+
+// PassedEnd is the id the next record not yet passed by the checkpoint has or will have: every
+// id below it is passed.
+func (p *Tracker) PassedEnd() int64 { return p.base }
 
 // Pending is the number of records not yet passed by the checkpoint.
 func (p *Tracker) Pending() int { return len(p.entries) - p.head }

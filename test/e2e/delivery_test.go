@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestRestartAfterSIGTERMLosesNothingAndRepeatsNothing(t *testing.T) {
 	checkOrder(t, recs)
 }
 
-func TestRestartAfterKill9RedeliversAtMostOneBatch(t *testing.T) {
+func TestRestartAfterKill9RedeliversAtMostTwoBatches(t *testing.T) {
 	const n, batch = 6_000, 100
 	endpoint := testenv.NewDynamoDBLocal(t)
 	db := dynamo(endpoint)
@@ -120,14 +121,20 @@ func TestRestartAfterKill9RedeliversAtMostOneBatch(t *testing.T) {
 			dups++
 		}
 	}
-	if dups > batch {
-		t.Errorf("%d records delivered twice, want at most one batch (%d) after kill -9", dups, batch)
+	if dups > 2*batch {
+		t.Errorf("%d records delivered twice, want at most two batches (%d) after kill -9", dups, 2*batch)
 	}
-	// The repeated records are the last ones of the first run: after its last checkpoint.
-	lastBatch := firstRun[len(firstRun)-1].Batch
+	// The repeated records are the last ones of the first run: after its last checkpoint written,
+	// which passes every call but the last two (the next batch overlaps a checkpoint write).
+	lastTwo := []int{firstRun[len(firstRun)-1].Batch}
+	for i := len(firstRun) - 1; i >= 0 && len(lastTwo) < 2; i-- {
+		if b := firstRun[i].Batch; b != lastTwo[0] {
+			lastTwo = append(lastTwo, b)
+		}
+	}
 	for _, r := range firstRun {
-		if counts[r.Key] == 2 && r.Batch != lastBatch {
-			t.Errorf("%s (sink call %d) was delivered again, but only the last call (%d) may be", r.Key, r.Batch, lastBatch)
+		if counts[r.Key] == 2 && !slices.Contains(lastTwo, r.Batch) {
+			t.Errorf("%s (sink call %d) was delivered again, but only the last two calls (%v) may be", r.Key, r.Batch, lastTwo)
 			break
 		}
 	}
