@@ -19,6 +19,7 @@ func (c *Coordinator) Balance(ctx context.Context, scope Scope) Moves {
 	if c.paused {
 		c.keepOwn(ctx, scope.Leases)
 		c.log.Debug("lease round while paused: nothing moves", zap.Int("kept", len(c.running)))
+		c.publish()
 		c.hooks.OnLeasesOwned(len(c.running))
 		c.hooks.OnLeaseRound(nil)
 		return Moves{}
@@ -71,6 +72,7 @@ func (c *Coordinator) Balance(ctx context.Context, scope Scope) Moves {
 	}
 	m.Start = append(m.Start, c.takeUpTo(ctx, pl.Steal, len(pl.Steal))...)
 	m = c.wake(ctx, m, byID)
+	c.publish()
 	c.hooks.OnLeasesOwned(len(c.running))
 	c.log.Debug("lease round", zap.Int("workers", pl.Workers), zap.Int("fair_share", pl.Target), zap.Int("running", len(c.running)),
 		zap.Int("handing_over", c.handingOver()), zap.Int("resumed", len(pl.Resume)), zap.Int("taken", len(taken)+len(adopted)),

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -105,12 +106,21 @@ type Coordinator struct {
 	// listedAt is when the last List was taken.
 	listedAt time.Time
 	// beat is this worker's last heartbeat: the next is written after it (Store.Beat), and its
-	// counter removes the item on Leave.
+	// counter removes the item on Leave. Written by heartbeat only (see beating).
 	beat Beat
+	// beatSent is when the last heartbeat that succeeded was sent; written by heartbeat only.
+	beatSent time.Time
+	// beating: StartHeartbeats runs the heartbeats on their own goroutine, and List does not beat.
+	beating atomic.Bool
 	// vouching: every worker item of the last List vouches for its leases (ProtocolVouch), so this
 	// worker's clean heartbeats keep its leases too, and a lease needs no renewal of its own. A worker
 	// of an older version, which judges a lease by its counter alone, turns it off.
-	vouching bool
+	vouching atomic.Bool
+	// held is the leases held as of the end of the last Renew, List, Ended, Balance or Leave: what a
+	// heartbeat vouches for, read by the heartbeat goroutine (running is the loop's alone).
+	held atomic.Pointer[[]*running]
+	// renewBehind is the last Renew's verdict, for the heartbeat goroutine's report to the Pace.
+	renewBehind atomic.Bool
 	// paused: the pipeline is paused (SetPaused); Balance moves nothing, and leases whose workers
 	// ended are kept (idle) and renewed.
 	paused bool
@@ -215,7 +225,9 @@ func (c *Coordinator) NextExpiry() time.Time { return c.tracker.NextExpiry() }
 // List is the round's error (told to Hooks.OnLeaseRound): the round ends there, and is run again at
 // the next tick.
 func (c *Coordinator) List(ctx context.Context) (Listing, error) {
-	c.heartbeat(ctx)
+	if !c.beating.Load() {
+		c.heartbeat(ctx)
+	}
 	leases, workers, err := c.store.List(ctx, c.pipeline)
 	if err != nil {
 		err = fmt.Errorf("list leases: %w", err)
@@ -246,47 +258,12 @@ func (c *Coordinator) List(ctx context.Context) (Listing, error) {
 	for _, w := range view.Live {
 		c.live[w.ID] = true
 	}
-	c.vouching = true
+	vouching := true
 	for _, w := range workers {
-		c.vouching = c.vouching && w.Vouches()
+		vouching = vouching && w.Vouches()
 	}
+	c.vouching.Store(vouching)
 	return Listing{Leases: leases, At: now}, nil
-}
-
-// heartbeat writes this worker's heartbeat. A clean one vouches, as of when it was sent, for every
-// lease held whose shard is caught up, while every worker vouches (vouching): they need no renewal of
-// their own. A shard with records not done yet is renewed on its own still, which keeps its lag in the
-// table current for `poller status`. One that is not clean found a lease of this worker taken over its
-// heartbeat (or its item removed): no lease is vouched for until a write of its own confirms it, so
-// each is renewed when its last confirmation ages, and the one taken is found lost.
-func (c *Coordinator) heartbeat(ctx context.Context) {
-	sent := c.now()
-	b, clean, err := c.store.Beat(ctx, c.pipeline, c.me, c.beat)
-	if err != nil {
-		// Other replicas count a worker whose heartbeat stands still as dead and share out its
-		// leases' future; say so at once.
-		c.log.Warn("heartbeat failed; other replicas may count this worker as gone", zap.Error(err))
-		return
-	}
-	first := c.beat.Counter == 0
-	c.beat = b
-	if !clean {
-		if !first {
-			c.log.Warn("a lease of this worker was taken over its heartbeat (it stood still for lease_duration); renewing every lease on its own until each is confirmed")
-		}
-		for _, r := range c.running {
-			r.fence.Unvouch()
-		}
-		return
-	}
-	if !c.vouching {
-		return
-	}
-	for _, r := range c.running {
-		if r.held.Owned() && r.held.caughtUp() {
-			r.fence.Vouch(sent)
-		}
-	}
 }
 
 // asked reports whether another worker asked for l (wanted_by).
@@ -347,6 +324,7 @@ func (c *Coordinator) Ended(ctx context.Context, ended []Ended) {
 			c.log.Warn("lease lost to another worker before its handoff", zap.String("shard_id", e.ShardID))
 		}
 	}
+	c.publish()
 	c.hooks.OnLeasesOwned(len(c.running))
 }
 
@@ -368,6 +346,7 @@ func (c *Coordinator) Leave(ctx context.Context, ended []Ended) {
 	}
 	c.running = map[string]*running{}
 	c.fleet.forget(c.pipeline)
+	c.publish()
 	c.hooks.OnLeasesOwned(0)
 }
 

@@ -150,7 +150,9 @@ func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
 			zap.String("shard_id", list[0].id), zap.Duration("unconfirmed_for", began.Sub(list[0].confirmed)), zap.Int("due", len(list)))
 	}
 	st := c.renewAll(ctx, list, began.Add(c.renewBudget()))
-	if c.pacer != nil {
+	if c.beating.Load() {
+		c.renewBehind.Store(behind) // the heartbeat goroutine tells the Pace
+	} else if c.pacer != nil {
 		c.pacer.Round(behind)
 	}
 	for _, id := range st.lost {
@@ -161,6 +163,7 @@ func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
 		zap.Int("renewed", st.renewed), zap.Int("failed", st.failed), zap.Int("delayed", st.delayed),
 		zap.Int("lost", len(st.lost)), zap.Duration("took", c.now().Sub(began)))
 	c.observeRenewals(began, st.failed)
+	c.publish()
 	return st.lost
 }
 

@@ -317,3 +317,47 @@ func TestATakeOverTheHeartbeatEndsItsVouching(t *testing.T) {
 		}
 	}
 }
+
+// TestHeartbeatsRunApartFromTheRounds: once started, the heartbeats go on every renew_interval with
+// no round at all (a long round must not make a live worker look gone), keep vouching for the
+// caught-up leases, and end with stop.
+func TestHeartbeatsRunApartFromTheRounds(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, nil)
+	a, grants := holdingWith(t, s, 2, CoordinatorConfig{LeaseDuration: 2 * time.Second, RenewInterval: 50 * time.Millisecond})
+	for _, g := range grants {
+		g.Held.ReportAge(time.Time{})
+	}
+	a.Renew(t.Context()) // publishes the leases held
+	if _, err := a.List(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	beats := func() int64 {
+		t.Helper()
+		_, workers, err := s.List(t.Context(), pipe)
+		if err != nil || len(workers) != 1 {
+			t.Fatalf("List() workers = %v, %v", workers, err)
+		}
+		return workers[0].Counter
+	}
+	from, since := beats(), time.Now()
+	stop := a.StartHeartbeats(t.Context())
+	for deadline := time.Now().Add(30 * time.Second); beats() < from+5; {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("heartbeat counter %d 30 s after start, want %d or more", beats(), from+5)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	for id, g := range grants {
+		if got := g.Fence.Confirmed(); !got.After(since) {
+			t.Fatalf("lease %s last confirmed at %v, before the heartbeats started (%v): not vouched for", id, got, since)
+		}
+	}
+	after := beats()
+	time.Sleep(200 * time.Millisecond)
+	if got := beats(); got != after {
+		t.Fatalf("heartbeat counter went from %d to %d after stop", after, got)
+	}
+}

@@ -182,6 +182,8 @@ type state struct {
 	ended    chan struct{} // a shard worker ended: reap it (and hand its lease over) at once
 	stop     <-chan struct{}
 	wg       sync.WaitGroup
+	// stopBeats ends the coordinator's heartbeats (StartHeartbeats), before it leaves.
+	stopBeats func()
 }
 
 // Run runs the pipeline until stop is closed (graceful: batches in flight finish and are
@@ -208,6 +210,10 @@ func (p *Pipeline) Run(ctx context.Context, stop <-chan struct{}) error {
 		stop:     stop,
 	}
 	defer st.wg.Wait()
+	// The heartbeat runs apart from the rounds, so that a long round (thousands of takes, the first
+	// run's lease creation) never makes this worker look gone.
+	st.stopBeats = st.coord.StartHeartbeats(ctx)
+	defer st.stopBeats()
 
 	syncNow := true
 	tick := time.NewTicker(p.RenewInterval)
@@ -388,6 +394,7 @@ func (p *Pipeline) shutdown(ctx context.Context, st *state) {
 	for _, w := range st.running {
 		ended = append(ended, endOf(w))
 	}
+	st.stopBeats()
 	st.coord.Leave(ctx, ended)
 	p.Log.Info("pipeline stopped; leases released", zap.Int("leases", len(st.running)))
 	st.running = map[string]*shardWorker{}
