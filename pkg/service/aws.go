@@ -76,8 +76,9 @@ func sizePool(tr *http.Transport) {
 }
 
 // newClients returns the DynamoDB and DynamoDB Streams clients, both at endpoint when it is set
-// (DynamoDB Local).
+// (DynamoDB Local). They share one HTTP client (pollingClient).
 func newClients(awsCfg aws.Config, endpoint string) (*dynamodb.Client, *dynamodbstreams.Client) {
+	awsCfg.HTTPClient = pollingClient(awsCfg.HTTPClient)
 	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
@@ -89,6 +90,29 @@ func newClients(awsCfg aws.Config, endpoint string) (*dynamodb.Client, *dynamodb
 		}
 	})
 	return ddb, streams
+}
+
+// pollingClient is the HTTP client of the DynamoDB and DynamoDB Streams clients, which every
+// shard reader calls four times a second: the SDK's client (c, a *BuildableClient) unwrapped to
+// a plain http.Client on the same transport, with the same overall timeout.
+//
+// The SDK's client wraps its transport in a RoundTripper net/http does not know, and for such a
+// transport Client.Timeout is enforced the legacy way: every call starts two goroutines (a timer
+// watcher and a Request.Cancel watcher) and allocates their channels and timer. With the
+// http.Transport itself, net/http puts the deadline on the request's context instead. What the
+// wrapper adds (a stub Location for an S3 redirect without one) DynamoDB never needs, and
+// redirects are not followed: DynamoDB answers none, and one would come back to the SDK as an
+// error answer. Any other client (a test's) is kept as it is.
+func pollingClient(c aws.HTTPClient) aws.HTTPClient {
+	b, ok := c.(*awshttp.BuildableClient)
+	if !ok {
+		return c
+	}
+	return &http.Client{
+		Transport:     b.GetTransport(),
+		Timeout:       b.GetTimeout(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // sdkLogger sends the AWS SDK's own log lines to zap at debug level: they are diagnostics (retries,

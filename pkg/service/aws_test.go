@@ -1,6 +1,7 @@
 package service
 
 import (
+	"net/http"
 	"sync"
 	"testing"
 
@@ -83,5 +84,39 @@ func TestClientKeepsItsCallTimeout(t *testing.T) {
 	if tr := c.GetTransport(); tr.MaxIdleConnsPerHost != maxIdleConnsPerHost || tr.MaxConnsPerHost != 0 {
 		t.Errorf("transport keeps %d idle connections per host and caps them at %d, want %d and 0 (no cap)",
 			tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, maxIdleConnsPerHost)
+	}
+}
+
+// TestPollingClientKeepsTimeoutAndPool: the DynamoDB and DynamoDB Streams clients call through a
+// plain http.Client on the SDK client's transport, with the same call timeout and pool sizing, so
+// that net/http enforces the timeout on the request's context (no goroutines per call).
+func TestPollingClientKeepsTimeoutAndPool(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	awsCfg, err := loadAWS(t.Context(), config.AWS{Region: "us-east-1"}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ddb, streams := newClients(awsCfg, "")
+	c, ok := streams.Options().HTTPClient.(*http.Client)
+	if !ok {
+		t.Fatalf("Streams HTTPClient is a %T, want *http.Client", streams.Options().HTTPClient)
+	}
+	if ddb.Options().HTTPClient != c {
+		t.Errorf("DynamoDB and DynamoDB Streams clients do not share one HTTP client")
+	}
+	if c.Timeout != awsCallTimeout {
+		t.Errorf("call timeout = %v, want %v", c.Timeout, awsCallTimeout)
+	}
+	tr, ok := c.Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport is a %T, want *http.Transport (net/http enforces Timeout with goroutines per call otherwise)", c.Transport)
+	}
+	if tr.MaxIdleConnsPerHost != maxIdleConnsPerHost || tr.MaxConnsPerHost != 0 || tr.IdleConnTimeout != idleConnTimeout {
+		t.Errorf("transport keeps %d idle connections per host for %v and caps them at %d, want %d for %v and 0 (no cap)",
+			tr.MaxIdleConnsPerHost, tr.IdleConnTimeout, tr.MaxConnsPerHost, maxIdleConnsPerHost, idleConnTimeout)
+	}
+	if _, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); !ok {
+		t.Errorf("the shared config's HTTPClient (the sinks') is a %T, want the SDK's *BuildableClient", awsCfg.HTTPClient)
 	}
 }
