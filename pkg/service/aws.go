@@ -1,10 +1,12 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"time"
@@ -102,17 +104,43 @@ func newClients(awsCfg aws.Config, endpoint string) (*dynamodb.Client, *dynamodb
 // http.Transport itself, net/http puts the deadline on the request's context instead. What the
 // wrapper adds (a stub Location for an S3 redirect without one) DynamoDB never needs, and
 // redirects are not followed: DynamoDB answers none, and one would come back to the SDK as an
-// error answer. Any other client (a test's) is kept as it is.
+// error answer. Requests go out in one write (oneWrite). Any other client (a test's) is kept as it
+// is.
 func pollingClient(c aws.HTTPClient) aws.HTTPClient {
 	b, ok := c.(*awshttp.BuildableClient)
 	if !ok {
 		return c
 	}
-	return &http.Client{
+	return oneWrite{&http.Client{
 		Transport:     b.GetTransport(),
 		Timeout:       b.GetTimeout(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// maxOneWriteBody is the largest request body oneWrite copies: every GetRecords, GetShardIterator
+// and lease-table request is far smaller; a larger one goes out as it is.
+const maxOneWriteBody = 64 << 10
+
+// oneWrite sends each request with a small body in one write to the connection, headers and body
+// together. net/http writes the headers first, in a write of their own, unless the body is a
+// bytes.Reader (or a few other in-memory types), and the SDK hands it its body wrapped in a
+// reader of its own: every call was two writes, two TCP segments (two TLS records on AWS), and
+// two reads on the other side. oneWrite copies the body (a few hundred bytes) into a bytes.Reader.
+type oneWrite struct{ *http.Client }
+
+func (c oneWrite) Do(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength <= 0 || req.ContentLength > maxOneWriteBody {
+		return c.Client.Do(req)
 	}
+	body := make([]byte, req.ContentLength)
+	_, err := io.ReadFull(req.Body, body)
+	_ = req.Body.Close() // as Do would have closed it
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	return c.Client.Do(req)
 }
 
 // sdkLogger sends the AWS SDK's own log lines to zap at debug level: they are diagnostics (retries,

@@ -98,9 +98,9 @@ func TestPollingClientKeepsTimeoutAndPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	ddb, streams := newClients(awsCfg, "")
-	c, ok := streams.Options().HTTPClient.(*http.Client)
+	c, ok := streams.Options().HTTPClient.(oneWrite)
 	if !ok {
-		t.Fatalf("Streams HTTPClient is a %T, want *http.Client", streams.Options().HTTPClient)
+		t.Fatalf("Streams HTTPClient is a %T, want oneWrite", streams.Options().HTTPClient)
 	}
 	if ddb.Options().HTTPClient != c {
 		t.Errorf("DynamoDB and DynamoDB Streams clients do not share one HTTP client")
