@@ -111,12 +111,21 @@ func pollingClient(c aws.HTTPClient) aws.HTTPClient {
 	if !ok {
 		return c
 	}
+	tr := b.GetTransport()
+	tr.ReadBufferSize = readBufferSize
 	return oneWrite{&http.Client{
-		Transport:     b.GetTransport(),
+		Transport:     tr,
 		Timeout:       b.GetTimeout(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
 }
+
+// readBufferSize is the read buffer of each kept connection of the DynamoDB and Streams clients
+// (net/http's default: 4 KiB). There is one connection per shard reader, and what it mostly reads
+// is an empty page: headers and a body of well under 1 KiB. A larger answer is read past the
+// buffer, straight into the SDK's body buffer, so it costs no more reads; 2 KiB keeps a margin
+// for an answer with longer headers.
+const readBufferSize = 2 << 10
 
 // maxOneWriteBody is the largest request body oneWrite copies: every GetRecords, GetShardIterator
 // and lease-table request is far smaller; a larger one goes out as it is.

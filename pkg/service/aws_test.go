@@ -116,6 +116,9 @@ func TestPollingClientKeepsTimeoutAndPool(t *testing.T) {
 		t.Errorf("transport keeps %d idle connections per host for %v and caps them at %d, want %d for %v and 0 (no cap)",
 			tr.MaxIdleConnsPerHost, tr.IdleConnTimeout, tr.MaxConnsPerHost, maxIdleConnsPerHost, idleConnTimeout)
 	}
+	if tr.ReadBufferSize != readBufferSize {
+		t.Errorf("read buffer %d bytes, want %d", tr.ReadBufferSize, readBufferSize)
+	}
 	if _, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); !ok {
 		t.Errorf("the shared config's HTTPClient (the sinks') is a %T, want the SDK's *BuildableClient", awsCfg.HTTPClient)
 	}
