@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"testing"
@@ -93,6 +94,8 @@ func writeHeap(b *testing.B, file string) {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	b.Logf("goroutines %d, heap in use %d MiB, stacks %d MiB, sys %d MiB", runtime.NumGoroutine(),
-		ms.HeapInuse>>20, ms.StackInuse>>20, ms.Sys>>20)
+	start := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
+	metrics.Read(start)
+	b.Logf("goroutines %d, heap in use %d MiB, stacks %d MiB (a new goroutine's: %d KiB), sys %d MiB",
+		runtime.NumGoroutine(), ms.HeapInuse>>20, ms.StackInuse>>20, start[0].Value.Uint64()>>10, ms.Sys>>20)
 }
