@@ -9,9 +9,14 @@ import (
 // The plan: which leases one worker resumes, takes, asks for, steals and hands over in one round.
 // Pure functions of the lease table as listed, with table tests; the Coordinator carries them out.
 
-// maxWantsPerRound bounds the leases one worker asks for in one round: a newcomer converges in a few
-// rounds, and several newcomers asking the same loaded worker at once overshoot by little.
+// maxWantsPerRound bounds the leases one worker asks for in one round, at small fair shares: a
+// newcomer converges in a few rounds, and several newcomers asking the same loaded worker at once
+// overshoot by little. At large fair shares a worker asks for up to an eighth of its share a round
+// (wantShare): two a round would take a newcomer to a share of 2,500 leases 40 minutes.
 const maxWantsPerRound = 2
+
+// wantShare is the part of its fair share a worker may ask for in one round (1/wantShare).
+const wantShare = 8
 
 // planInput is one worker's view of one round of one pipeline, as plan needs it. Every field but
 // Elsewhere comes from the round's List of the lease table, judged by this worker's Tracker, plus what
@@ -115,7 +120,7 @@ type leasePlan struct {
 // Hysteresis keeps leases from bouncing: a worker takes or asks only while its load is below Target,
 // asks only when nothing of the pipeline is free or expired, asks only the most loaded live worker
 // that holds a lease of the pipeline, and only when that worker has at least two leases more than it;
-// it asks for at most min(MaxWants, Target - load, (victim - load) / 2). Each completed move then
+// it asks for at most min(max(MaxWants, Target / 8), Target - load, (victim - load) / 2). Each completed move then
 // lowers the sum of squared loads, so the moves stop, at loads that differ by at most one (where the
 // pipelines each worker runs allow it). A worker knows its own load exactly, and sees another's as
 // at most what it is (the pipelines it does not run are missing), so that holds even when replicas
@@ -198,7 +203,7 @@ func wants(in planInput, active []Lease, live map[string]bool, total func(string
 	if victim == "" || total(victim)-mine < 2 {
 		return nil
 	}
-	n := min(in.MaxWants, target-mine, (total(victim)-mine)/2)
+	n := min(max(in.MaxWants, target/wantShare), target-mine, (total(victim)-mine)/2)
 	var out []Lease
 	for _, l := range active {
 		if len(out) == n {

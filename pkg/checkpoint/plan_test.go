@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -301,6 +302,7 @@ func TestPlanConverges(t *testing.T) {
 		before    int // workers holding the leases evenly at the start (0: all free)
 		after     int // workers from then on; the ones removed released their leases
 		maxRounds int
+		seeds     uint64 // 0: 10
 	}{
 		{name: "three workers share 32 free leases", shards: 32, after: 3, maxRounds: 3},
 		{name: "one worker with 32 leases is joined by two", shards: 32, before: 1, after: 3, maxRounds: 10},
@@ -308,9 +310,12 @@ func TestPlanConverges(t *testing.T) {
 		{name: "four workers drop to two", shards: 32, before: 4, after: 2, maxRounds: 3},
 		{name: "two workers grow to seven on ten leases", shards: 10, before: 2, after: 7, maxRounds: 10},
 		{name: "two hundred leases move from one worker to ten", shards: 200, before: 1, after: 10, maxRounds: 20},
+		// Two a round would take a newcomer 75 rounds to its share of 150 here.
+		{name: "six hundred leases move from one worker to four", shards: 600, before: 1, after: 4, maxRounds: 30, seeds: 3},
+		{name: "six hundred leases held by two of four", shards: 600, before: 2, after: 4, maxRounds: 30, seeds: 3},
 	}
 	for _, tt := range tests {
-		for seed := range uint64(10) {
+		for seed := range cmp.Or(tt.seeds, 10) {
 			f := newFleet(leasesOf(tt.shards), workers(tt.after), seed)
 			if tt.before > 0 {
 				for i := range f.leases {
