@@ -297,6 +297,7 @@ func (c *Coordinator) forgetDead(ctx context.Context, dead []Worker, leases []Le
 // worker that asked is gone: see successor) and forgets the ended workers' leases. A lease whose
 // worker ended otherwise (it failed) stays this worker's: the next Balance resumes it.
 func (c *Coordinator) Ended(ctx context.Context, ended []Ended) {
+	var handing []handoffOf
 	for _, e := range ended {
 		r, ok := c.running[e.ShardID]
 		if !ok {
@@ -312,20 +313,37 @@ func (c *Coordinator) Ended(ctx context.Context, ended []Ended) {
 		if r.to == "" || e.Finished {
 			continue
 		}
-		c.leaveIdle(ctx, r.held, e.IdleIterator)
-		ok, err := c.handOver(ctx, r.held, r.to)
-		switch {
-		case err != nil:
-			c.log.Warn("handing a lease over failed; it is resumed and handed over again", zap.String("shard_id", e.ShardID), zap.String("to", r.to), zap.Error(err))
-		case ok:
-			c.log.Info("handed a lease over", zap.String("shard_id", e.ShardID), zap.String("to", r.to),
-				zap.String("checkpoint", r.held.Lease().Checkpoint))
-		default:
-			c.log.Warn("lease lost to another worker before its handoff", zap.String("shard_id", e.ShardID))
-		}
+		handing = append(handing, handoffOf{e, r})
 	}
+	// In parallel: a round may hand over a hundred leases or more (a newcomer asks for up to an
+	// eighth of its fair share), and one after the other they would outlast the request.
+	eachLimited(ctx, len(handing), func(int) bool { return true }, func(i int) {
+		c.handOverEnded(ctx, handing[i].e, handing[i].r)
+	})
 	c.publish()
 	c.hooks.OnLeasesOwned(len(c.running))
+}
+
+// handoffOf is a lease whose shard worker drained for a handoff.
+type handoffOf struct {
+	e Ended
+	r *running
+}
+
+// handOverEnded hands r over to the worker that asked for it (see handOver), after storing a LATEST
+// shard's idle iterator in it. Safe to run in parallel for different leases.
+func (c *Coordinator) handOverEnded(ctx context.Context, e Ended, r *running) {
+	c.leaveIdle(ctx, r.held, e.IdleIterator)
+	ok, err := c.handOver(ctx, r.held, r.to)
+	switch {
+	case err != nil:
+		c.log.Warn("handing a lease over failed; it is resumed and handed over again", zap.String("shard_id", e.ShardID), zap.String("to", r.to), zap.Error(err))
+	case ok:
+		c.log.Info("handed a lease over", zap.String("shard_id", e.ShardID), zap.String("to", r.to),
+			zap.String("checkpoint", r.held.Lease().Checkpoint))
+	default:
+		c.log.Warn("lease lost to another worker before its handoff", zap.String("shard_id", e.ShardID))
+	}
 }
 
 // Leave ends this worker's part after a graceful stop, once every shard worker ended: it releases
