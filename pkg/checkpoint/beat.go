@@ -18,11 +18,13 @@ import (
 // (tests of single rounds), List beats first, as a round's first step.
 
 // StartHeartbeats writes this worker's heartbeat at once and then every renew_interval, on a
-// goroutine of its own, until stop is called (which waits for it) or ctx is done. Call it once,
-// before the first round; call stop before Leave.
+// goroutine of its own, until stop is called or ctx is done. stop lets a heartbeat in flight finish
+// (cut short, it could still land after Leave read the counter, and Leave's removal of the item would
+// fail) and waits for the goroutine. Call it once, before the first round; call stop before Leave.
 func (c *Coordinator) StartHeartbeats(ctx context.Context) (stop func()) {
 	c.beating.Store(true)
-	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var once sync.Once
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		tick := time.NewTicker(c.renewInterval)
@@ -30,17 +32,19 @@ func (c *Coordinator) StartHeartbeats(ctx context.Context) (stop func()) {
 		for {
 			behind := c.heartbeat(ctx)
 			if c.pacer != nil {
-				c.pacer.Round(behind || c.renewBehind.Load())
+				c.pacer.Round(behind || c.renewBehind.Load() || c.roundsBehind.Load())
 			}
 			select {
 			case <-tick.C:
+			case <-done:
+				return
 			case <-ctx.Done():
 				return
 			}
 		}
 	})
 	return func() {
-		cancel()
+		once.Do(func() { close(done) })
 		wg.Wait()
 	}
 }

@@ -119,8 +119,9 @@ type Coordinator struct {
 	// held is the leases held as of the end of the last Renew, List, Ended, Balance or Leave: what a
 	// heartbeat vouches for, read by the heartbeat goroutine (running is the loop's alone).
 	held atomic.Pointer[[]*running]
-	// renewBehind is the last Renew's verdict, for the heartbeat goroutine's report to the Pace.
-	renewBehind atomic.Bool
+	// renewBehind is the last Renew's verdict, and roundsBehind says the last List came over half a
+	// lease_duration after the one before: for the heartbeat goroutine's report to the Pace.
+	renewBehind, roundsBehind atomic.Bool
 	// paused: the pipeline is paused (SetPaused); Balance moves nothing, and leases whose workers
 	// ended are kept (idle) and renewed.
 	paused bool
@@ -235,6 +236,9 @@ func (c *Coordinator) List(ctx context.Context) (Listing, error) {
 		return Listing{}, err
 	}
 	now := c.now()
+	// Rounds that come late (the process short of CPU for thousands of shards) are behind as renewals
+	// are: the takes, requests and handoffs of the fleet wait for them.
+	c.roundsBehind.Store(!c.listedAt.IsZero() && now.Sub(c.listedAt) > c.leaseDuration/2)
 	c.listedAt = now
 	for _, l := range leases {
 		if r, ok := c.running[l.ShardID]; ok {

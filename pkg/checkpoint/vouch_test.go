@@ -361,3 +361,32 @@ func TestHeartbeatsRunApartFromTheRounds(t *testing.T) {
 		t.Fatalf("heartbeat counter went from %d to %d after stop", after, got)
 	}
 }
+
+// TestLateRoundsAreBehind: with the heartbeats on their own goroutine, a round (List) that came over
+// half a lease_duration after the one before is reported behind to the Pace, as renewals behind are.
+func TestLateRoundsAreBehind(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, nil)
+	clock := streamstest.NewManualClock(time.Unix(1_000_000, 0))
+	p := &paceSeen{}
+	cfg := CoordinatorConfig{Store: s, Pipeline: pipe, WorkerID: "me", LeaseDuration: 10 * time.Second,
+		RenewInterval: time.Hour, Clock: clock.Now, Pace: p}
+	for _, late := range []bool{false, true} {
+		c := NewCoordinator(cfg)
+		if _, err := c.List(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(2 * time.Second)
+		if late {
+			clock.Advance(4 * time.Second)
+		}
+		if _, err := c.List(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		p.behind = nil
+		c.StartHeartbeats(t.Context())() // one beat, told to the Pace, then stop
+		if len(p.behind) != 1 || p.behind[0] != late {
+			t.Fatalf("a round %v after the last: Pace told %v, want [%v]", map[bool]string{false: "2 s", true: "6 s"}[late], p.behind, late)
+		}
+	}
+}
