@@ -143,7 +143,8 @@
 // (Fence.Unvouch): the ones taken are found lost. A clean heartbeat sent at t confirms each lease
 // held, uncontested and caught up (see Coordinator.List) as a renewal sent at t would (Fence.Vouch):
 // another worker takes it only after seeing the heartbeat stand still for lease_duration, which
-// began after t.
+// began after t. The heartbeat is written every renew_interval on a goroutine of its own
+// (Coordinator.StartHeartbeats), whatever the rounds are doing.
 //
 // A worker judges by the lease counter alone when the owner's item lacks protocol 2 (an older
 // version) or is gone. Older versions judge every lease that way, so a worker vouches only while
