@@ -111,6 +111,9 @@
 //	protocol     N     ProtocolVouch (2): the heartbeat vouches for the worker's leases; absent on
 //	                   versions that renew every lease on its own
 //	takes        N     leases taken over this heartbeat (Take with OwnerBeat)
+//	vouched_counter N  the counter, written with it by every heartbeat of protocol 2: an older
+//	                   version's heartbeat (a worker ID reused) moves counter alone, and the item
+//	                   then vouches for nothing (Worker.Vouches)
 //	updated_at   S     time of the last heartbeat (informational)
 //
 // # Rules

@@ -27,6 +27,7 @@ const (
 	attrStartAt    = "start_at"
 	attrProtocol   = "protocol"
 	attrTakes      = "takes"
+	attrVouchedAt  = "vouched_counter"
 
 	leasePrefix  = "shard#"
 	workerPrefix = "worker#"
@@ -103,16 +104,21 @@ type Worker struct {
 	Protocol int
 	// Takes counts the leases taken from the worker over its heartbeat (Store.Take with OwnerBeat):
 	// a worker whose own heartbeat finds it changed knows some lease of its may be gone.
-	Takes     int64
-	UpdatedAt time.Time // informational
+	Takes int64
+	// VouchedCounter is the counter the last heartbeat of protocol 2 wrote, with the counter itself.
+	// An older version's heartbeat moves the counter alone (a worker ID reused across a rollback):
+	// then they differ and the item vouches for nothing.
+	VouchedCounter int64
+	UpdatedAt      time.Time // informational
 }
 
 // ProtocolVouch is the lease protocol of a worker whose heartbeat keeps its leases: while its
 // heartbeat counter moves, its leases are not taken even if their own counters stand still.
 const ProtocolVouch = 2
 
-// Vouches says whether w's heartbeat keeps its leases (see ProtocolVouch).
-func (w Worker) Vouches() bool { return w.Protocol >= ProtocolVouch }
+// Vouches says whether w's heartbeat keeps its leases (see ProtocolVouch): its last heartbeat was
+// of protocol 2 (VouchedCounter).
+func (w Worker) Vouches() bool { return w.Protocol >= ProtocolVouch && w.VouchedCounter == w.Counter }
 
 // leaseItem is a lease as stored. Times are RFC 3339 strings so that the table reads well in the console.
 type leaseItem struct {
@@ -144,6 +150,7 @@ type workerItem struct {
 	Counter   int64  `dynamodbav:"counter"`
 	Protocol  int    `dynamodbav:"protocol,omitempty"`
 	Takes     int64  `dynamodbav:"takes,omitempty"`
+	Vouched   int64  `dynamodbav:"vouched_counter,omitempty"`
 	UpdatedAt string `dynamodbav:"updated_at,omitempty"`
 }
 
@@ -215,7 +222,7 @@ func decodeWorker(av map[string]types.AttributeValue) (Worker, error) {
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 		return Worker{}, fmt.Errorf("decode worker item: %w", err)
 	}
-	w := Worker{Pipeline: it.Pipeline, ID: it.WorkerID, Counter: it.Counter, Protocol: it.Protocol, Takes: it.Takes}
+	w := Worker{Pipeline: it.Pipeline, ID: it.WorkerID, Counter: it.Counter, Protocol: it.Protocol, Takes: it.Takes, VouchedCounter: it.Vouched}
 	if w.ID == "" {
 		w.ID = strings.TrimPrefix(it.Key, workerPrefix)
 	}

@@ -86,6 +86,18 @@ func TestBeat(t *testing.T) {
 	if err != nil || len(workers) != 1 || !workers[0].Vouches() {
 		t.Fatalf("List() workers = %+v, %v; want one that vouches for its leases", workers, err)
 	}
+
+	// An older version with the same worker ID beats as it always did: ADD counter 1.
+	if _, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.table), Key: itemKey(pipe, workerKey("w")),
+		UpdateExpression:          aws.String("ADD #c :one"),
+		ExpressionAttributeNames:  map[string]string{"#c": attrCounter},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, workers, err = s.List(ctx, pipe); err != nil || len(workers) != 1 || workers[0].Vouches() {
+		t.Fatalf("List() workers after an older version's heartbeat = %+v, %v; want one that vouches for nothing", workers, err)
+	}
 }
 
 // TestTakeOverBeat: a lease whose owner vouches for it is taken over the owner's heartbeat counter as
@@ -163,10 +175,12 @@ func TestTrackerJudgesAVouchingOwnerByItsHeartbeat(t *testing.T) {
 		wantBeat  int64
 		expired   bool
 	}{
-		{"vouching owner beating", Worker{ID: "a", Counter: 3, Protocol: ProtocolVouch}, true, 0, false},
-		{"vouching owner still", Worker{ID: "a", Counter: 3, Protocol: ProtocolVouch}, false, 3, true},
+		{"vouching owner beating", Worker{ID: "a", Counter: 3, Protocol: ProtocolVouch, VouchedCounter: 3}, true, 0, false},
+		{"vouching owner still", Worker{ID: "a", Counter: 3, Protocol: ProtocolVouch, VouchedCounter: 3}, false, 3, true},
 		{"old owner beating", Worker{ID: "a", Counter: 3}, true, 0, true},
-		{"owner without an item", Worker{ID: "other", Counter: 3, Protocol: ProtocolVouch}, true, 0, true},
+		{"owner without an item", Worker{ID: "other", Counter: 3, Protocol: ProtocolVouch, VouchedCounter: 3}, true, 0, true},
+		// An older version beat over the item of a vouching worker (its ID reused after a rollback).
+		{"older version over a vouching item", Worker{ID: "a", Counter: 3, Protocol: ProtocolVouch, VouchedCounter: 2}, true, 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,6 +190,9 @@ func TestTrackerJudgesAVouchingOwnerByItsHeartbeat(t *testing.T) {
 				w := tc.worker
 				if tc.beatAgain {
 					w.Counter += int64(i)
+					if w.VouchedCounter == tc.worker.Counter {
+						w.VouchedCounter = w.Counter // a heartbeat of protocol 2 writes both
+					}
 				}
 				v = tr.Observe(t0.Add(time.Duration(i)*d/4), []Lease{lease("a")}, []Worker{w})
 			}

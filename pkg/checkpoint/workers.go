@@ -36,10 +36,14 @@ func (s *Store) Beat(ctx context.Context, pipeline, workerID string, prev Beat) 
 		return prev, false, fmt.Errorf("heartbeat of worker %q of pipeline %q: pipeline and worker ID are required", workerID, pipeline)
 	}
 	key := itemKey(pipeline, workerKey(workerID))
+	// The counter and vouched_counter get the same value: every right-hand side reads the item as
+	// it was before the update.
+	next := expression.Plus(expression.Name(attrCounter), expression.Value(1))
 	upd := expression.Set(expression.Name("worker_id"), expression.Value(workerID)).
 		Set(expression.Name(attrUpdatedAt), expression.Value(stamp(s.now()))).
 		Set(expression.Name(attrProtocol), expression.Value(ProtocolVouch)).
-		Add(expression.Name(attrCounter), expression.Value(1))
+		Set(expression.Name(attrCounter), next).
+		Set(expression.Name(attrVouchedAt), next)
 	if prev.Counter > 0 {
 		cond := expression.Name(attrCounter).Equal(expression.Value(prev.Counter)).
 			And(expression.Name(attrTakes).Equal(expression.Value(prev.Takes)))
@@ -54,10 +58,12 @@ func (s *Store) Beat(ctx context.Context, pipeline, workerID string, prev Beat) 
 	}
 	// The counter goes on from prev even if the item was removed: a taker conditional on a counter it
 	// saw must never find that value again on a live worker.
+	next = expression.Plus(expression.Name(attrCounter).IfNotExists(expression.Value(prev.Counter)), expression.Value(1))
 	upd = expression.Set(expression.Name("worker_id"), expression.Value(workerID)).
 		Set(expression.Name(attrUpdatedAt), expression.Value(stamp(s.now()))).
 		Set(expression.Name(attrProtocol), expression.Value(ProtocolVouch)).
-		Set(expression.Name(attrCounter), expression.Plus(expression.Name(attrCounter).IfNotExists(expression.Value(prev.Counter)), expression.Value(1))).
+		Set(expression.Name(attrCounter), next).
+		Set(expression.Name(attrVouchedAt), next).
 		Set(expression.Name(attrTakes), expression.Name(attrTakes).IfNotExists(expression.Value(0)))
 	item, _, err := s.update(ctx, key, upd, expression.ConditionBuilder{})
 	if err != nil {
