@@ -28,6 +28,19 @@ func holdingWith(t *testing.T, s *Store, n int, cfg CoordinatorConfig) (*Coordin
 	}
 	cfg.Store, cfg.Pipeline, cfg.WorkerID = s, pipe, "me"
 	c := NewCoordinator(cfg)
+	grants := map[string]Grant{}
+	for _, g := range listAndBalance(t, c).Start {
+		grants[g.Held.Lease().ShardID] = g
+	}
+	if len(grants) != n {
+		t.Fatalf("the coordinator took %d leases, want %d", len(grants), n)
+	}
+	return c, grants
+}
+
+// listAndBalance lists the lease table with c and balances every lease listed, all of them ready.
+func listAndBalance(t *testing.T, c *Coordinator) Moves {
+	t.Helper()
 	listing, err := c.List(t.Context())
 	if err != nil {
 		t.Fatalf("List() = %v", err)
@@ -36,14 +49,7 @@ func holdingWith(t *testing.T, s *Store, n int, cfg CoordinatorConfig) (*Coordin
 	for _, l := range listing.Leases {
 		ready[l.ShardID] = true
 	}
-	grants := map[string]Grant{}
-	for _, g := range c.Balance(t.Context(), Scope{Leases: listing.Leases, Ready: ready}).Start {
-		grants[g.Held.Lease().ShardID] = g
-	}
-	if len(grants) != n {
-		t.Fatalf("the coordinator took %d leases, want %d", len(grants), n)
-	}
-	return c, grants
+	return c.Balance(t.Context(), Scope{Leases: listing.Leases, Ready: ready})
 }
 
 // stalling holds the UpdateItem calls of the shards in stall until their ctx ends.

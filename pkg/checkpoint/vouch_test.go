@@ -210,15 +210,7 @@ func TestTrackerJudgesAVouchingOwnerByItsHeartbeat(t *testing.T) {
 func vouchRound(t *testing.T, c *Coordinator) Moves {
 	t.Helper()
 	c.Renew(t.Context())
-	listing, err := c.List(t.Context())
-	if err != nil {
-		t.Fatalf("List() = %v", err)
-	}
-	ready := map[string]bool{}
-	for _, l := range listing.Leases {
-		ready[l.ShardID] = true
-	}
-	return c.Balance(t.Context(), Scope{Leases: listing.Leases, Ready: ready})
+	return listAndBalance(t, c)
 }
 
 // TestVouchedLeasesAreNotRenewed: while every worker vouches for its leases, a caught-up lease is
