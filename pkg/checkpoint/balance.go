@@ -150,9 +150,7 @@ func (c *Coordinator) takeWave(ctx context.Context, wave []Lease) []Grant {
 	var g errgroup.Group
 	g.SetLimit(leaseWriteConcurrency)
 	for i, l := range wave {
-		if b, ok := c.ownerBeats[l.ShardID]; ok && l.Owner != "" && l.Owner != c.me {
-			l.OwnerBeat = b // its owner vouches for it: take it over the owner's heartbeat too
-		}
+		l.OwnerBeat = c.ownerBeats[l.ShardID] // an owner that vouches for it: Take fences its heartbeat too
 		g.Go(func() error {
 			at := c.now()
 			held, owned, err := c.store.Take(ctx, l, c.me)

@@ -34,11 +34,7 @@ func (c *Coordinator) StartHeartbeats(ctx context.Context) (stop func()) {
 			if c.pacer != nil {
 				c.pacer.Round(behind || c.renewBehind.Load() || c.roundsBehind.Load())
 			}
-			select {
-			case <-tick.C:
-			case <-done:
-				return
-			case <-ctx.Done():
+			if !nextTick(ctx, tick.C, done) {
 				return
 			}
 		}
@@ -46,6 +42,18 @@ func (c *Coordinator) StartHeartbeats(ctx context.Context) (stop func()) {
 	return func() {
 		once.Do(func() { close(done) })
 		wg.Wait()
+	}
+}
+
+// nextTick waits for tick and says true, or says false once done is closed or ctx is done.
+func nextTick(ctx context.Context, tick <-chan time.Time, done <-chan struct{}) bool {
+	select {
+	case <-tick:
+		return true
+	case <-done:
+		return false
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -175,14 +175,7 @@ func (c *Coordinator) Renew(ctx context.Context) (lost []string) {
 func (c *Coordinator) RenewUntil(ctx context.Context, done <-chan struct{}) {
 	tick := time.NewTicker(c.renewInterval)
 	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		}
+	for nextTick(ctx, tick.C, done) {
 		began := c.now()
 		c.renewAll(ctx, c.due(began), began.Add(c.renewBudget())) // a lost lease shows at the worker's next checkpoint
 	}

@@ -35,54 +35,56 @@ func (s *Store) Beat(ctx context.Context, pipeline, workerID string, prev Beat) 
 	if pipeline == "" || workerID == "" {
 		return prev, false, fmt.Errorf("heartbeat of worker %q of pipeline %q: pipeline and worker ID are required", workerID, pipeline)
 	}
+	fail := func(err error) error {
+		return fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
+	}
 	key := itemKey(pipeline, workerKey(workerID))
-	// The counter and vouched_counter get the same value: every right-hand side reads the item as
-	// it was before the update.
-	next := expression.Plus(expression.Name(attrCounter), expression.Value(1))
-	upd := expression.Set(expression.Name("worker_id"), expression.Value(workerID)).
-		Set(expression.Name(attrUpdatedAt), expression.Value(stamp(s.now()))).
-		Set(expression.Name(attrProtocol), expression.Value(ProtocolVouch)).
-		Set(expression.Name(attrCounter), next).
-		Set(expression.Name(attrVouchedAt), next)
 	if prev.Counter > 0 {
 		cond := expression.Name(attrCounter).Equal(expression.Value(prev.Counter)).
 			And(expression.Name(attrTakes).Equal(expression.Value(prev.Takes)))
-		item, ok, err := s.update(ctx, key, upd, cond)
+		item, ok, err := s.update(ctx, key, s.beatUpdate(workerID, expression.Name(attrCounter)), cond)
 		if err != nil {
-			return prev, false, fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
+			return prev, false, fail(err)
 		}
 		if ok {
 			b, err := decodeBeat(item)
-			return b, err == nil, wrapBeat(err, workerID, pipeline)
+			if err != nil {
+				return b, false, fail(err)
+			}
+			return b, true, nil
 		}
 	}
 	// The counter goes on from prev even if the item was removed: a taker conditional on a counter it
 	// saw must never find that value again on a live worker.
-	next = expression.Plus(expression.Name(attrCounter).IfNotExists(expression.Value(prev.Counter)), expression.Value(1))
-	upd = expression.Set(expression.Name("worker_id"), expression.Value(workerID)).
-		Set(expression.Name(attrUpdatedAt), expression.Value(stamp(s.now()))).
-		Set(expression.Name(attrProtocol), expression.Value(ProtocolVouch)).
-		Set(expression.Name(attrCounter), next).
-		Set(expression.Name(attrVouchedAt), next).
+	upd := s.beatUpdate(workerID, expression.Name(attrCounter).IfNotExists(expression.Value(prev.Counter))).
 		Set(expression.Name(attrTakes), expression.Name(attrTakes).IfNotExists(expression.Value(0)))
 	item, _, err := s.update(ctx, key, upd, expression.ConditionBuilder{})
 	if err != nil {
-		return prev, false, fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
+		return prev, false, fail(err)
 	}
 	b, err := decodeBeat(item)
-	return b, false, wrapBeat(err, workerID, pipeline)
+	if err != nil {
+		return b, false, fail(err)
+	}
+	return b, false, nil
+}
+
+// beatUpdate is a heartbeat's update of worker workerID's item: protocol 2, updated_at, and counter
+// and vouched_counter both set to one more than counter (the item's counter, or what stands for it
+// when the item may be gone). Every right-hand side reads the item as it was before the update, so
+// the two are equal.
+func (s *Store) beatUpdate(workerID string, counter expression.OperandBuilder) expression.UpdateBuilder {
+	next := expression.Plus(counter, expression.Value(1))
+	return expression.Set(expression.Name("worker_id"), expression.Value(workerID)).
+		Set(expression.Name(attrUpdatedAt), expression.Value(stamp(s.now()))).
+		Set(expression.Name(attrProtocol), expression.Value(ProtocolVouch)).
+		Set(expression.Name(attrCounter), next).
+		Set(expression.Name(attrVouchedAt), next)
 }
 
 func decodeBeat(item map[string]types.AttributeValue) (Beat, error) {
 	w, err := decodeWorker(item)
 	return Beat{Counter: w.Counter, Takes: w.Takes}, err
-}
-
-func wrapBeat(err error, workerID, pipeline string) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("heartbeat of worker %s of pipeline %s: %w", workerID, pipeline, err)
 }
 
 // DeleteWorker removes a worker's heartbeat item on the condition that its counter is still w.Counter:

@@ -170,9 +170,10 @@ func TestDispatcherThirdBatchWaitsForTheFirstCheckpointWritten(t *testing.T) {
 // TestPropertyRepeatBoundUnderSlowCheckpointWrites runs shards with random lanes, batch sizes,
 // pages and sink latencies against a lease table whose answers the test gives: it holds each write
 // for a random while of fake time and then until everything else that may run has run (the most a
-// lane can run ahead), then fails it at times (retried in place) or acknowledges it. Whenever a batch reaches the sink, per lane at most two
-// batches and at most 2 x batch_size records beyond the last checkpoint acknowledged have reached it:
-// what a kill -9 at that moment would deliver again. Every run ends with each record delivered once.
+// lane can run ahead), then fails it at times (retried in place) or acknowledges it. Whenever a batch
+// reaches the sink, per lane at most two batches and at most 2 x batch_size records beyond the last
+// checkpoint acknowledged have reached it: what a kill -9 at that moment would deliver again. Every
+// run ends with each record delivered once.
 func TestPropertyRepeatBoundUnderSlowCheckpointWrites(t *testing.T) {
 	for seed := range uint64(30) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {

@@ -28,8 +28,9 @@ type WriteFunc func(ctx context.Context, seq string) error
 //
 // A failed write is retried in place, with backoff, for as long as ctx lives: a throttled, slow or
 // unreachable lease table delays the shard (each of the dispatcher's lanes starts at most one more
-// batch while a checkpoint is not written) but never tears it down, which would read it again from the old checkpoint and
-// deliver the batches since then again, every time the table refuses a few writes in a row. Before
+// batch while a checkpoint is not written) but never tears it down, which would read it again from
+// the old checkpoint and deliver the batches since then again, every time the table refuses a few
+// writes in a row. Before
 // each retry a newer queued checkpoint takes the place of the failed one. Only a refused write
 // (ErrCheckpointRefused) or the end of ctx stops it; then nothing more is written.
 //
